@@ -1,0 +1,404 @@
+//! The conductance array of one tile: two devices per weight (a differential pair), their
+//! fabrication-time variation, programming, pulse updates and drift.
+//!
+//! Conductances are stored normalised by the nominal g_max, so a device lives in
+//! [g_min/g_max, g_max,i/g_max] and one nominal pulse step is Δg = (1 − g_min/g_max)/(levels − 1).
+//! The differential value seen by a read is g⁺ − g⁻; the tile turns it into a weight with its
+//! digital scale. Everything here is private to the chip: no learning rule can see it.
+//!
+//! Update order for one weight: requested steps r = Δw / (scale·Δg) → integer pulses n by the
+//! rounding mode → clip to `max_pulses` → ⌈|n|/2⌉ pulses on g⁺ and ⌊|n|/2⌋ opposite pulses on
+//! g⁻, so the pair moves by n steps while both devices stay mid-range as long as possible.
+//! Each pulse moves its device by Δg·s_i·(1 ± up_down_i)·(1 + dw_min_std·ξ), with the
+//! soft-bound factor when configured; stuck devices receive pulses (counted) but do not move.
+
+use super::energy::Counters;
+use super::model::{ConductanceSpec, DriftSpec, Rounding, UpdateSpec};
+use crate::rng::{derive, Purpose, Rng, Stream};
+use rand::{Rng as _, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+/// Weights per parallel chunk of an update; fixed so results do not depend on thread count.
+const CHUNK: usize = 1 << 14;
+
+const FREE: u8 = 0;
+const STUCK_MIN: u8 = 1;
+const STUCK_MAX: u8 = 2;
+
+/// Fabrication-time, per-device parameters; a vector is absent when its spread is zero.
+struct Variation {
+    g_max: Option<Vec<f32>>,
+    step: Option<Vec<f32>>,
+    up_down: Option<Vec<f32>>,
+    stuck: Option<Vec<u8>>,
+    nu: Option<Vec<f32>>,
+}
+
+/// Per-device totals kept for hardware traces (pulses since the last reset).
+pub(crate) struct PulseTrace {
+    pub(crate) up: Vec<u32>,
+    pub(crate) down: Vec<u32>,
+}
+
+pub(crate) struct DeviceArray {
+    spec: ConductanceSpec,
+    update: UpdateSpec,
+    drift: Option<DriftSpec>,
+    n: usize,
+    g_min: f32,
+    dg: f32,
+    /// g⁺ then g⁻ of every weight: indices 0..n are g⁺, n..2n are g⁻ (column-major weights).
+    g: Vec<f32>,
+    var: Variation,
+    /// Mixed-precision buffer: requested steps not yet applied (only in `Accumulate` mode).
+    accum: Vec<f32>,
+    /// Time each device was last programmed, s (only with drift).
+    t_prog: Vec<f32>,
+    now_s: f64,
+    programming: Stream,
+    updates: Stream,
+    pub(crate) pulse_trace: Option<PulseTrace>,
+}
+
+fn normal(rng: &mut Rng) -> f32 {
+    StandardNormal.sample(rng)
+}
+
+impl DeviceArray {
+    /// Fabricates `n` weights (2n devices) with variation drawn from the tile's fabrication stream.
+    pub(crate) fn fabricate(spec: &ConductanceSpec, update: &UpdateSpec, drift: Option<&DriftSpec>, n: usize, seed: u64, unit: u64) -> Self {
+        let mut fab = Stream::new(seed, unit, Purpose::Fabrication).next_rng();
+        let g_min = (spec.g_min_us / spec.g_max_us) as f32;
+        let dg = (1.0 - g_min) / (spec.levels - 1) as f32;
+        let per_device = |rng: &mut Rng, spread: f64, f: &dyn Fn(f32) -> f32| -> Option<Vec<f32>> {
+            (spread > 0.0).then(|| (0..2 * n).map(|_| f(spread as f32 * normal(rng))).collect())
+        };
+        let g_max = per_device(&mut fab, spec.g_max_dtod, &|z| (1.0 + z).max(g_min + dg));
+        let step = per_device(&mut fab, spec.dw_min_dtod, &|z| (1.0 + z).max(0.0));
+        let ud = spec.up_down as f32;
+        let up_down = if spec.up_down_dtod > 0.0 || spec.up_down != 0.0 {
+            Some((0..2 * n).map(|_| (ud + spec.up_down_dtod as f32 * normal(&mut fab)).clamp(-0.99, 0.99)).collect())
+        } else {
+            None
+        };
+        let (pmin, pmax) = (spec.stuck_at_min_prob, spec.stuck_at_max_prob);
+        let stuck = (pmin + pmax > 0.0).then(|| {
+            (0..2 * n)
+                .map(|_| {
+                    let u: f64 = fab.gen();
+                    if u < pmin {
+                        STUCK_MIN
+                    } else if u < pmin + pmax {
+                        STUCK_MAX
+                    } else {
+                        FREE
+                    }
+                })
+                .collect()
+        });
+        let nu = drift.map(|d| (0..2 * n).map(|_| (d.nu as f32 + d.nu_dtod as f32 * normal(&mut fab)).max(0.0)).collect());
+        let mut a = DeviceArray {
+            spec: spec.clone(),
+            update: update.clone(),
+            drift: drift.cloned(),
+            n,
+            g_min,
+            dg,
+            g: vec![g_min; 2 * n],
+            var: Variation { g_max, step, up_down, stuck, nu },
+            accum: if update.rounding == Rounding::Accumulate { vec![0.0; n] } else { Vec::new() },
+            t_prog: if drift.is_some() { vec![0.0; 2 * n] } else { Vec::new() },
+            now_s: 0.0,
+            programming: Stream::new(seed, unit, Purpose::Programming),
+            updates: Stream::new(seed, unit, Purpose::Update),
+            pulse_trace: None,
+        };
+        a.pin_stuck();
+        a
+    }
+
+    fn g_max_of(&self, d: usize) -> f32 {
+        self.var.g_max.as_ref().map_or(1.0, |v| v[d])
+    }
+
+    fn pin_stuck(&mut self) {
+        if let Some(st) = &self.var.stuck {
+            for (d, &s) in st.iter().enumerate() {
+                match s {
+                    STUCK_MIN => self.g[d] = self.g_min,
+                    STUCK_MAX => self.g[d] = self.var.g_max.as_ref().map_or(1.0, |v| v[d]),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Largest representable |g⁺ − g⁻| (nominal).
+    pub(crate) fn max_diff(&self) -> f32 {
+        1.0 - self.g_min
+    }
+
+    /// One nominal pulse step in differential units.
+    pub(crate) fn step(&self) -> f32 {
+        self.dg
+    }
+
+    /// Write-verify programming of target differentials (one per weight, column-major):
+    /// the carrying device lands on the nearest level plus programming noise, its partner on g_min.
+    pub(crate) fn program(&mut self, target: &[f32]) {
+        assert_eq!(target.len(), self.n);
+        let mut rng = self.programming.next_rng();
+        let sigma = self.spec.prog_noise_std as f32;
+        let max = self.max_diff();
+        for (i, &t) in target.iter().enumerate() {
+            let t = t.clamp(-max, max);
+            for (d, half) in [(i, t.max(0.0)), (i + self.n, (-t).max(0.0))] {
+                let level = (half / self.dg).round() * self.dg;
+                let noise = if sigma > 0.0 { sigma * normal(&mut rng) } else { 0.0 };
+                self.g[d] = (self.g_min + level + noise).clamp(self.g_min, self.g_max_of(d));
+            }
+        }
+        for t in self.t_prog.iter_mut() {
+            *t = self.now_s as f32;
+        }
+        self.pin_stuck();
+    }
+
+    /// Advances the chip clock (drift only).
+    pub(crate) fn advance_time(&mut self, dt_s: f64) {
+        self.now_s += dt_s;
+    }
+
+    /// Whether reads change with time (drift is configured).
+    pub(crate) fn drifts(&self) -> bool {
+        self.drift.is_some()
+    }
+
+    fn drift_factor(&self, d: usize) -> f32 {
+        match (&self.drift, &self.var.nu) {
+            (Some(dr), Some(nu)) => {
+                let age = self.now_s as f32 - self.t_prog[d];
+                let t0 = dr.t0_s as f32;
+                if age > t0 {
+                    (age / t0).powf(-nu[d])
+                } else {
+                    1.0
+                }
+            }
+            _ => 1.0,
+        }
+    }
+
+    /// The differential conductances as a read sees them now (drift applied), column-major.
+    pub(crate) fn differential(&self, out: &mut [f32]) {
+        let (gp, gm) = self.g.split_at(self.n);
+        if self.drifts() {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = gp[i] * self.drift_factor(i) - gm[i] * self.drift_factor(i + self.n);
+            }
+        } else {
+            out.par_iter_mut().with_min_len(CHUNK).enumerate().for_each(|(i, o)| *o = gp[i] - gm[i]);
+        }
+    }
+
+    /// Both devices' conductances, normalised (g⁺ block then g⁻ block), for traces.
+    pub(crate) fn conductances(&self) -> &[f32] {
+        &self.g
+    }
+
+    /// Applies requested differential changes (one per weight, in differential units) as pulses.
+    pub(crate) fn apply_update(&mut self, request: &[f32], counters: &mut Counters) {
+        assert_eq!(request.len(), self.n);
+        if self.drifts() {
+            // Pulses act on the drifted state and restart the device's drift clock.
+            for d in 0..2 * self.n {
+                self.g[d] *= self.drift_factor(d);
+            }
+        }
+        let key = derive(self.updates.state()[0], &[self.updates.state()[1]]);
+        self.updates = Stream::from_state([self.updates.state()[0], self.updates.state()[1] + 1]);
+        let n = self.n;
+        let (gp, gm) = self.g.split_at_mut(n);
+        let ctx = PulseCtx {
+            n,
+            g_min: self.g_min,
+            dg: self.dg,
+            rounding: self.update.rounding,
+            max_pulses: self.update.max_pulses as i64,
+            c2c: self.spec.dw_min_std as f32,
+            soft: self.spec.soft_bounds,
+            var: &self.var,
+        };
+        let mut acc_chunks = self.accum.chunks_mut(CHUNK);
+        let (mut tu, mut td) = match &mut self.pulse_trace {
+            Some(t) => {
+                let (uu, ud) = t.up.split_at_mut(n);
+                let (du, dd) = t.down.split_at_mut(n);
+                (Some((uu.chunks_mut(CHUNK), ud.chunks_mut(CHUNK))), Some((du.chunks_mut(CHUNK), dd.chunks_mut(CHUNK))))
+            }
+            None => (None, None),
+        };
+        let mut jobs = Vec::with_capacity(n.div_ceil(CHUNK));
+        for (c, ((p, m), r)) in gp.chunks_mut(CHUNK).zip(gm.chunks_mut(CHUNK)).zip(request.chunks(CHUNK)).enumerate() {
+            let acc = acc_chunks.next().unwrap_or(&mut []);
+            let up = tu.as_mut().map(|(a, b)| (a.next().unwrap(), b.next().unwrap()));
+            let down = td.as_mut().map(|(a, b)| (a.next().unwrap(), b.next().unwrap()));
+            jobs.push(Job { start: c * CHUNK, gp: p, gm: m, req: r, acc, up, down, counts: Counters::default() });
+        }
+        let threads = crate::linalg::threads();
+        let run = |job: &mut Job| {
+            let mut rng = Rng::seed_from_u64(derive(key, &[(job.start / CHUNK) as u64]));
+            ctx.run(job, &mut rng);
+        };
+        if threads > 1 && jobs.len() > 1 {
+            jobs.par_iter_mut().for_each(run);
+        } else {
+            jobs.iter_mut().for_each(run);
+        }
+        for j in &jobs {
+            *counters += j.counts;
+        }
+        if self.drifts() {
+            // Every pulsed device restarts its drift clock; untouched ones keep their age.
+            // (Approximation documented in docs/chip-model.md: the clock restarts per weight pair.)
+            let now = self.now_s as f32;
+            for (i, &r) in request.iter().enumerate() {
+                if r != 0.0 {
+                    self.t_prog[i] = now;
+                    self.t_prog[i + n] = now;
+                }
+            }
+            // Undo the materialisation for devices whose clock did not restart.
+            for d in 0..2 * n {
+                if self.t_prog[d] != now {
+                    let f = self.drift_factor(d);
+                    if f > 0.0 {
+                        self.g[d] /= f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stream states for checkpoints: (programming, updates).
+    pub(crate) fn stream_states(&self) -> [[u64; 2]; 2] {
+        [self.programming.state(), self.updates.state()]
+    }
+
+    /// Mutable state that a checkpoint must hold besides the fabrication draws
+    /// (which are re-drawn from the seed): conductances, buffer, drift clocks, time.
+    pub(crate) fn state_vectors(&self) -> (&[f32], &[f32], &[f32], f64) {
+        (&self.g, &self.accum, &self.t_prog, self.now_s)
+    }
+
+    /// Restores what [`DeviceArray::state_vectors`] and [`DeviceArray::stream_states`] saved.
+    pub(crate) fn restore(&mut self, g: &[f32], accum: &[f32], t_prog: &[f32], now_s: f64, streams: [[u64; 2]; 2]) -> Result<(), String> {
+        if g.len() != self.g.len() || accum.len() != self.accum.len() || t_prog.len() != self.t_prog.len() {
+            return Err(format!("device state has {} conductances, expected {}", g.len(), self.g.len()));
+        }
+        self.g.copy_from_slice(g);
+        self.accum.copy_from_slice(accum);
+        self.t_prog.copy_from_slice(t_prog);
+        self.now_s = now_s;
+        self.programming = Stream::from_state(streams[0]);
+        self.updates = Stream::from_state(streams[1]);
+        Ok(())
+    }
+
+    /// Whether device `d` (0..2n) is stuck; for tests and characterisation.
+    pub(crate) fn is_stuck(&self, d: usize) -> bool {
+        self.var.stuck.as_ref().is_some_and(|s| s[d] != FREE)
+    }
+}
+
+struct Job<'a> {
+    start: usize,
+    gp: &'a mut [f32],
+    gm: &'a mut [f32],
+    req: &'a [f32],
+    acc: &'a mut [f32],
+    up: Option<(&'a mut [u32], &'a mut [u32])>,
+    down: Option<(&'a mut [u32], &'a mut [u32])>,
+    counts: Counters,
+}
+
+struct PulseCtx<'a> {
+    n: usize,
+    g_min: f32,
+    dg: f32,
+    rounding: Rounding,
+    max_pulses: i64,
+    c2c: f32,
+    soft: bool,
+    var: &'a Variation,
+}
+
+impl PulseCtx<'_> {
+    fn run(&self, job: &mut Job, rng: &mut Rng) {
+        for k in 0..job.req.len() {
+            let r = job.req[k] / self.dg;
+            let mut steps = match self.rounding {
+                Rounding::Truncate => r.trunc() as i64,
+                Rounding::Stochastic => {
+                    let f = r.floor();
+                    f as i64 + (rng.gen::<f32>() < r - f) as i64
+                }
+                Rounding::Accumulate => {
+                    job.acc[k] += r;
+                    let t = job.acc[k].trunc();
+                    job.acc[k] -= t;
+                    t as i64
+                }
+            };
+            if steps == 0 {
+                continue;
+            }
+            steps = steps.clamp(-self.max_pulses, self.max_pulses);
+            let dir = steps.signum() as f32;
+            let total = steps.unsigned_abs();
+            let (on_plus, on_minus) = (total.div_ceil(2), total / 2);
+            let i = job.start + k;
+            self.pulse(&mut job.gp[k], i, on_plus, dir, rng);
+            self.pulse(&mut job.gm[k], i + self.n, on_minus, -dir, rng);
+            let (up_n, down_n) = if dir > 0.0 { (on_plus, on_minus) } else { (on_minus, on_plus) };
+            job.counts.pulses_up += up_n;
+            job.counts.pulses_down += down_n;
+            job.counts.cells_written += 1 + (on_minus > 0) as u64;
+            // Per-device totals for traces: g⁺ moved in `dir`, g⁻ opposite.
+            let (plus_up, minus_up) = if dir > 0.0 { (on_plus, 0) } else { (0, on_minus) };
+            if let Some((u_plus, u_minus)) = job.up.as_mut() {
+                u_plus[k] = u_plus[k].saturating_add(plus_up as u32);
+                u_minus[k] = u_minus[k].saturating_add(minus_up as u32);
+            }
+            if let Some((d_plus, d_minus)) = job.down.as_mut() {
+                d_plus[k] = d_plus[k].saturating_add((on_plus - plus_up) as u32);
+                d_minus[k] = d_minus[k].saturating_add((on_minus - minus_up) as u32);
+            }
+        }
+    }
+
+    /// `count` pulses in direction `dir` (±1) on device `d`.
+    fn pulse(&self, g: &mut f32, d: usize, count: u64, dir: f32, rng: &mut Rng) {
+        if count == 0 || self.var.stuck.as_ref().is_some_and(|s| s[d] != FREE) {
+            return;
+        }
+        let g_max = self.var.g_max.as_ref().map_or(1.0, |v| v[d]);
+        let ud = self.var.up_down.as_ref().map_or(0.0, |v| v[d]);
+        let base = self.dg * self.var.step.as_ref().map_or(1.0, |v| v[d]) * (1.0 + dir * ud);
+        if self.soft {
+            let range = g_max - self.g_min;
+            for _ in 0..count {
+                let room = if dir > 0.0 { (g_max - *g) / range } else { (*g - self.g_min) / range };
+                let c2c = if self.c2c > 0.0 { 1.0 + self.c2c * normal(rng) } else { 1.0 };
+                *g = (*g + dir * base * room.max(0.0) * c2c).clamp(self.g_min, g_max);
+            }
+        } else {
+            // With hard bounds the sum of `count` steps with independent c2c noise is exactly
+            // Gaussian: mean count·base, std base·c2c·√count (before clipping at the bounds).
+            let c = count as f32;
+            let noise = if self.c2c > 0.0 { self.c2c * c.sqrt() * normal(rng) } else { 0.0 };
+            *g = (*g + dir * base * (c + noise)).clamp(self.g_min, g_max);
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The chip-model schema (`chip_models/*.toml`) and its validation.
+//!
+//! Reading is two-step, so that no unchecked number reaches the simulator: serde reads a
+//! [`ChipSpec`] (unknown keys rejected), then [`ChipSpec::check`] returns a [`ChipModel`] or
+//! *every* violation, each naming the key, the value and the allowed range. Only a
+//! `ChipModel` can build a chip. Parameter names follow aihwkit where one exists
+//! (`inp_bits`/`inp_bound`, `out_bits`/`out_bound`, `out_noise`, `w_noise`, `dw_min_*`,
+//! `up_down`, `*_dtod`), with units in the name (`_us`, `_pj`, `_s`). Defaults live in the TOML
+//! presets, not here.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+
+/// A chip model as read from TOML, before validation.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChipSpec {
+    /// Short name used on the command line (`--chip NAME`).
+    pub name: String,
+    /// One line saying what this chip is.
+    pub description: String,
+    /// Where the numbers come from (papers, datasheets, simulator presets).
+    pub source: String,
+    /// The memory device that stores each half of a differential weight pair.
+    pub device: DeviceSpec,
+    /// DAC, analog read (noise) and ADC; absent for an ideal chip.
+    pub read: Option<ReadSpec>,
+    /// How requested updates become programming pulses; absent for an ideal chip.
+    pub update: Option<UpdateSpec>,
+    /// Conductance drift (PCM-like devices); absent when the device does not drift.
+    pub drift: Option<DriftSpec>,
+    /// How weights map onto the conductance range; absent for an ideal chip.
+    pub mapping: Option<MappingSpec>,
+    /// Energy per event, in pJ.
+    pub energy: EnergySpec,
+}
+
+/// The device kind: a float reference or a bounded, finite-level conductance.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DeviceSpec {
+    /// Float weights, unbounded, exact: the digital reference.
+    Ideal,
+    /// A conductance device with finite levels, variation and pulse updates.
+    Conductance(ConductanceSpec),
+}
+
+/// Parameters of a conductance device (one half of a differential pair).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConductanceSpec {
+    /// Lowest conductance, µS (≥ 0).
+    pub g_min_us: f64,
+    /// Highest conductance, µS (> g_min_us).
+    pub g_max_us: f64,
+    /// Programmable states over [g_min, g_max] (≥ 2); one pulse step is 1/(levels−1) of the range.
+    pub levels: u32,
+    /// Device-to-device spread of g_max, relative std (≥ 0).
+    pub g_max_dtod: f64,
+    /// Device-to-device spread of the pulse step, relative std (≥ 0).
+    pub dw_min_dtod: f64,
+    /// Cycle-to-cycle spread of each pulse's step, relative std (≥ 0).
+    pub dw_min_std: f64,
+    /// Up/down asymmetry: up steps are (1+up_down)·dw, down steps (1−up_down)·dw; in (−1, 1).
+    pub up_down: f64,
+    /// Device-to-device spread of `up_down`, absolute std (≥ 0).
+    pub up_down_dtod: f64,
+    /// Soft bounds: the step shrinks linearly to zero at the bound it moves towards.
+    pub soft_bounds: bool,
+    /// Programming noise when a target is written, std relative to g_max (≥ 0).
+    pub prog_noise_std: f64,
+    /// Probability that a device is stuck at g_min, in [0, 1].
+    pub stuck_at_min_prob: f64,
+    /// Probability that a device is stuck at g_max, in [0, 1].
+    pub stuck_at_max_prob: f64,
+}
+
+/// How inputs in [−1, 1] are formed before the DAC.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InputScaling {
+    /// Each input vector is divided by its largest |value| (aihwkit's `abs_max` noise
+    /// management), the ADC result multiplied back digitally.
+    AbsMax,
+    /// Inputs go to the DAC as they are (clipped at `inp_bound`).
+    None,
+}
+
+/// The read path: DAC → conductance MVM with read noise → ADC.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReadSpec {
+    /// Input scaling before the DAC.
+    pub input_scaling: InputScaling,
+    /// DAC resolution, bits (1..=24); levels span [−inp_bound, inp_bound].
+    pub inp_bits: u32,
+    /// DAC range, normalised input units (> 0); inputs beyond it clip.
+    pub inp_bound: f64,
+    /// ADC resolution, bits (1..=24); levels span [−out_bound, out_bound].
+    pub out_bits: u32,
+    /// ADC range, normalised output units (> 0); beyond it the ADC saturates (counted).
+    pub out_bound: f64,
+    /// Output-referred read noise per output per read, std in normalised output units (≥ 0).
+    pub out_noise: f64,
+    /// Weight-referred read noise per weight per read, std in normalised weight units (≥ 0).
+    pub w_noise: f64,
+}
+
+/// What happens to the part of an update smaller than one pulse step.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// Sub-step remainders are lost.
+    Truncate,
+    /// Rounded up with probability equal to the remainder (unbiased in the mean).
+    Stochastic,
+    /// Kept in a digital per-weight buffer until they cross a step (mixed precision).
+    Accumulate,
+}
+
+/// The programming circuit.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSpec {
+    /// Sub-step handling.
+    pub rounding: Rounding,
+    /// Most pulses one device receives in one update (≥ 1); larger requests are clipped (counted).
+    pub max_pulses: u32,
+}
+
+/// Conductance drift g(t) = g₀ (t/t₀)^(−ν), ν drawn per device.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSpec {
+    /// Mean drift exponent ν (≥ 0).
+    pub nu: f64,
+    /// Device-to-device std of ν (≥ 0).
+    pub nu_dtod: f64,
+    /// Reference time t₀ after programming, s (> 0).
+    pub t0_s: f64,
+    /// Simulated chip time that one training step takes, s (> 0).
+    pub step_time_s: f64,
+}
+
+/// How the periphery maps weights onto conductances.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSpec {
+    /// The weight that maps to a full differential swing (g_max − g_min), in units of the
+    /// layer's He-init std √(2/fan_in) (> 0). Larger: more headroom, coarser steps.
+    pub w_range_sigmas: f64,
+}
+
+/// Energy per event, pJ; kept apart from the counts so energy can be recomputed.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnergySpec {
+    /// One analog multiply-accumulate in the array, pJ.
+    pub mac_pj: f64,
+    /// One DAC conversion, pJ.
+    pub dac_pj: f64,
+    /// One ADC conversion, pJ.
+    pub adc_pj: f64,
+    /// One write (programming) pulse, pJ.
+    pub write_pulse_pj: f64,
+    /// One digital operation (add, multiply, compare) in the periphery/co-processor, pJ.
+    pub digital_op_pj: f64,
+    /// Where these figures come from.
+    pub source: String,
+}
+
+/// One broken rule in a chip file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    /// Dotted key, e.g. `device.levels`.
+    pub key: String,
+    /// The offending value as written.
+    pub value: String,
+    /// What is allowed.
+    pub allowed: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` = {} (allowed: {})", self.key, self.value, self.allowed)
+    }
+}
+
+/// Why a chip model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The file could not be read.
+    #[error("{path}: cannot read chip model: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown or missing key, or a wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// serde/toml's message (names the key and line).
+        message: String,
+    },
+    /// Values out of range; all of them are listed.
+    #[error("{path}: invalid chip model: {}", .violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Every violation found.
+        violations: Vec<Violation>,
+    },
+    /// `--set key=value` named a key the schema does not have or gave a bad value.
+    #[error("override `{spec}`: {message}")]
+    Override {
+        /// The override as given.
+        spec: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `--chip NAME` that is neither a preset nor a file.
+    #[error("unknown chip `{name}`: not a file, and the presets are: {presets}")]
+    Unknown {
+        /// The name given.
+        name: String,
+        /// Comma-separated preset names.
+        presets: String,
+    },
+}
+
+/// A validated chip model: the only thing that can build a chip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChipModel {
+    spec: ChipSpec,
+    /// Where it was read from (preset name or path), for messages and provenance.
+    pub origin: String,
+}
+
+impl ChipModel {
+    /// The validated parameters.
+    pub fn spec(&self) -> &ChipSpec {
+        &self.spec
+    }
+
+    /// The model as TOML text (what the run used, overrides applied).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&self.spec).expect("a validated chip model always serialises")
+    }
+
+    /// True when weights are exact floats and reads are the plain MVM.
+    pub fn is_ideal(&self) -> bool {
+        matches!(self.spec.device, DeviceSpec::Ideal)
+    }
+
+    /// Flattened `section.key = value` pairs (numbers and strings), for HDF5 attributes.
+    pub fn flattened(&self) -> Vec<(String, toml::Value)> {
+        let value = toml::Value::try_from(&self.spec).expect("serialisable");
+        let mut out = Vec::new();
+        flatten("", &value, &mut out);
+        out
+    }
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+impl ChipSpec {
+    /// Parses TOML text, after applying `key=value` overrides (dotted keys, TOML values).
+    pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<ChipSpec, ModelError> {
+        let mut table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ModelError::Parse { path: origin.into(), message: e.to_string() })?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        ChipSpec::deserialize(toml::Value::Table(table))
+            .map_err(|e| ModelError::Parse { path: origin.into(), message: e.to_string() })
+    }
+
+    /// Reads and parses a file.
+    pub fn from_file(path: &Path, overrides: &[String]) -> Result<ChipSpec, ModelError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: origin.clone(), source })?;
+        ChipSpec::parse(&text, &origin, overrides)
+    }
+
+    /// Validates every field; returns all violations at once.
+    pub fn check(self, origin: &str) -> Result<ChipModel, ModelError> {
+        let mut v = Vec::new();
+        super::model_check::check_spec(&self, &mut v);
+        if v.is_empty() {
+            Ok(ChipModel { spec: self, origin: origin.to_string() })
+        } else {
+            Err(ModelError::Invalid { path: origin.to_string(), violations: v })
+        }
+    }
+}
+
+fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ModelError> {
+    let err = |message: String| ModelError::Override { spec: spec.to_string(), message };
+    let (key, raw) = spec.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. device.levels=16".into()))?;
+    let key = key.trim();
+    let value: toml::Value = format!("v = {}", raw.trim())
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().filter(|s| !s.is_empty()).ok_or_else(|| err("empty key".into()))?;
+    let mut cur = table;
+    for p in parts {
+        cur = cur
+            .get_mut(p)
+            .and_then(|v| v.as_table_mut())
+            .ok_or_else(|| err(format!("no section `{p}` in this chip model")))?;
+    }
+    if !cur.contains_key(last) {
+        return Err(err(format!("no key `{key}` in this chip model")));
+    }
+    cur.insert(last.to_string(), value);
+    Ok(())
+}

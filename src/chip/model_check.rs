@@ -1,0 +1,147 @@
+//! Range and cross-field rules for chip models, one function per section.
+
+use super::model::{ChipSpec, ConductanceSpec, DeviceSpec, DriftSpec, EnergySpec, MappingSpec, ReadSpec, UpdateSpec, Violation};
+
+struct Checker<'a> {
+    out: &'a mut Vec<Violation>,
+    section: &'static str,
+}
+
+impl Checker<'_> {
+    fn push(&mut self, key: &str, value: impl ToString, allowed: &str) {
+        self.out.push(Violation { key: format!("{}.{}", self.section, key), value: value.to_string(), allowed: allowed.into() });
+    }
+    fn nonneg(&mut self, key: &str, x: f64) {
+        if !(x.is_finite() && x >= 0.0) {
+            self.push(key, x, "a finite number ≥ 0");
+        }
+    }
+    fn positive(&mut self, key: &str, x: f64) {
+        if !(x.is_finite() && x > 0.0) {
+            self.push(key, x, "a finite number > 0");
+        }
+    }
+    fn prob(&mut self, key: &str, x: f64) {
+        if !(0.0..=1.0).contains(&x) {
+            self.push(key, x, "a probability in [0, 1]");
+        }
+    }
+    fn bits(&mut self, key: &str, b: u32) {
+        if !(1..=24).contains(&b) {
+            self.push(key, b, "an integer number of bits in 1..=24");
+        }
+    }
+}
+
+/// Appends every violation of `s` to `out`.
+pub(super) fn check_spec(s: &ChipSpec, out: &mut Vec<Violation>) {
+    if s.name.trim().is_empty() {
+        out.push(Violation { key: "name".into(), value: "\"\"".into(), allowed: "a non-empty name".into() });
+    }
+    match &s.device {
+        DeviceSpec::Ideal => {
+            for (present, key) in [
+                (s.read.is_some(), "read"),
+                (s.update.is_some(), "update"),
+                (s.drift.is_some(), "drift"),
+                (s.mapping.is_some(), "mapping"),
+            ] {
+                if present {
+                    out.push(Violation {
+                        key: key.into(),
+                        value: "a section".into(),
+                        allowed: "no such section on an ideal chip (device.kind = \"ideal\")".into(),
+                    });
+                }
+            }
+        }
+        DeviceSpec::Conductance(d) => {
+            device(d, out);
+            for (missing, key) in [(s.read.is_none(), "read"), (s.update.is_none(), "update"), (s.mapping.is_none(), "mapping")] {
+                if missing {
+                    out.push(Violation {
+                        key: key.into(),
+                        value: "missing".into(),
+                        allowed: "a [section] is required when device.kind = \"conductance\"".into(),
+                    });
+                }
+            }
+            if let Some(r) = &s.read {
+                read(r, out);
+            }
+            if let Some(u) = &s.update {
+                update(u, out);
+            }
+            if let Some(m) = &s.mapping {
+                mapping(m, out);
+            }
+            if let Some(dr) = &s.drift {
+                drift(dr, out);
+            }
+        }
+    }
+    energy(&s.energy, out);
+}
+
+fn device(d: &ConductanceSpec, out: &mut Vec<Violation>) {
+    let mut c = Checker { out, section: "device" };
+    c.nonneg("g_min_us", d.g_min_us);
+    c.positive("g_max_us", d.g_max_us);
+    if d.g_min_us >= d.g_max_us {
+        c.push("g_min_us", d.g_min_us, &format!("less than device.g_max_us = {}", d.g_max_us));
+    }
+    if d.levels < 2 {
+        c.push("levels", d.levels, "an integer ≥ 2");
+    }
+    c.nonneg("g_max_dtod", d.g_max_dtod);
+    c.nonneg("dw_min_dtod", d.dw_min_dtod);
+    c.nonneg("dw_min_std", d.dw_min_std);
+    if !(d.up_down > -1.0 && d.up_down < 1.0) {
+        c.push("up_down", d.up_down, "a number in (−1, 1)");
+    }
+    c.nonneg("up_down_dtod", d.up_down_dtod);
+    c.nonneg("prog_noise_std", d.prog_noise_std);
+    c.prob("stuck_at_min_prob", d.stuck_at_min_prob);
+    c.prob("stuck_at_max_prob", d.stuck_at_max_prob);
+    if d.stuck_at_min_prob + d.stuck_at_max_prob > 1.0 {
+        c.push("stuck_at_max_prob", d.stuck_at_max_prob, "at most 1 − stuck_at_min_prob");
+    }
+}
+
+fn read(r: &ReadSpec, out: &mut Vec<Violation>) {
+    let mut c = Checker { out, section: "read" };
+    c.bits("inp_bits", r.inp_bits);
+    c.positive("inp_bound", r.inp_bound);
+    c.bits("out_bits", r.out_bits);
+    c.positive("out_bound", r.out_bound);
+    c.nonneg("out_noise", r.out_noise);
+    c.nonneg("w_noise", r.w_noise);
+}
+
+fn update(u: &UpdateSpec, out: &mut Vec<Violation>) {
+    let mut c = Checker { out, section: "update" };
+    if u.max_pulses == 0 {
+        c.push("max_pulses", 0, "an integer ≥ 1");
+    }
+}
+
+fn mapping(m: &MappingSpec, out: &mut Vec<Violation>) {
+    Checker { out, section: "mapping" }.positive("w_range_sigmas", m.w_range_sigmas);
+}
+
+fn drift(d: &DriftSpec, out: &mut Vec<Violation>) {
+    let mut c = Checker { out, section: "drift" };
+    c.nonneg("nu", d.nu);
+    c.nonneg("nu_dtod", d.nu_dtod);
+    c.positive("t0_s", d.t0_s);
+    c.positive("step_time_s", d.step_time_s);
+}
+
+fn energy(e: &EnergySpec, out: &mut Vec<Violation>) {
+    let mut c = Checker { out, section: "energy" };
+    c.nonneg("mac_pj", e.mac_pj);
+    c.nonneg("dac_pj", e.dac_pj);
+    c.nonneg("adc_pj", e.adc_pj);
+    c.nonneg("write_pulse_pj", e.write_pulse_pj);
+    c.nonneg("digital_op_pj", e.digital_op_pj);
+}

@@ -1,0 +1,333 @@
+//! The chip as a network: per layer, decorrelator → crossbar tile → digital bias → activation.
+//!
+//! This is the narrow interface a learning controller drives: [`Chip::forward`] (returns only
+//! what the ADCs measured, and the inputs each layer saw), [`Chip::update_layer`] (goes through
+//! the programming circuit), [`Chip::decorrelate`] and [`Chip::count_digital`] (the controller's
+//! own arithmetic, so it is priced). Nothing here hands out a noise sample or a conductance.
+
+use super::crossbar::Tile;
+use super::decorrelator::{DecorPrecision, DecorRule, Decorrelator};
+use super::energy::{LayerCounters, Phase};
+use super::model::ChipModel;
+use crate::rng::{Purpose, Stream};
+use nalgebra::{DMatrix, DVector};
+use rand_distr::{Distribution, StandardNormal};
+
+/// The hidden-layer nonlinearity (a digital or analog neuron circuit after the ADC).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// max(a, slope·a); the paper uses slope 0.2.
+    LeakyRelu {
+        /// Slope for a < 0.
+        slope: f32,
+    },
+}
+
+impl Activation {
+    /// f(a).
+    #[inline]
+    pub fn apply(self, a: f32) -> f32 {
+        match self {
+            Activation::LeakyRelu { slope } => {
+                if a > 0.0 {
+                    a
+                } else {
+                    slope * a
+                }
+            }
+        }
+    }
+
+    /// f'(a).
+    #[inline]
+    pub fn derivative(self, a: f32) -> f32 {
+        match self {
+            Activation::LeakyRelu { slope } => {
+                if a > 0.0 {
+                    1.0
+                } else {
+                    slope
+                }
+            }
+        }
+    }
+}
+
+/// A noise source added to every pre-activation in noisy passes (a noise-generator circuit).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InjectedNoise {
+    /// No injected noise: the chip's own read noise is the only perturbation.
+    None,
+    /// Gaussian, std σ, that no rule can read (ANP-type rules only).
+    Hidden {
+        /// Std, in pre-activation units.
+        sigma: f32,
+    },
+    /// Gaussian, std σ, whose samples an oracle may read (needed by NP and INP).
+    Readable {
+        /// Std, in pre-activation units.
+        sigma: f32,
+    },
+}
+
+impl InjectedNoise {
+    /// σ of the source (0 when none).
+    pub fn sigma(&self) -> f32 {
+        match *self {
+            InjectedNoise::None => 0.0,
+            InjectedNoise::Hidden { sigma } | InjectedNoise::Readable { sigma } => sigma,
+        }
+    }
+}
+
+/// Which kind of forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Injected noise off (the chip's read noise is still there).
+    Clean,
+    /// Injected noise on in every layer.
+    Noisy,
+    /// Injected noise on in one layer only (INP).
+    NoisyLayer(usize),
+}
+
+/// The decorrelation circuits' settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DecorConfig {
+    /// The rule.
+    pub rule: DecorRule,
+    /// Learning rate η_R.
+    pub lr: f32,
+    /// Storage precision of R.
+    pub precision: DecorPrecision,
+}
+
+/// What the chip is built with besides its model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChipConfig {
+    /// Layer widths, input first: `[784, 1000, 10]`.
+    pub sizes: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Decorrelation circuits (None: R = I, not simulated).
+    pub decorrelation: Option<DecorConfig>,
+    /// Injected noise source.
+    pub injected: InjectedNoise,
+    /// Run seed: every random stream derives from it.
+    pub seed: u64,
+}
+
+pub(crate) struct Layer {
+    pub(crate) decor: Option<Decorrelator>,
+    pub(crate) tile: Tile,
+    pub(crate) bias: DVector<f32>,
+    pub(crate) counters: LayerCounters,
+}
+
+/// The measured result of one forward pass, reused across passes to avoid allocation.
+#[derive(Default)]
+pub struct ForwardTrace {
+    pub(crate) inputs: Vec<DMatrix<f32>>,
+    pub(crate) pre: Vec<DMatrix<f32>>,
+    pub(crate) post: Vec<DMatrix<f32>>,
+    /// Injected noise samples; readable only through an [`super::Oracle`].
+    pub(crate) injected: Vec<DMatrix<f32>>,
+}
+
+impl ForwardTrace {
+    /// Per layer, the input x_l it saw (after its decorrelator), `d_l × B`.
+    pub fn inputs(&self) -> &[DMatrix<f32>] {
+        &self.inputs
+    }
+    /// Per layer, the measured pre-activation a_l (ADC reading + bias + injected noise), `N_l × B`.
+    pub fn pre(&self) -> &[DMatrix<f32>] {
+        &self.pre
+    }
+    /// The network output (the last layer's pre-activation: logits), `N_L × B`.
+    pub fn output(&self) -> &DMatrix<f32> {
+        self.pre.last().expect("a chip has at least one layer")
+    }
+}
+
+/// A simulated chip: the only owner of tiles, noise streams and counters.
+pub struct Chip {
+    pub(crate) model: ChipModel,
+    pub(crate) config: ChipConfig,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) injection: Stream,
+    pub(crate) oracle_uses: Vec<String>,
+}
+
+impl Chip {
+    /// Fabricates a chip and programs He-normal initial weights (zero bias, R = I).
+    pub fn build(model: &ChipModel, config: ChipConfig) -> Chip {
+        assert!(config.sizes.len() >= 2, "a chip needs an input size and at least one layer");
+        let mut init = Stream::new(config.seed, 0, Purpose::Init).next_rng();
+        let mapping = model.spec().mapping.clone();
+        let layers = config
+            .sizes
+            .windows(2)
+            .enumerate()
+            .map(|(l, w)| {
+                let (d, n) = (w[0], w[1]);
+                let he = (2.0 / d as f32).sqrt();
+                let w_range = mapping.as_ref().map_or(1.0, |m| m.w_range_sigmas as f32 * he);
+                let mut tile = Tile::fabricate(model, n, d, config.seed, 1 + l as u64, w_range);
+                let w0 = DMatrix::from_fn(n, d, |_, _| he * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, &mut init));
+                tile.program(&w0);
+                let decor = config.decorrelation.map(|dc| Decorrelator::new(d, dc.rule, dc.precision, dc.lr));
+                Layer { decor, tile, bias: DVector::zeros(n), counters: LayerCounters::default() }
+            })
+            .collect();
+        Chip {
+            model: model.clone(),
+            injection: Stream::new(config.seed, 0, Purpose::Injection),
+            config,
+            layers,
+            oracle_uses: Vec::new(),
+        }
+    }
+
+    /// The chip model it was built from.
+    pub fn model(&self) -> &ChipModel {
+        &self.model
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ChipConfig {
+        &self.config
+    }
+
+    /// Number of layers (tiles).
+    pub fn depth(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Layer widths, input first.
+    pub fn sizes(&self) -> &[usize] {
+        &self.config.sizes
+    }
+
+    /// N = Σ_l N_l, all hidden and output units.
+    pub fn n_units(&self) -> usize {
+        self.config.sizes[1..].iter().sum()
+    }
+
+    /// Whether layers have decorrelation circuits.
+    pub fn has_decorrelation(&self) -> bool {
+        self.config.decorrelation.is_some()
+    }
+
+    /// One forward pass of a batch `x` (`features × B`); results into `trace`.
+    pub fn forward(&mut self, x: &DMatrix<f32>, pass: Pass, phase: Phase, trace: &mut ForwardTrace) {
+        let depth = self.layers.len();
+        let b = x.ncols();
+        for v in [&mut trace.inputs, &mut trace.pre, &mut trace.post, &mut trace.injected] {
+            v.resize_with(depth, || DMatrix::zeros(0, 0));
+        }
+        let sigma = self.config.injected.sigma();
+        for l in 0..depth {
+            let layer = &mut self.layers[l];
+            let h: &DMatrix<f32> = if l == 0 { x } else { &trace.post[l - 1] };
+            match &layer.decor {
+                Some(dec) => dec.apply(h, &mut trace.inputs[l], layer.counters.at(Phase::Decorrelation)),
+                None => copy_into(&mut trace.inputs[l], h),
+            }
+            layer.tile.read(&trace.inputs[l], &mut trace.pre[l], layer.counters.at(phase));
+            let a = &mut trace.pre[l];
+            let n = a.nrows();
+            for j in 0..b {
+                a.column_mut(j).iter_mut().zip(layer.bias.iter()).for_each(|(v, bb)| *v += bb);
+            }
+            layer.counters.at(phase).digital_ops += (n * b) as u64;
+            let inject = sigma > 0.0 && matches!(pass, Pass::Noisy) || pass == Pass::NoisyLayer(l);
+            if inject && sigma > 0.0 {
+                let eps = &mut trace.injected[l];
+                if eps.shape() != a.shape() {
+                    *eps = DMatrix::zeros(n, b);
+                }
+                self.injection.fill_normal(eps.as_mut_slice(), crate::linalg::threads());
+                eps.iter_mut().for_each(|e| *e *= sigma);
+                *a += &*eps;
+            } else if !trace.injected[l].is_empty() {
+                trace.injected[l].fill(0.0);
+            }
+            if l + 1 < depth {
+                let act = self.config.activation;
+                let post = &mut trace.post[l];
+                if post.shape() != a.shape() {
+                    *post = DMatrix::zeros(n, b);
+                }
+                post.iter_mut().zip(a.iter()).for_each(|(p, &v)| *p = act.apply(v));
+                layer.counters.at(phase).digital_ops += (n * b) as u64;
+            }
+        }
+    }
+
+    /// Programs a weight change `dw` and a bias change `db` into layer `l` (Update phase).
+    pub fn update_layer(&mut self, l: usize, dw: &DMatrix<f32>, db: &DVector<f32>) {
+        let layer = &mut self.layers[l];
+        let c = layer.counters.at(Phase::Update);
+        layer.tile.update(dw, c);
+        layer.bias += db;
+        c.digital_ops += db.len() as u64;
+    }
+
+    /// Runs layer `l`'s decorrelation circuit on the inputs `x` it saw.
+    pub fn decorrelate(&mut self, l: usize, x: &DMatrix<f32>) {
+        let layer = &mut self.layers[l];
+        if let Some(d) = &mut layer.decor {
+            d.update(x, layer.counters.at(Phase::Decorrelation));
+        }
+    }
+
+    /// Prices the controller's own digital arithmetic on layer `l` in `phase`.
+    pub fn count_digital(&mut self, l: usize, phase: Phase, ops: u64) {
+        self.layers[l].counters.at(phase).digital_ops += ops;
+    }
+
+    /// Advances the chip clock (drifting devices).
+    pub fn advance_time(&mut self, dt_s: f64) {
+        for layer in &mut self.layers {
+            layer.tile.advance_time(dt_s);
+        }
+    }
+
+    /// Chip time one training step takes, s (from the drift model; 0 without drift).
+    pub fn step_time_s(&self) -> f64 {
+        self.model.spec().drift.as_ref().map_or(0.0, |d| d.step_time_s)
+    }
+
+    /// Event counters per layer (cumulative since the chip was built or restored).
+    pub fn counters(&self) -> Vec<LayerCounters> {
+        self.layers.iter().map(|l| l.counters).collect()
+    }
+
+    /// Smallest weight change one pulse makes, per layer (0 on an ideal chip); a periphery
+    /// constant a controller may know (it is on the datasheet).
+    pub fn weight_step(&self, l: usize) -> f32 {
+        self.layers[l].tile.weight_step()
+    }
+
+    /// Which oracle views were handed out, and why (empty for a physical run).
+    pub fn oracle_uses(&self) -> &[String] {
+        &self.oracle_uses
+    }
+}
+
+fn copy_into(dst: &mut DMatrix<f32>, src: &DMatrix<f32>) {
+    if dst.shape() != src.shape() {
+        *dst = src.clone();
+    } else {
+        dst.copy_from(src);
+    }
+}
+
+impl Chip {
+    /// Replaces the event counters (the trainer keeps diagnostics out of the training counts).
+    pub fn set_counters(&mut self, counters: Vec<LayerCounters>) {
+        for (layer, c) in self.layers.iter_mut().zip(counters) {
+            layer.counters = c;
+        }
+    }
+}

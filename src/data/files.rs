@@ -1,0 +1,199 @@
+//! Finding dataset files in a directory and reading them, decompressed, into memory.
+//!
+//! Datasets come as raw files or as `.gz` / `.xz` copies (the shared CIFAR-10 is xz, MNIST is
+//! gzip), under a few spellings of the same name. This module hides all of that: the parsers
+//! only ever see the decompressed bytes plus the path to quote in errors. When a required file
+//! is missing, [`super::detect`] is asked whether the directory holds another dataset.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::detect::{detect, Kind};
+use super::DataError;
+
+/// Suffixes tried after every base name, in this order (the raw file wins if several exist).
+pub(crate) const SUFFIXES: [&str; 3] = ["", ".gz", ".xz"];
+
+/// Fails unless `dir` is an existing directory; `expected` says what it should hold.
+pub(crate) fn check_dir(dir: &Path, expected: &str) -> Result<(), DataError> {
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(DataError::DirNotFound {
+            dir: dir.to_path_buf(),
+            expected: expected.to_string(),
+        })
+    }
+}
+
+/// The first existing file among `bases` × [`SUFFIXES`] in `dir`.
+///
+/// When none exists, the error lists every name tried, unless the directory evidently holds
+/// another dataset than `wanted` (which is how that dataset is named in the message), in which
+/// case [`DataError::WrongDataset`] says which and what spec to use instead.
+pub(crate) fn find(
+    dir: &Path,
+    bases: &[&str],
+    what: &str,
+    wanted: (Kind, &str),
+) -> Result<PathBuf, DataError> {
+    let mut looked_for = Vec::new();
+    for base in bases {
+        for suffix in SUFFIXES {
+            let name = format!("{base}{suffix}");
+            let path = dir.join(&name);
+            if path.is_file() {
+                return Ok(path);
+            }
+            looked_for.push(name);
+        }
+    }
+    if let Some(found) = detect(dir, wanted.0) {
+        if found.kind != wanted.0 || found.nested {
+            let same = found.kind == wanted.0;
+            return Err(DataError::WrongDataset {
+                dir: dir.to_path_buf(),
+                wanted: format!("{}{}", wanted.1, if same { " itself" } else { "" }),
+                looks_like: found.what,
+                hint: found.spec,
+            });
+        }
+    }
+    Err(DataError::MissingFile {
+        dir: dir.to_path_buf(),
+        what: what.to_string(),
+        looked_for,
+    })
+}
+
+/// The first existing file among `bases` × [`SUFFIXES`], or `None` (for optional files).
+pub(crate) fn find_optional(dir: &Path, bases: &[&str]) -> Option<PathBuf> {
+    bases
+        .iter()
+        .flat_map(|b| SUFFIXES.iter().map(move |s| dir.join(format!("{b}{s}"))))
+        .find(|p| p.is_file())
+}
+
+/// Reads `path` whole and decompresses it according to its extension (`.gz`, `.xz`, else raw).
+///
+/// Decoding failures (bad header, bad checksum, stream cut short) become
+/// [`DataError::Corrupt`]; the output buffer is pre-sized from the gzip trailer when that is
+/// plausible, so a 47 MB MNIST file is not grown by repeated doubling.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, DataError> {
+    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    decompress(path, &name, raw)
+}
+
+/// Decompresses `raw` (the content of a file called `name`, quoted as `path` in errors).
+pub(crate) fn decompress(path: &Path, name: &str, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
+    if name.ends_with(".gz") {
+        let hint = gzip_size_hint(&raw);
+        let mut out = Vec::with_capacity(hint);
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| corrupt(path, "gzip", e.to_string()))?;
+        Ok(out)
+    } else if name.ends_with(".xz") {
+        let mut out = Vec::with_capacity(raw.len().saturating_mul(2));
+        lzma_rs::xz_decompress(&mut &raw[..], &mut out)
+            .map_err(|e| corrupt(path, "xz", e.to_string()))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+fn corrupt(path: &Path, format: &'static str, reason: String) -> DataError {
+    DataError::Corrupt {
+        path: path.to_path_buf(),
+        format,
+        reason: if reason.is_empty() {
+            "decoder failed".into()
+        } else {
+            reason
+        },
+    }
+}
+
+/// The ISIZE field (uncompressed size mod 2^32) of a single-member gzip file, if it is plausible
+/// (at most 1000× the compressed size, deflate's practical ceiling); else a modest guess.
+fn gzip_size_hint(raw: &[u8]) -> usize {
+    let guess = raw.len().saturating_mul(4);
+    if raw.len() < 18 {
+        return 0;
+    }
+    let t = &raw[raw.len() - 4..];
+    let isize = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize;
+    if isize <= raw.len().saturating_mul(1000) {
+        isize
+    } else {
+        guess
+    }
+}
+
+/// Reads a class-name file: one name per non-empty line; must have exactly `n` names.
+pub(crate) fn read_class_names(path: &Path, n: usize) -> Result<Vec<String>, DataError> {
+    let bytes = read(path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if names.len() != n {
+        return Err(DataError::ClassNames {
+            path: path.to_path_buf(),
+            expected: n,
+            found: names.len(),
+        });
+    }
+    Ok(names)
+}
+
+/// "0", "1", ... for datasets that carry no class-name file.
+pub(crate) fn numbered_classes(n: usize) -> Vec<String> {
+    (0..n).map(|i| i.to_string()).collect()
+}
+
+/// [`read`] for several files at once, decoding up to one file per core in parallel (lzma-rs
+/// is single-threaded and xz decoding is most of CIFAR-10's load time). Results keep the order
+/// of `paths`; on failure the error of the first failing file in that order is returned.
+pub(crate) fn read_all(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, DataError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(paths.len());
+    if workers <= 1 {
+        return paths.iter().map(|p| read(p)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    type Slot = std::sync::Mutex<Option<Result<Vec<u8>, DataError>>>;
+    let slots: Vec<Slot> = paths.iter().map(|_| Slot::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(p) = paths.get(i) else { break };
+                let r = read(p);
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .zip(paths)
+        .map(|(m, p)| {
+            let r = m.into_inner().unwrap_or_else(|e| e.into_inner());
+            r.unwrap_or_else(|| {
+                Err(DataError::io(
+                    p,
+                    std::io::Error::other("reader thread failed"),
+                ))
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,56 @@
+//! Backpropagation, the digital reference (oracle: needs the programmed weights).
+//!
+//! The forward pass runs through the chip (its measured activations); the backward pass is
+//! float arithmetic with the programmed weights and decorrelators: δ_L = ∂ℓ/∂a_L,
+//! δ_{l−1} = f'(a_{l−1}) ⊙ R_lᵀ W_lᵀ δ_l, g_W_l = ⟨δ_l x_lᵀ⟩. On an ideal chip this is exact
+//! backprop; on a noisy chip it is what a chip with a perfect digital backward path would do.
+
+use super::estimator::{mean, BatchStats, Gradients, Workspace};
+use super::loss::Loss;
+use crate::chip::{Chip, Oracle, Pass, Phase};
+use crate::linalg::{gemm, Op};
+use nalgebra::DMatrix;
+
+pub(crate) fn estimate(chip: &mut Chip, oracle: &Oracle, x: &DMatrix<f32>, targets: &DMatrix<f32>, loss: Loss, ws: &mut Workspace, g: &mut Gradients) -> BatchStats {
+    chip.forward(x, Pass::Clean, Phase::Inference, &mut ws.first);
+    loss.per_sample(ws.first.output(), targets, &mut ws.loss1);
+    backward(chip, oracle, &ws.first, targets, loss, &mut ws.delta, &mut ws.back, &mut ws.back2);
+    ws.acc.coef.clear();
+    ws.acc.coef.resize(x.ncols(), 1.0);
+    for l in 0..chip.depth() {
+        ws.acc.accumulate(g, l, &ws.delta[l], &ws.first.inputs()[l], 1, false);
+        // Backward products are digital work: 2·N·d·B per W product, 2·d²·B per R product.
+        let (n, d) = (chip.sizes()[l + 1], chip.sizes()[l]);
+        let r = if chip.has_decorrelation() { d * d } else { 0 };
+        chip.count_digital(l, Phase::Update, (2 * (n * d + r) * x.ncols()) as u64);
+    }
+    BatchStats { loss: mean(&ws.loss1), ..Default::default() }
+}
+
+/// Fills `delta[l]` = ∂ℓ_n/∂a_l for every sample, from a trace's activations.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(chip: &Chip, oracle: &Oracle, trace: &crate::chip::ForwardTrace, targets: &DMatrix<f32>, loss: Loss, delta: &mut Vec<DMatrix<f32>>, back: &mut DMatrix<f32>, back2: &mut DMatrix<f32>) {
+    let depth = chip.depth();
+    delta.resize_with(depth, || DMatrix::zeros(0, 0));
+    loss.gradient(trace.output(), targets, &mut delta[depth - 1]);
+    let act = chip.config().activation;
+    for l in (1..depth).rev() {
+        let w = oracle.weights(chip, l);
+        gemm(back, 0.0, 1.0, &w, Op::T, &delta[l], Op::N);
+        let upstream: &DMatrix<f32> = match oracle.decorrelator(chip, l) {
+            Some(r) => {
+                gemm(back2, 0.0, 1.0, r, Op::T, back, Op::N);
+                back2
+            }
+            None => back,
+        };
+        let a = &trace.pre()[l - 1];
+        let dl = &mut delta[l - 1];
+        if dl.shape() != a.shape() {
+            *dl = DMatrix::zeros(a.nrows(), a.ncols());
+        }
+        for ((o, &u), &av) in dl.iter_mut().zip(upstream.iter()).zip(a.iter()) {
+            *o = u * act.derivative(av);
+        }
+    }
+}

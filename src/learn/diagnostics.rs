@@ -1,0 +1,53 @@
+//! Simulation-only diagnostics (oracle): how well a rule's estimate aligns with the true
+//! gradient, and how decorrelated each layer's input is.
+
+use super::bp::backward;
+use super::estimator::{estimate, Accumulator, Gradients, Workspace};
+use super::loss::Loss;
+use super::rule::RuleSpec;
+use crate::chip::{mean_abs_offdiag_correlation, Chip, ForwardTrace};
+use nalgebra::DMatrix;
+
+/// Cosine similarity of two equally shaped matrices (0 when either is zero).
+pub fn cosine(a: &DMatrix<f32>, b: &DMatrix<f32>) -> f32 {
+    let (na, nb) = (a.norm(), b.norm());
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        a.dot(b) / (na * nb)
+    }
+}
+
+/// The true gradient (batch mean) of the float network the chip approximates, per layer.
+pub fn true_gradient(chip: &mut Chip, x: &DMatrix<f32>, targets: &DMatrix<f32>, loss: Loss) -> Vec<DMatrix<f32>> {
+    let oracle = chip.oracle("diagnostics: true gradient");
+    let mut trace = ForwardTrace::default();
+    oracle.float_forward(chip, x, &mut trace);
+    let (mut delta, mut b1, mut b2) = (Vec::new(), DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+    backward(chip, &oracle, &trace, targets, loss, &mut delta, &mut b1, &mut b2);
+    let mut acc = Accumulator { coef: vec![1.0; x.ncols()], ..Default::default() };
+    let mut g = Gradients::default();
+    g.w.resize_with(chip.depth(), || DMatrix::zeros(0, 0));
+    g.b.resize_with(chip.depth(), Default::default);
+    for l in 0..chip.depth() {
+        acc.accumulate(&mut g, l, &delta[l], &trace.inputs()[l], 1, false);
+    }
+    g.w
+}
+
+/// Per layer, the cosine between one estimate by `rule` on this batch and the true gradient.
+/// Runs the rule's passes on the chip (they are counted) but applies no update.
+pub fn alignment(rule: &RuleSpec, chip: &mut Chip, x: &DMatrix<f32>, targets: &DMatrix<f32>, loss: Loss) -> Vec<f32> {
+    let truth = true_gradient(chip, x, targets, loss);
+    let oracle = rule.oracle_need().map(|why| chip.oracle(why));
+    let (mut ws, mut g) = (Workspace::default(), Gradients::default());
+    match estimate(rule, chip, oracle.as_ref(), x, targets, loss, &mut ws, &mut g) {
+        Ok(_) => g.w.iter().zip(&truth).map(|(e, t)| cosine(e, t)).collect(),
+        Err(_) => vec![f32::NAN; truth.len()],
+    }
+}
+
+/// Per layer, the mean |off-diagonal correlation| of the inputs the layer saw in `trace`.
+pub fn decorrelation_quality(trace: &ForwardTrace) -> Vec<f32> {
+    trace.inputs().iter().map(mean_abs_offdiag_correlation).collect()
+}

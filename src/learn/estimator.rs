@@ -1,0 +1,127 @@
+//! The controller's gradient estimate for one batch, and the workspace it reuses.
+//!
+//! Every rule ends in the same shape: per layer, g_W = (1/B) Σ_n c_n · u_n x_nᵀ and
+//! g_b = (1/B) Σ_n c_n · u_n, with u a per-sample direction (δa, ε or a backpropagated δ) and
+//! c_n a per-sample scalar. [`Workspace::accumulate`] does that with one matrix product.
+
+use super::loss::{correct, Loss};
+use super::rule::{Family, RuleSpec};
+use crate::chip::{Chip, ForwardTrace, Oracle, Phase};
+use crate::linalg::{gemm, Op};
+use nalgebra::{DMatrix, DVector};
+
+/// Per-layer gradient estimates (batch means).
+#[derive(Default)]
+pub struct Gradients {
+    /// g_W per layer.
+    pub w: Vec<DMatrix<f32>>,
+    /// g_b per layer.
+    pub b: Vec<DVector<f32>>,
+}
+
+/// What one estimate measured along the way.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchStats {
+    /// Mean loss of the first (clean or first noisy) pass.
+    pub loss: f64,
+    /// Correct predictions in the first pass.
+    pub correct: usize,
+    /// Samples in the batch.
+    pub samples: usize,
+    /// Samples whose perturbation was zero (‖δa‖² = 0): no update from them.
+    pub skipped: usize,
+}
+
+/// Why an estimate could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// NP/INP without a readable noise source.
+    #[error("rule `{0}` reads the injected noise, but the noise source is not readable: use --inject readable:SIGMA")]
+    NoReadableNoise(String),
+    /// NP/INP without any injected noise.
+    #[error("rule `{0}` needs an injected noise source (--inject readable:SIGMA)")]
+    NoInjectedNoise(String),
+    /// An oracle rule was run without an oracle.
+    #[error("rule `{0}` needs an oracle view of the chip")]
+    NoOracle(String),
+}
+
+/// Buffers reused across batches: no allocation in the steady state.
+#[derive(Default)]
+pub struct Workspace {
+    /// Pass (1): clean, or the first noisy pass; decorrelators learn from its inputs.
+    pub first: ForwardTrace,
+    pub(crate) second: ForwardTrace,
+    pub(crate) loss1: Vec<f32>,
+    pub(crate) loss2: Vec<f32>,
+    pub(crate) acc: Accumulator,
+    pub(crate) delta: Vec<DMatrix<f32>>,
+    pub(crate) back: DMatrix<f32>,
+    pub(crate) back2: DMatrix<f32>,
+}
+
+/// Per-sample coefficients c_n and the scaled-direction buffer.
+#[derive(Default)]
+pub(crate) struct Accumulator {
+    pub(crate) coef: Vec<f32>,
+    pub(crate) scaled: DMatrix<f32>,
+}
+
+impl Accumulator {
+    /// g_W[l] (+)= (1/(B·k)) (u · diag(c)) xᵀ, g_b[l] (+)= (1/(B·k)) (u · diag(c)) 1.
+    pub(crate) fn accumulate(&mut self, g: &mut Gradients, l: usize, u: &DMatrix<f32>, x: &DMatrix<f32>, k: usize, add: bool) {
+        let b = u.ncols();
+        if self.scaled.shape() != u.shape() {
+            self.scaled = DMatrix::zeros(u.nrows(), b);
+        }
+        for j in 0..b {
+            let c = self.coef[j];
+            self.scaled.column_mut(j).iter_mut().zip(u.column(j).iter()).for_each(|(s, &v)| *s = c * v);
+        }
+        let alpha = 1.0 / (b * k) as f32;
+        gemm(&mut g.w[l], if add { 1.0 } else { 0.0 }, alpha, &self.scaled, Op::N, x, Op::T);
+        let gb = &mut g.b[l];
+        if !add || gb.len() != u.nrows() {
+            *gb = DVector::zeros(u.nrows());
+        }
+        for j in 0..b {
+            gb.iter_mut().zip(self.scaled.column(j).iter()).for_each(|(a, &s)| *a += alpha * s);
+        }
+    }
+}
+
+/// Estimates the batch-mean gradient with `rule`; the chip's passes are counted on the chip.
+#[allow(clippy::too_many_arguments)]
+pub fn estimate(
+    rule: &RuleSpec,
+    chip: &mut Chip,
+    oracle: Option<&Oracle>,
+    x: &DMatrix<f32>,
+    targets: &DMatrix<f32>,
+    loss: Loss,
+    ws: &mut Workspace,
+    g: &mut Gradients,
+) -> Result<BatchStats, RuleError> {
+    let depth = chip.depth();
+    g.w.resize_with(depth, || DMatrix::zeros(0, 0));
+    g.b.resize_with(depth, || DVector::zeros(0));
+    let mut stats = match rule.family {
+        Family::Bp => super::bp::estimate(chip, oracle.ok_or_else(|| RuleError::NoOracle(rule.to_string()))?, x, targets, loss, ws, g),
+        Family::Np => super::np::estimate(rule, chip, oracle, x, targets, loss, ws, g)?,
+        Family::Inp => super::inp::estimate(rule, chip, oracle, x, targets, loss, ws, g)?,
+        Family::Anp | Family::AnpNoisyNoisy => super::anp::estimate(rule, chip, x, targets, loss, ws, g),
+    };
+    stats.samples = x.ncols();
+    stats.correct = correct(ws.first.output(), targets);
+    // The controller's arithmetic per layer: forming c·u (N·B) and the outer products (2·N·d·B).
+    for l in 0..depth {
+        let (n, d) = (chip.sizes()[l + 1], chip.sizes()[l]);
+        chip.count_digital(l, Phase::Update, ((n + 2 * n * d) * x.ncols()) as u64);
+    }
+    Ok(stats)
+}
+
+/// Mean of a slice as f64.
+pub(crate) fn mean(v: &[f32]) -> f64 {
+    v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64
+}

@@ -1,0 +1,50 @@
+//! Iterative node perturbation (oracle: reads the injected noise).
+//!
+//! For each layer l separately, K passes with noise in layer l only (δa_l = ε_l):
+//! g_W_l = N_l·(δℓ⁽ˡ⁾/‖δa_l‖²)·δa_l x_lᵀ. L·K + 1 passes per sample.
+
+use super::estimator::{mean, BatchStats, Gradients, RuleError, Workspace};
+use super::loss::Loss;
+use super::np::readable_sigma2;
+use super::rule::RuleSpec;
+use crate::chip::{Chip, Oracle, Pass, Phase};
+use nalgebra::DMatrix;
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn estimate(
+    rule: &RuleSpec,
+    chip: &mut Chip,
+    oracle: Option<&Oracle>,
+    x: &DMatrix<f32>,
+    targets: &DMatrix<f32>,
+    loss: Loss,
+    ws: &mut Workspace,
+    g: &mut Gradients,
+) -> Result<BatchStats, RuleError> {
+    readable_sigma2(rule, chip, oracle)?;
+    let oracle = oracle.expect("checked above");
+    chip.forward(x, Pass::Clean, Phase::Inference, &mut ws.first);
+    loss.per_sample(ws.first.output(), targets, &mut ws.loss1);
+    let k = rule.resamples.max(1);
+    let mut skipped = 0;
+    for l in 0..chip.depth() {
+        let n_l = chip.sizes()[l + 1] as f32;
+        for rep in 0..k {
+            chip.forward(x, Pass::NoisyLayer(l), Phase::Perturbation, &mut ws.second);
+            loss.per_sample(ws.second.output(), targets, &mut ws.loss2);
+            let eps = &oracle.injected(&ws.second).expect("readable source checked above")[l];
+            ws.acc.coef.clear();
+            for (j, col) in eps.column_iter().enumerate() {
+                let n2 = col.norm_squared();
+                if n2 > 0.0 {
+                    ws.acc.coef.push(n_l * (ws.loss2[j] - ws.loss1[j]) / n2);
+                } else {
+                    ws.acc.coef.push(0.0);
+                    skipped += 1;
+                }
+            }
+            ws.acc.accumulate(g, l, eps, &ws.first.inputs()[l], k, rep > 0);
+        }
+    }
+    Ok(BatchStats { loss: mean(&ws.loss1), skipped, ..Default::default() })
+}

@@ -1,0 +1,24 @@
+//! npchip: a simulator of neuromorphic analog crossbar hardware that learns on-chip.
+//!
+//! The one rule that matters: a learning controller sees only what a real chip exposes
+//! (ADC readings, the loss it computes from them, and the programming circuit it drives).
+//! Noise samples, conductances and RNG streams are private to [`chip`]; the few baselines that
+//! must peek inside (backprop, classic node perturbation) go through [`chip::Oracle`], and every
+//! output marks them as oracles.
+//!
+//! Stages, in the order a training step runs through them:
+//! [`data`] → [`chip`] (decorrelator → DAC → crossbar → ADC → activation) → [`learn`]
+//! (rule → decorrelation → optimiser → programming pulses) → [`output`] (HDF5 traces, reports).
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod chip;
+pub mod cli;
+pub mod data;
+pub mod learn;
+pub mod linalg;
+pub mod output;
+pub mod rng;
+pub mod sweep;
+pub mod run;
+pub mod train;

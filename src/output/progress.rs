@@ -1,0 +1,61 @@
+//! The terminal observer: an indicatif progress bar per epoch and one log line per epoch.
+
+use crate::chip::Chip;
+use crate::data::Dataset;
+use crate::learn::Learner;
+use crate::run::RunSpec;
+use crate::train::{EpochRecord, Observer};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::time::Instant;
+
+/// Shows progress on stderr (hidden when quiet or not a terminal).
+pub struct Terminal {
+    bar: ProgressBar,
+    started: Instant,
+    oracle: bool,
+}
+
+impl Terminal {
+    /// A progress display for `spec` on `data`.
+    pub fn new(quiet: bool, spec: &RunSpec, data: &Dataset) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+        bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "));
+        tracing::info!(
+            rule = %spec.rule,
+            chip = spec.chip.spec().name.as_str(),
+            data = data.name.as_str(),
+            train = data.train.len(),
+            test = data.test.len(),
+            oracle = spec.is_oracle(),
+            "training{}",
+            if spec.is_oracle() { " (oracle rule: not physical)" } else { "" }
+        );
+        Terminal { bar, started: Instant::now(), oracle: spec.is_oracle() }
+    }
+}
+
+impl Observer for Terminal {
+    fn epoch(&mut self, r: &EpochRecord, _chip: &Chip, _l: &Learner) -> anyhow::Result<()> {
+        self.bar.finish_and_clear();
+        eprintln!(
+            "epoch {:>3}  loss {:.4}  train {:.2}%  test {:.2}%  {:.0} samples/s{}{}",
+            r.epoch,
+            r.train_loss,
+            100.0 * r.train_acc,
+            100.0 * r.test_acc,
+            r.samples as f64 / r.train_seconds.max(1e-9),
+            if r.skipped > 0 { format!("  ({} samples without perturbation)", r.skipped) } else { String::new() },
+            if self.oracle { "  [oracle]" } else { "" },
+        );
+        self.bar.reset();
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    fn progress(&mut self, done: usize, total: usize, loss: f64, acc: f64) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+        let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        self.bar.set_message(format!("loss {loss:.4} acc {:.1}% {rate:.0} samples/s", 100.0 * acc));
+    }
+}

@@ -1,0 +1,102 @@
+//! Everything that defines one training run, validated, and how to build it.
+//!
+//! `train` and `sweep` both turn their flags into a [`RunSpec`]; the HDF5 writer stores every
+//! field of it as attributes, so a file says exactly what produced it.
+
+use crate::chip::{Activation, Chip, ChipConfig, ChipModel, DecorConfig, DecorPrecision, DecorRule, InjectedNoise};
+use crate::data::Dataset;
+use crate::learn::{Learner, Loss, OptimizerKind, RuleSpec};
+
+/// One run's complete definition (besides the dataset, which is named separately).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSpec {
+    /// The validated chip model (overrides applied).
+    pub chip: ChipModel,
+    /// The learning rule.
+    pub rule: RuleSpec,
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+    /// Loss.
+    pub loss: Loss,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    pub lr: f32,
+    /// Decorrelation rule (used when the rule is a -D variant).
+    pub decor_rule: DecorRule,
+    /// Decorrelation learning rate η_R.
+    pub decor_lr: f32,
+    /// Decorrelator storage precision.
+    pub decor_precision: DecorPrecision,
+    /// Injected noise source.
+    pub inject: InjectedNoise,
+    /// Hidden-layer leaky-ReLU slope.
+    pub leaky_slope: f32,
+    /// Epochs.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch: usize,
+    /// Run seed.
+    pub seed: u64,
+    /// Oracle diagnostics once per epoch.
+    pub diagnostics: bool,
+    /// Log every N steps (0: off).
+    pub log_every: usize,
+}
+
+impl RunSpec {
+    /// Layer widths for a dataset: input, hidden..., classes.
+    pub fn sizes(&self, data: &Dataset) -> Vec<usize> {
+        let mut s = vec![data.features()];
+        s.extend(&self.hidden);
+        s.push(data.n_classes);
+        s
+    }
+
+    /// Whether the run peeks inside the chip (BP, NP, INP): marked `oracle` in every output.
+    pub fn is_oracle(&self) -> bool {
+        self.rule.oracle_need().is_some()
+    }
+
+    /// Checks combinations no single flag can: NP/INP need a readable source, etc.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::learn::Family::*;
+        match (self.rule.family, self.inject) {
+            (Np | Inp, InjectedNoise::Readable { sigma }) if sigma > 0.0 => {}
+            (Np | Inp, _) => return Err(format!("rule `{}` reads the injected noise: add --inject readable:SIGMA (e.g. readable:1e-3)", self.rule)),
+            _ => {}
+        }
+        if self.batch == 0 {
+            return Err("--batch must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("--lr must be a positive number, got {}", self.lr));
+        }
+        if !(self.decor_lr.is_finite() && self.decor_lr >= 0.0) {
+            return Err(format!("--decor-lr must be ≥ 0, got {}", self.decor_lr));
+        }
+        if self.hidden.contains(&0) {
+            return Err("--hidden widths must be ≥ 1".into());
+        }
+        Ok(())
+    }
+
+    /// Fabricates the chip and its controller for `data`.
+    pub fn build(&self, data: &Dataset) -> (Chip, Learner) {
+        let config = ChipConfig {
+            sizes: self.sizes(data),
+            activation: Activation::LeakyRelu { slope: self.leaky_slope },
+            decorrelation: self.rule.decorrelated.then_some(DecorConfig { rule: self.decor_rule, lr: self.decor_lr, precision: self.decor_precision }),
+            injected: self.inject,
+            seed: self.seed,
+        };
+        let mut chip = Chip::build(&self.chip, config);
+        let learner = Learner::new(&mut chip, self.rule, self.loss, self.optimizer, self.lr);
+        (chip, learner)
+    }
+
+    /// The loop settings.
+    pub fn loop_config(&self) -> crate::train::LoopConfig {
+        crate::train::LoopConfig { epochs: self.epochs, batch: self.batch, seed: self.seed, diagnostics: self.diagnostics, log_every: self.log_every }
+    }
+}
