@@ -1,6 +1,401 @@
-//! `npchip bench` (to be written).
+//! `npchip bench`: how fast a training step runs, against how fast this machine multiplies
+//! matrices.
+//!
+//! In order: (1) with `--gemm`, the machine's matrix-multiply rate is measured with faer at the
+//! very shapes the step multiplies (same process, same thread setting), and the best rate
+//! among them is the reference; (2) a chip and its controller are built exactly as `train`
+//! builds them, on a synthetic dataset of the requested size; (3) after warm-up steps,
+//! `--repeats` measurements of `--steps` training steps each (batch gather included, as in the
+//! training loop) are timed; the median gives samples/s and the algorithm's GFLOP/s, where the
+//! FLOPs are those of [`step_flops`] (the products the algorithm needs, nothing else); (4) the
+//! peak resident memory is compared with the bytes the run must hold ([`MemoryBudget`]).
+//!
+//! `--runs N` runs N independent copies at once, one OS thread each (what a sweep does), and
+//! reports their summed throughput.
+
+use crate::chip::{presets, Activation, Chip, ChipConfig, DecorConfig, DecorPrecision, DecorRule, InjectedNoise};
+use crate::data::Split;
+use crate::learn::{Family, Learner, Loss, OptimizerKind, RuleSpec};
+use crate::linalg::{gemm, gemm_flops, Op};
+use anyhow::Context;
+use nalgebra::DMatrix;
+use rand::seq::SliceRandom;
+use rand::{Rng as _, SeedableRng};
+use std::time::Instant;
+
 /// Flags of `npchip bench`.
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {}
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Layer widths, input first (MNIST-shaped default; CIFAR-shaped: 3072,1024,1024,1024,10).
+    #[arg(long, value_delimiter = ',', default_value = "784,1000,1000,1000,10")]
+    pub sizes: Vec<usize>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Chip model: a preset (`npchip chip list`) or a TOML file.
+    #[arg(long, default_value = "ideal")]
+    pub chip: String,
+    /// Override a chip parameter, e.g. `--set device.levels=16` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Learning rule (as `train --rule`).
+    #[arg(long, default_value = "danp-nn", value_parser = parse_rule)]
+    pub rule: RuleSpec,
+    /// Injected noise (as `train --inject`); NP and INP need readable:SIGMA.
+    #[arg(long, default_value = "none", value_parser = parse_inject)]
+    pub inject: InjectedNoise,
+    /// Optimiser: sgd or adam.
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Training steps per timed measurement.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Timed measurements (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Untimed steps first (allocations, page faults, caches).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Threads per run (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Independent runs at once, one OS thread each (a sweep's workers).
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// Training samples of the synthetic dataset held in memory (default: 60000, MNIST's size).
+    #[arg(long, default_value_t = 60000)]
+    pub samples: usize,
+    /// First measure the best faer GEMM rate at the step's shapes and report the ratio.
+    #[arg(long)]
+    pub gemm: bool,
+    /// Run seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn parse_rule(s: &str) -> Result<RuleSpec, String> {
+    s.parse()
+}
+
+/// `none`, `hidden:SIGMA` or `readable:SIGMA`, as `train --inject`.
+fn parse_inject(s: &str) -> Result<InjectedNoise, String> {
+    let sigma = |v: &str| v.parse::<f32>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or(format!("noise sigma: expected a number ≥ 0, got `{v}`"));
+    match s.split_once(':') {
+        None if s == "none" => Ok(InjectedNoise::None),
+        Some(("hidden", v)) => Ok(InjectedNoise::Hidden { sigma: sigma(v)? }),
+        Some(("readable", v)) => Ok(InjectedNoise::Readable { sigma: sigma(v)? }),
+        _ => Err(format!("unknown noise source `{s}`; expected none, hidden:SIGMA or readable:SIGMA")),
+    }
+}
+
+/// FLOPs one training step needs (multiply and add counted separately), matrix products only.
+///
+/// Per layer l with input width d, output width N and batch B:
+/// * each forward pass: the tile product 2·N·d·B, and with decorrelation the product R·h,
+///   2·d²·B; every pass of a step sees the same network input, so layer 1's R·h is needed
+///   once per step, not once per pass;
+/// * the estimate: the outer products 2·N·d·B per layer and noisy pass (NP, ANP, INP), or for
+///   BP the backward products 2·N·d·B (and 2·d²·B through R) for layers 2..L plus the outer
+///   products;
+/// * with decorrelation, the update of R: min(4·B·d², 2·B·d² + 2·d³) (the cheaper order).
+///
+/// Element-wise work (bias, activation, noise, quantisation, differences, optimiser, pulses)
+/// is O(N·B + N·d) and left out: under 1 % of the total at the benchmark shapes.
+pub fn step_flops(rule: &RuleSpec, sizes: &[usize], batch: usize) -> f64 {
+    let b = batch;
+    let depth = sizes.len().saturating_sub(1);
+    let k = rule.resamples.max(1);
+    let passes = rule.passes(depth);
+    let dec = rule.decorrelated;
+    let mut f = 0.0;
+    for (l, w) in sizes.windows(2).enumerate() {
+        let (d, n) = (w[0], w[1]);
+        let tile = gemm_flops(n, d, b);
+        let r = if dec { gemm_flops(d, d, b) } else { 0.0 };
+        // Forward passes (layer 1's R·h once per step).
+        f += passes as f64 * tile + if l == 0 { r } else { passes as f64 * r };
+        // Estimate.
+        f += match rule.family {
+            Family::Bp => tile + if l > 0 { tile + r } else { 0.0 },
+            Family::Np | Family::Anp | Family::AnpNoisyNoisy | Family::Inp => k as f64 * tile,
+        };
+        if dec {
+            f += (2.0 * gemm_flops(d, b, d)).min(gemm_flops(d, b, d) + gemm_flops(d, d, d));
+        }
+    }
+    f
+}
+
+/// The bytes a run must hold, by kind (what the peak-memory target is measured against).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MemoryBudget {
+    /// Weights and biases as f32.
+    pub weights: f64,
+    /// Decorrelation matrices as f32.
+    pub decorrelators: f64,
+    /// Optimiser state (Adam: two moments per parameter).
+    pub optimizer: f64,
+    /// One batch of activations: per layer its input and its pre-activation, f32.
+    pub activations: f64,
+    /// The dataset held in memory (features as f32, labels as u8).
+    pub dataset: f64,
+}
+
+impl MemoryBudget {
+    /// The budget for a network of `sizes`, batch `batch`, and a dataset of `samples`.
+    pub fn of(sizes: &[usize], batch: usize, decorrelated: bool, adam: bool, samples: usize) -> Self {
+        let f = 4.0;
+        let params: f64 = sizes.windows(2).map(|w| (w[0] * w[1] + w[1]) as f64).sum();
+        let decor: f64 = if decorrelated { sizes[..sizes.len() - 1].iter().map(|&d| (d * d) as f64).sum() } else { 0.0 };
+        let act: f64 = sizes.windows(2).map(|w| ((w[0] + w[1]) * batch) as f64).sum();
+        MemoryBudget {
+            weights: f * params,
+            decorrelators: f * decor,
+            optimizer: if adam { 2.0 * f * params } else { 0.0 },
+            activations: f * act,
+            dataset: (f * sizes[0] as f64 + 1.0) * samples as f64,
+        }
+    }
+
+    /// The sum.
+    pub fn total(&self) -> f64 {
+        self.weights + self.decorrelators + self.optimizer + self.activations + self.dataset
+    }
+}
+
+/// Peak resident set size of this process, bytes (Linux `VmHWM`; None elsewhere).
+pub fn peak_rss_bytes() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+/// One measured GEMM shape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmRate {
+    /// Rows of the product.
+    pub m: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Columns of the product.
+    pub n: usize,
+    /// Median rate, GFLOP/s.
+    pub gflops: f64,
+}
+
+/// Measures faer's rate (through [`crate::linalg::gemm`], this thread's setting) at `shapes`.
+pub fn measure_gemm(shapes: &[(usize, usize, usize)], repeats: usize) -> Vec<GemmRate> {
+    let mut rng = crate::rng::Rng::seed_from_u64(7);
+    shapes
+        .iter()
+        .map(|&(m, k, n)| {
+            let a = DMatrix::from_fn(m, k, |_, _| rng.gen::<f32>() - 0.5);
+            let b = DMatrix::from_fn(k, n, |_, _| rng.gen::<f32>() - 0.5);
+            let mut c = DMatrix::zeros(m, n);
+            let flops = gemm_flops(m, k, n);
+            // Enough products per sample to take ≥ ~50 ms.
+            let reps = ((5e9 / flops).ceil() as usize).clamp(1, 1000);
+            gemm(&mut c, 0.0, 1.0, &a, Op::N, &b, Op::N);
+            let mut rates: Vec<f64> = (0..repeats.max(3))
+                .map(|_| {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        gemm(&mut c, 0.0, 1.0, &a, Op::N, &b, Op::N);
+                    }
+                    flops * reps as f64 / t.elapsed().as_secs_f64() / 1e9
+                })
+                .collect();
+            GemmRate { m, k, n, gflops: median(&mut rates) }
+        })
+        .collect()
+}
+
+/// The distinct (m, k, n) product shapes of a step (tile reads, R·h, R updates).
+pub fn step_shapes(sizes: &[usize], batch: usize, decorrelated: bool) -> Vec<(usize, usize, usize)> {
+    let mut v = Vec::new();
+    for w in sizes.windows(2) {
+        let (d, n) = (w[0], w[1]);
+        v.push((n, d, batch));
+        if decorrelated {
+            v.push((d, d, batch));
+            if d <= batch {
+                v.push((d, d, d));
+            }
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// What one run of the benchmark measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepTiming {
+    /// Median seconds per training step.
+    pub step_s: f64,
+    /// Fastest and slowest measurement, s per step.
+    pub min_s: f64,
+    /// See `min_s`.
+    pub max_s: f64,
+}
+
+fn optimizer_kind(s: &str) -> anyhow::Result<OptimizerKind> {
+    match s {
+        "sgd" => Ok(OptimizerKind::Sgd),
+        "adam" => Ok(OptimizerKind::Adam),
+        _ => anyhow::bail!("--optimizer: expected sgd or adam, got `{s}`"),
+    }
+}
+
+/// Builds the chip, controller and dataset of one benchmark run and times its steps.
+pub fn time_steps(a: &BenchArgs, seed: u64) -> anyhow::Result<StepTiming> {
+    crate::linalg::set_threads(a.threads);
+    let model = presets::resolve(&a.chip, &a.set).with_context(|| format!("--chip {}", a.chip))?;
+    let classes = *a.sizes.last().expect("checked: at least two sizes");
+    let config = ChipConfig {
+        sizes: a.sizes.clone(),
+        activation: Activation::LeakyRelu { slope: 0.2 },
+        decorrelation: a.rule.decorrelated.then_some(DecorConfig { rule: DecorRule::Plain, lr: 1e-3, precision: DecorPrecision::F32 }),
+        injected: a.inject,
+        seed,
+    };
+    let mut chip = Chip::build(&model, config);
+    let mut learner = Learner::new(&mut chip, a.rule, Loss::CrossEntropy, optimizer_kind(&a.optimizer)?, 1e-4);
+    // Synthetic training set: pixels uniform in [0, 1], random labels (speed does not depend
+    // on what is learned).
+    let mut rng = crate::rng::Rng::seed_from_u64(seed ^ 0xbe4c);
+    let samples = a.samples.max(a.batch);
+    let mut pixels = vec![0.0f32; a.sizes[0] * samples];
+    pixels.iter_mut().for_each(|v| *v = rng.gen());
+    let split = Split { x: DMatrix::from_vec(a.sizes[0], samples, pixels), labels: (0..samples).map(|_| rng.gen_range(0..classes.min(256)) as u8).collect() };
+    let mut order: Vec<usize> = (0..samples).collect();
+    order.shuffle(&mut rng);
+    let per_epoch = samples / a.batch;
+    let (mut x, mut t) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+    let mut s = 0usize;
+    let mut step = |chip: &mut Chip, learner: &mut Learner| -> anyhow::Result<()> {
+        let idx = &order[(s % per_epoch) * a.batch..(s % per_epoch + 1) * a.batch];
+        split.gather(idx, &mut x);
+        split.one_hot(idx, classes, &mut t);
+        learner.step(chip, &x, &t)?;
+        s += 1;
+        Ok(())
+    };
+    for _ in 0..a.warmup {
+        step(&mut chip, &mut learner)?;
+    }
+    let mut per_step: Vec<f64> = Vec::with_capacity(a.repeats);
+    for _ in 0..a.repeats.max(1) {
+        let t0 = Instant::now();
+        for _ in 0..a.steps.max(1) {
+            step(&mut chip, &mut learner)?;
+        }
+        per_step.push(t0.elapsed().as_secs_f64() / a.steps.max(1) as f64);
+    }
+    let (min_s, max_s) = per_step.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    Ok(StepTiming { step_s: median(&mut per_step), min_s, max_s })
+}
+
 /// Runs the benchmark.
-pub fn run(_a: BenchArgs) -> anyhow::Result<()> { anyhow::bail!("bench is not implemented yet") }
+pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.sizes.len() >= 2 && !a.sizes.contains(&0), "--sizes needs at least two widths, all ≥ 1");
+    anyhow::ensure!(a.batch >= 1 && a.runs >= 1, "--batch and --runs must be ≥ 1");
+    crate::linalg::set_threads(a.threads);
+    let threads = crate::linalg::threads();
+    let flops = step_flops(&a.rule, &a.sizes, a.batch);
+    let sizes_s = a.sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
+    println!("npchip bench: {} on `{}`, sizes {sizes_s}, batch {}, {} thread(s) per run, {} run(s)", a.rule, a.chip, a.batch, threads, a.runs);
+    println!("algorithm FLOPs: {:.3} GFLOP per step, {:.2} MFLOP per sample", flops / 1e9, flops / a.batch as f64 / 1e6);
+    let best = if a.gemm {
+        let rates = measure_gemm(&step_shapes(&a.sizes, a.batch, a.rule.decorrelated), 3);
+        for r in &rates {
+            println!("  faer gemm {:>5}×{:<5}·{:>5}×{:<5} {:7.1} GFLOP/s", r.m, r.k, r.k, r.n, r.gflops);
+        }
+        let best = rates.iter().map(|r| r.gflops).fold(0.0, f64::max);
+        println!("best GEMM rate at these shapes: {best:.1} GFLOP/s");
+        Some(best)
+    } else {
+        None
+    };
+    let timings: Vec<StepTiming> = if a.runs == 1 {
+        vec![time_steps(&a, a.seed)?]
+    } else {
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..a.runs).map(|i| {
+                let a = a.clone();
+                sc.spawn(move || time_steps(&a, a.seed + i as u64))
+            }).collect();
+            hs.into_iter().map(|h| h.join().expect("bench run panicked")).collect::<anyhow::Result<Vec<_>>>()
+        })?
+    };
+    let sps: f64 = timings.iter().map(|t| a.batch as f64 / t.step_s).sum();
+    let gf = sps * flops / a.batch as f64 / 1e9;
+    for (i, t) in timings.iter().enumerate() {
+        println!("run {i}: {:.4} s/step (median of {}; min {:.4}, max {:.4})", t.step_s, a.repeats, t.min_s, t.max_s);
+    }
+    print!("throughput: {sps:.0} samples/s, {gf:.1} GFLOP/s (algorithm)");
+    match best {
+        Some(b) => println!(", {:.1} % of the best GEMM rate", 100.0 * gf / b),
+        None => println!(),
+    }
+    let budget = MemoryBudget::of(&a.sizes, a.batch, a.rule.decorrelated, a.optimizer == "adam", a.samples.max(a.batch));
+    let budget_total = budget.total() * a.runs as f64;
+    if let Some(peak) = peak_rss_bytes() {
+        println!(
+            "memory: peak RSS {:.1} MB; budget {:.1} MB (weights {:.1}, decorrelators {:.1}, optimiser {:.1}, activations {:.1}, dataset {:.1}) × {} run(s); ratio {:.2}",
+            peak / 1e6,
+            budget_total / 1e6,
+            budget.weights / 1e6,
+            budget.decorrelators / 1e6,
+            budget.optimizer / 1e6,
+            budget.activations / 1e6,
+            budget.dataset / 1e6,
+            a.runs,
+            peak / budget_total
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn danp_nn_flops_match_the_hand_count() {
+        // One layer 4→3, batch 5, decorrelated noisy–noisy ANP:
+        // passes 2×(2·3·4·5) + R·h once 2·16·5 + outer 2·3·4·5 + R update min(4·5·16, 2·5·16 + 2·64).
+        let rule: RuleSpec = "danp-nn".parse().unwrap();
+        let want = 2.0 * 120.0 + 160.0 + 120.0 + (320.0f64).min(160.0 + 128.0);
+        assert_eq!(step_flops(&rule, &[4, 3], 5), want);
+        let plain: RuleSpec = "anp-nn".parse().unwrap();
+        assert_eq!(step_flops(&plain, &[4, 3], 5), 3.0 * 120.0);
+    }
+
+    #[test]
+    fn bench_flags_parse() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            b: BenchArgs,
+        }
+        let t = T::try_parse_from(["x", "--sizes", "3072,1024,10", "--chip", "rram", "--gemm", "--threads", "1"]).unwrap();
+        assert_eq!(t.b.sizes, vec![3072, 1024, 10]);
+        assert!(t.b.gemm);
+    }
+}
