@@ -1,8 +1,14 @@
 //! Output: the terminal, HDF5 result files, reports.
 
+pub mod hdf5;
 pub mod merge;
 pub mod progress;
+mod reader;
 pub mod report;
+mod resume;
+mod schema;
+mod traces;
+mod writer;
 
 use crate::cli::TrainArgs;
 use std::sync::atomic::AtomicBool;
