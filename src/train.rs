@@ -145,7 +145,7 @@ pub fn run(cfg: &LoopConfig, chip: &mut Chip, learner: &mut Learner, data: &Data
             log_correct += st.correct;
             log_seen += batch;
             observer.progress(seen, steps_per_epoch * batch, loss_sum / seen as f64, correct as f64 / seen as f64);
-            if cfg.log_every > 0 && step % cfg.log_every as u64 == 0 {
+            if cfg.log_every > 0 && step.is_multiple_of(cfg.log_every as u64) {
                 let rec = StepRecord { step, epoch, loss: log_loss / log_seen as f64, acc: log_correct as f64 / log_seen as f64 };
                 observer.step(&rec).map_err(TrainError::Output)?;
                 (log_loss, log_correct, log_seen) = (0.0, 0, 0);

@@ -32,9 +32,9 @@ pub(crate) fn estimate(rule: &RuleSpec, chip: &mut Chip, x: &DMatrix<f32>, targe
             }
         }
         ws.acc.coef.clear();
-        for j in 0..b {
-            if norm2[j] > 0.0 && norm2[j].is_finite() {
-                ws.acc.coef.push(n_units * (ws.loss2[j] - ws.loss1[j]) / norm2[j]);
+        for (j, &n2) in norm2.iter().enumerate() {
+            if n2 > 0.0 && n2.is_finite() {
+                ws.acc.coef.push(n_units * (ws.loss2[j] - ws.loss1[j]) / n2);
             } else {
                 ws.acc.coef.push(0.0);
                 skipped += 1;

@@ -29,8 +29,8 @@ pub fn true_gradient(chip: &mut Chip, x: &DMatrix<f32>, targets: &DMatrix<f32>, 
     let mut g = Gradients::default();
     g.w.resize_with(chip.depth(), || DMatrix::zeros(0, 0));
     g.b.resize_with(chip.depth(), Default::default);
-    for l in 0..chip.depth() {
-        acc.accumulate(&mut g, l, &delta[l], &trace.inputs()[l], 1, false);
+    for (l, d) in delta.iter().enumerate() {
+        acc.accumulate(&mut g, l, d, &trace.inputs()[l], 1, false);
     }
     g.w
 }
