@@ -190,13 +190,13 @@ fn danp_noisy_noisy_learns_digits_on_the_noisy_rram_chip() {
         hidden: vec![100],
         loss: Loss::CrossEntropy,
         optimizer: npchip::learn::OptimizerKind::Adam,
-        lr: 1e-3,
+        lr: 3e-3,
         decor_rule: DecorRule::Plain,
         decor_lr: 1e-3,
         decor_precision: DecorPrecision::F32,
         inject: InjectedNoise::None,
         leaky_slope: 0.2,
-        epochs: 10,
+        epochs: 30,
         batch: 32,
         seed: 1,
         diagnostics: false,
@@ -207,5 +207,7 @@ fn danp_noisy_noisy_learns_digits_on_the_noisy_rram_chip() {
     let recs = run(&spec.loop_config(), &mut chip, &mut learner, &data, 1, &mut Quiet, &stop).unwrap();
     let last = recs.last().unwrap();
     assert!(last.skipped == 0, "read noise must perturb every sample");
-    assert!(last.test_acc > 0.6, "test accuracy after 10 epochs: {} (chance is 0.1)", last.test_acc);
+    // The `npchip train` defaults (hidden 100, batch 32, Adam 3e-3, 30 epochs, seed 1) reach 93 %
+    // here; 85 % leaves room for platform float differences while staying far above chance (10 %).
+    assert!(last.test_acc > 0.85, "test accuracy after 30 epochs: {} (chance is 0.1)", last.test_acc);
 }

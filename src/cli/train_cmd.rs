@@ -36,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "adam", value_parser = parse_optimizer, help_heading = "Learning")]
     pub optimizer: OptimizerKind,
     /// Learning rate.
-    #[arg(long, default_value_t = 1e-3, help_heading = "Learning")]
+    #[arg(long, default_value_t = 3e-3, help_heading = "Learning")]
     pub lr: f32,
     /// Decorrelation learning rate η_R.
     #[arg(long, default_value_t = 1e-3, help_heading = "Learning")]
@@ -48,7 +48,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "f32", value_parser = parse_decor_precision, help_heading = "Learning")]
     pub decor_precision: DecorPrecision,
     /// Epochs.
-    #[arg(long, default_value_t = 10, help_heading = "Training")]
+    #[arg(long, default_value_t = 30, help_heading = "Training")]
     pub epochs: usize,
     /// Mini-batch size.
     #[arg(long, default_value_t = 32, help_heading = "Training")]
