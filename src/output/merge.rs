@@ -1,4 +1,350 @@
-//! `npchip merge` (to be written with the sweep).
+//! `npchip merge OUT IN...`: joins the shard files of one sweep into one file.
+//!
+//! The rule that matters: **a merged file is exactly the grid, or nothing is written.** Every
+//! input must carry the same `sweep_grid` definition (axes and every shared setting), and the
+//! inputs' `sweep_index` values together must cover each grid point exactly once; otherwise the
+//! merge is refused before OUT is created, naming the file, the differing setting, or the
+//! duplicated/missing points (and which shard would hold them).
+//!
+//! Stages: read each input's root attributes and run indices → check grid, schema version,
+//! overlaps and gaps → create OUT (root attributes of a sweep with `sweep_shard = 0/1`) → copy
+//! each run group byte for byte with HDF5's `H5Ocopy` (attributes, datasets, chunking and
+//! compression unchanged).
+
+use crate::output::hdf5::ResultFile;
+use crate::sweep::record;
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
-/// Joins shard files.
-pub fn merge(_out: &Path, _inputs: &[PathBuf], _force: bool) -> anyhow::Result<()> { anyhow::bail!("merge is not implemented yet") }
+
+/// What one input holds.
+struct Input {
+    path: PathBuf,
+    grid: String,
+    points: usize,
+    shard: String,
+    schema: i64,
+    command_line: String,
+    /// (run name, sweep index).
+    runs: Vec<(String, usize)>,
+}
+
+fn text_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
+    let a = loc.attr(name).ok()?;
+    a.read_scalar::<hdf5::types::VarLenUnicode>()
+        .map(|s| s.as_str().to_string())
+        .ok()
+        .or_else(|| {
+            a.read_scalar::<hdf5::types::VarLenAscii>()
+                .map(|s| s.as_str().to_string())
+                .ok()
+        })
+}
+
+fn int_attr(loc: &hdf5::Location, name: &str) -> Option<i64> {
+    let a = loc.attr(name).ok()?;
+    a.read_scalar::<i64>()
+        .ok()
+        .or_else(|| a.read_scalar::<u64>().ok().map(|v| v as i64))
+        .or_else(|| a.read_scalar::<u32>().ok().map(i64::from))
+}
+
+fn read_input(path: &Path) -> anyhow::Result<Input> {
+    let f = hdf5::File::open(path)
+        .with_context(|| format!("{}: cannot open as HDF5", path.display()))?;
+    let not_sweep = || {
+        anyhow::anyhow!("{}: not a sweep file (no `{}` attribute): merge joins the shard files of one `npchip sweep`", path.display(), record::GRID)
+    };
+    let grid = text_attr(&f, record::GRID).ok_or_else(not_sweep)?;
+    let points = int_attr(&f, record::POINTS).ok_or_else(not_sweep)? as usize;
+    let shard = text_attr(&f, record::SHARD).unwrap_or_else(|| "?".into());
+    let schema = int_attr(&f, "schema_version").unwrap_or(-1);
+    let command_line = text_attr(&f, "command_line").unwrap_or_default();
+    let mut runs = Vec::new();
+    if let Ok(g) = f.group("runs") {
+        let mut names = g
+            .member_names()
+            .with_context(|| format!("{}: listing /runs", path.display()))?;
+        names.sort();
+        for name in names {
+            let run = g
+                .group(&name)
+                .with_context(|| format!("{}: opening /runs/{name}", path.display()))?;
+            let index = int_attr(&run, record::INDEX).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: /runs/{name} has no `{}` attribute: not written by `npchip sweep`",
+                    path.display(),
+                    record::INDEX
+                )
+            })?;
+            runs.push((name, index as usize));
+        }
+    }
+    Ok(Input {
+        path: path.to_path_buf(),
+        grid,
+        points,
+        shard,
+        schema,
+        command_line,
+        runs,
+    })
+}
+
+/// The first line where two grid definitions differ, for the message.
+fn first_difference(a: &str, b: &str) -> String {
+    let (mut la, mut lb) = (a.lines(), b.lines());
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (x, y) => {
+                return format!(
+                    "`{}` vs `{}`",
+                    x.unwrap_or("(nothing)"),
+                    y.unwrap_or("(nothing)")
+                )
+            }
+        }
+    }
+}
+
+/// Compact list of indices: `3, 7, 11-14`.
+fn ranges(v: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        out.push(if j > i {
+            format!("{}-{}", v[i], v[j])
+        } else {
+            v[i].to_string()
+        });
+        i = j + 1;
+    }
+    if out.len() > 20 {
+        let n = out.len() - 20;
+        out.truncate(20);
+        out.push(format!("... ({n} more ranges)"));
+    }
+    out.join(", ")
+}
+
+/// Checks that the inputs are the disjoint, complete shards of one grid; returns
+/// index → (input number, run name).
+fn check(inputs: &[Input]) -> anyhow::Result<BTreeMap<usize, (usize, String)>> {
+    let first = &inputs[0];
+    for other in &inputs[1..] {
+        if other.grid != first.grid {
+            bail!(
+                "{} and {} are shards of different grids ({}); merge only files from the same sweep definition",
+                first.path.display(),
+                other.path.display(),
+                first_difference(&first.grid, &other.grid)
+            );
+        }
+        if other.points != first.points {
+            bail!(
+                "{} has {} grid points but {} has {}",
+                first.path.display(),
+                first.points,
+                other.path.display(),
+                other.points
+            );
+        }
+        if other.schema != first.schema {
+            bail!(
+                "{} has schema version {} but {} has {}: write both with the same npchip",
+                first.path.display(),
+                first.schema,
+                other.path.display(),
+                other.schema
+            );
+        }
+    }
+    let mut owner: BTreeMap<usize, (usize, String)> = BTreeMap::new();
+    for (k, input) in inputs.iter().enumerate() {
+        for (name, index) in &input.runs {
+            if *index >= first.points {
+                bail!(
+                    "{}: /runs/{name} has sweep index {index}, outside the {}-point grid",
+                    input.path.display(),
+                    first.points
+                );
+            }
+            if let Some((j, other_name)) = owner.get(index) {
+                let same = *j == k;
+                bail!(
+                    "grid point {index} is in {} ({other_name}) and {} ({name}){}",
+                    inputs[*j].path.display(),
+                    input.path.display(),
+                    if same {
+                        ""
+                    } else {
+                        ": the same shard given twice, or shards of different --shard N?"
+                    }
+                );
+            }
+            owner.insert(*index, (k, name.clone()));
+        }
+    }
+    let missing: Vec<usize> = (0..first.points)
+        .filter(|i| !owner.contains_key(i))
+        .collect();
+    if !missing.is_empty() {
+        let shards: Vec<String> = inputs.iter().map(|i| i.shard.clone()).collect();
+        let n = inputs
+            .iter()
+            .find_map(|i| {
+                i.shard
+                    .split_once('/')
+                    .and_then(|(_, n)| n.parse::<usize>().ok())
+            })
+            .filter(|&n| n > 1);
+        let hint = match n {
+            Some(n) => {
+                let mut ks: Vec<usize> = missing.iter().map(|i| i % n).collect();
+                ks.dedup();
+                ks.sort_unstable();
+                ks.dedup();
+                format!(
+                    "; with --shard K/{n} they belong to shard{} {} (given: {})",
+                    if ks.len() == 1 { "" } else { "s" },
+                    ks.iter()
+                        .map(|k| k.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    shards.join(", ")
+                )
+            }
+            None => String::new(),
+        };
+        bail!(
+            "{} of {} grid points are in no input: {}{hint}; run the missing shard(s) first",
+            missing.len(),
+            first.points,
+            ranges(&missing)
+        );
+    }
+    Ok(owner)
+}
+
+/// Copies `/runs/<name>` of `src` into `dst` (same path) with H5Ocopy.
+fn copy_group(src: &hdf5::File, dst: &hdf5::File, name: &str) -> anyhow::Result<()> {
+    let path = CString::new(format!("runs/{name}")).context("run name with a NUL byte")?;
+    let status = {
+        let _lock = hdf5_sys::LOCK.lock();
+        // SAFETY: both ids are open files owned by `src`/`dst` for the duration of the call,
+        // the names are NUL-terminated, and H5P_DEFAULT selects the default property lists.
+        unsafe {
+            hdf5_sys::h5o::H5Ocopy(
+                src.id(),
+                path.as_ptr(),
+                dst.id(),
+                path.as_ptr(),
+                hdf5_sys::h5p::H5P_DEFAULT,
+                hdf5_sys::h5p::H5P_DEFAULT,
+            )
+        }
+    };
+    if status < 0 {
+        bail!("H5Ocopy of /runs/{name} failed");
+    }
+    Ok(())
+}
+
+/// Joins shard files: checks them (see the module doc), then writes `out`.
+pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> anyhow::Result<()> {
+    if inputs.is_empty() {
+        bail!("merge needs at least one input file");
+    }
+    for i in inputs {
+        if i == out
+            || (out.exists() && std::fs::canonicalize(i).ok() == std::fs::canonicalize(out).ok())
+        {
+            bail!(
+                "{} is both an input and the output; write the merged file elsewhere",
+                out.display()
+            );
+        }
+    }
+    let read: Vec<Input> = inputs
+        .iter()
+        .map(|p| read_input(p))
+        .collect::<anyhow::Result<_>>()?;
+    let owner = check(&read)?;
+    let first = &read[0];
+    let cmdline = std::env::args().collect::<Vec<_>>().join(" ");
+    let file = ResultFile::create(out, force, &cmdline)?;
+    {
+        let root: &hdf5::Location = &file.file;
+        let ctx =
+            |e: hdf5::Error| anyhow::anyhow!("{}: writing root attributes: {e}", out.display());
+        record::write_text(root, record::GRID, &first.grid).map_err(ctx)?;
+        record::write_int(root, record::POINTS, first.points as i64).map_err(ctx)?;
+        record::write_text(root, record::SHARD, "0/1").map_err(ctx)?;
+        let from: Vec<String> = read
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} (shard {}): {}",
+                    i.path.display(),
+                    i.shard,
+                    i.command_line
+                )
+            })
+            .collect();
+        record::write_text(root, "merged_from", &from.join("\n")).map_err(ctx)?;
+        if file.file.group("runs").is_err() {
+            file.file.create_group("runs").map_err(ctx)?;
+        }
+    }
+    let sources: Vec<hdf5::File> = read
+        .iter()
+        .map(|i| {
+            hdf5::File::open(&i.path).with_context(|| format!("{}: reopening", i.path.display()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for (k, name) in owner.values() {
+        copy_group(&sources[*k], &file.file, name).with_context(|| {
+            format!(
+                "copying /runs/{name} from {} into {}",
+                read[*k].path.display(),
+                out.display()
+            )
+        })?;
+    }
+    drop(sources);
+    file.close()?;
+    eprintln!(
+        "merged {} runs of a {}-point grid from {} file{} into {}",
+        owner.len(),
+        first.points,
+        read.len(),
+        if read.len() == 1 { "" } else { "s" },
+        out.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_ranges_are_compact() {
+        assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1-3, 5, 7-8");
+        assert_eq!(ranges(&[]), "");
+    }
+
+    #[test]
+    fn first_difference_names_the_line() {
+        assert_eq!(
+            first_difference("a = 1\nb = 2\n", "a = 1\nb = 3\n"),
+            "`b = 2` vs `b = 3`"
+        );
+    }
+}
