@@ -2,3 +2,6 @@
 mod data;
 mod chip_model;
 mod learning;
+mod output;
+mod crossbar;
+mod sweep;

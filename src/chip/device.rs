@@ -7,8 +7,11 @@
 //! digital scale. Everything here is private to the chip: no learning rule can see it.
 //!
 //! Update order for one weight: requested steps r = Δw / (scale·Δg) → integer pulses n by the
-//! rounding mode → clip to `max_pulses` → ⌈|n|/2⌉ pulses on g⁺ and ⌊|n|/2⌋ opposite pulses on
-//! g⁻, so the pair moves by n steps while both devices stay mid-range as long as possible.
+//! rounding mode → clip to `max_pulses` → ⌈|n|/2⌉ pulses on one device and ⌊|n|/2⌋ opposite
+//! pulses on the other, the odd pulse on the device with more room in its direction of travel
+//! (g⁺ on ties), so the pair moves by n steps while both devices stay mid-range as long as
+//! possible (a single pulse that always went to g⁺ could never lower a weight whose g⁺ idles at
+//! g_min).
 //! Each pulse moves its device by Δg·s_i·(1 ± up_down_i)·(1 + dw_min_std·ξ), with the
 //! soft-bound factor when configured; stuck devices receive pulses (counted) but do not move.
 
@@ -162,6 +165,8 @@ impl DeviceArray {
         for t in self.t_prog.iter_mut() {
             *t = self.now_s as f32;
         }
+        // A written target replaces whatever sub-step remainder the buffer still held.
+        self.accum.fill(0.0);
         self.pin_stuck();
     }
 
@@ -198,7 +203,10 @@ impl DeviceArray {
                 *o = gp[i] * self.drift_factor(i) - gm[i] * self.drift_factor(i + self.n);
             }
         } else {
-            out.par_iter_mut().with_min_len(CHUNK).enumerate().for_each(|(i, o)| *o = gp[i] - gm[i]);
+            crate::linalg::for_pieces(out, CHUNK, |p, o| {
+                let (gp, gm) = (&gp[p * CHUNK..], &gm[p * CHUNK..]);
+                o.iter_mut().zip(gp).zip(gm).for_each(|((o, &a), &b)| *o = a - b);
+            });
         }
     }
 
@@ -216,6 +224,8 @@ impl DeviceArray {
                 self.g[d] *= self.drift_factor(d);
             }
         }
+        // The materialised state, to tell afterwards which devices a pulse actually moved.
+        let before = self.drifts().then(|| self.g.clone());
         let key = derive(self.updates.state()[0], &[self.updates.state()[1]]);
         self.updates = Stream::from_state([self.updates.state()[0], self.updates.state()[1] + 1]);
         let n = self.n;
@@ -259,19 +269,15 @@ impl DeviceArray {
         for j in &jobs {
             *counters += j.counts;
         }
-        if self.drifts() {
-            // Every pulsed device restarts its drift clock; untouched ones keep their age.
-            // (Approximation documented in docs/chip-model.md: the clock restarts per weight pair.)
+        if let Some(before) = before {
+            // A device that a pulse moved restarts its drift clock; every other device (no
+            // pulse, a sub-step request, stuck, or clipped at a bound) keeps its age, and its
+            // materialisation is undone.
             let now = self.now_s as f32;
-            for (i, &r) in request.iter().enumerate() {
-                if r != 0.0 {
-                    self.t_prog[i] = now;
-                    self.t_prog[i + n] = now;
-                }
-            }
-            // Undo the materialisation for devices whose clock did not restart.
-            for d in 0..2 * n {
-                if self.t_prog[d] != now {
+            for (d, &b) in before.iter().enumerate() {
+                if self.g[d] != b {
+                    self.t_prog[d] = now;
+                } else {
                     let f = self.drift_factor(d);
                     if f > 0.0 {
                         self.g[d] /= f;
@@ -310,6 +316,39 @@ impl DeviceArray {
     pub(crate) fn is_stuck(&self, d: usize) -> bool {
         self.var.stuck.as_ref().is_some_and(|s| s[d] != FREE)
     }
+
+    /// A hash of every fabrication draw (variation vectors), so a checkpoint can verify that a
+    /// chip rebuilt from the same seed is the same chip.
+    pub(crate) fn fabrication_fingerprint(&self) -> u64 {
+        let v = &self.var;
+        let mut h = derive(self.n as u64, &[self.dg.to_bits() as u64]);
+        for (tag, vec) in [(1u64, &v.g_max), (2, &v.step), (3, &v.up_down), (4, &v.nu)] {
+            h = derive(h, &[tag, vec.as_ref().map_or(0, |x| x.len() as u64)]);
+            for x in vec.iter().flatten() {
+                h = derive(h, &[x.to_bits() as u64]);
+            }
+        }
+        for &s in v.stuck.iter().flatten() {
+            h = derive(h, &[5, s as u64]);
+        }
+        h
+    }
+}
+
+/// `x.floor()` without the libm call (this loop runs once per weight and update): below 2²³
+/// in magnitude through an integer, above it every float is already an integer; NaN stays NaN.
+#[inline(always)]
+fn floor(x: f32) -> f32 {
+    if x.abs() < 8_388_608.0 {
+        let t = x as i32 as f32;
+        if t > x {
+            t - 1.0
+        } else {
+            t
+        }
+    } else {
+        x
+    }
 }
 
 struct Job<'a> {
@@ -341,7 +380,7 @@ impl PulseCtx<'_> {
             let mut steps = match self.rounding {
                 Rounding::Truncate => r.trunc() as i64,
                 Rounding::Stochastic => {
-                    let f = r.floor();
+                    let f = floor(r);
                     f as i64 + (rng.gen::<f32>() < r - f) as i64
                 }
                 Rounding::Accumulate => {
@@ -357,14 +396,20 @@ impl PulseCtx<'_> {
             steps = steps.clamp(-self.max_pulses, self.max_pulses);
             let dir = steps.signum() as f32;
             let total = steps.unsigned_abs();
-            let (on_plus, on_minus) = (total.div_ceil(2), total / 2);
             let i = job.start + k;
+            let (more, less) = (total.div_ceil(2), total / 2);
+            // The odd pulse goes to the device with more room in its direction (g⁺ on ties).
+            let (on_plus, on_minus) = if more > less && self.room(job.gm[k], i + self.n, -dir) > self.room(job.gp[k], i, dir) {
+                (less, more)
+            } else {
+                (more, less)
+            };
             self.pulse(&mut job.gp[k], i, on_plus, dir, rng);
             self.pulse(&mut job.gm[k], i + self.n, on_minus, -dir, rng);
             let (up_n, down_n) = if dir > 0.0 { (on_plus, on_minus) } else { (on_minus, on_plus) };
             job.counts.pulses_up += up_n;
             job.counts.pulses_down += down_n;
-            job.counts.cells_written += 1 + (on_minus > 0) as u64;
+            job.counts.cells_written += (on_plus > 0) as u64 + (on_minus > 0) as u64;
             // Per-device totals for traces: g⁺ moved in `dir`, g⁻ opposite.
             let (plus_up, minus_up) = if dir > 0.0 { (on_plus, 0) } else { (0, on_minus) };
             if let Some((u_plus, u_minus)) = job.up.as_mut() {
@@ -375,6 +420,15 @@ impl PulseCtx<'_> {
                 d_plus[k] = d_plus[k].saturating_add((on_plus - plus_up) as u32);
                 d_minus[k] = d_minus[k].saturating_add((on_minus - minus_up) as u32);
             }
+        }
+    }
+
+    /// How far device `d` at `g` can move in direction `dir` (±1) before its bound.
+    fn room(&self, g: f32, d: usize, dir: f32) -> f32 {
+        if dir > 0.0 {
+            self.var.g_max.as_ref().map_or(1.0, |v| v[d]) - g
+        } else {
+            g - self.g_min
         }
     }
 
@@ -400,5 +454,18 @@ impl PulseCtx<'_> {
             let noise = if self.c2c > 0.0 { self.c2c * c.sqrt() * normal(rng) } else { 0.0 };
             *g = (*g + dir * base * (c + noise)).clamp(self.g_min, g_max);
         }
+    }
+}
+
+#[cfg(test)]
+mod fast_floor_tests {
+    #[test]
+    fn floor_matches_std_floor() {
+        let mut v: Vec<f32> = (-3000..3000).map(|i| i as f32 * 0.37).collect();
+        v.extend([0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 8_388_607.5, -8_388_607.5, 8_388_608.0, 1e20, -1e20, f32::INFINITY, f32::NEG_INFINITY, -1e-30]);
+        for x in v {
+            assert_eq!(super::floor(x), x.floor(), "{x}");
+        }
+        assert!(super::floor(f32::NAN).is_nan());
     }
 }

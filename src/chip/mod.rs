@@ -8,6 +8,8 @@
 //! do. Baselines that must see inside get an [`Oracle`], which only [`Chip::oracle`] makes and
 //! whose use is recorded.
 
+pub mod characterize;
+mod checkpoint;
 mod crossbar;
 mod decorrelator;
 mod device;
@@ -18,9 +20,14 @@ mod network;
 mod oracle;
 mod periphery;
 pub mod presets;
+mod telemetry;
+#[cfg(test)]
+mod tests;
 
+pub use checkpoint::{ChipCheckpoint, DeviceCheckpoint, LayerCheckpoint};
 pub use decorrelator::{mean_abs_offdiag_correlation, DecorPrecision, DecorRule};
 pub use energy::{Counters, Energy, Phase};
 pub use model::{ChipModel, ChipSpec, ModelError};
 pub use network::{Activation, Chip, ChipConfig, DecorConfig, ForwardTrace, InjectedNoise, Pass};
 pub use oracle::Oracle;
+pub use telemetry::{AdcHistogramView, LayerTelemetry, PulseTotals, Telemetry};

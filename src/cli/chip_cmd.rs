@@ -1,7 +1,7 @@
 //! `npchip chip list|show|characterize`.
 
 use super::ChipCommand;
-use crate::chip::presets;
+use crate::chip::{characterize, presets};
 
 pub(super) fn run(c: ChipCommand) -> anyhow::Result<()> {
     match c {
@@ -16,6 +16,10 @@ pub(super) fn run(c: ChipCommand) -> anyhow::Result<()> {
             print!("{}", presets::describe(&presets::resolve(&chip, &set)?));
             Ok(())
         }
-        ChipCommand::Characterize { .. } => anyhow::bail!("characterize is not implemented yet"),
+        ChipCommand::Characterize { chip, set, seed } => {
+            let model = presets::resolve(&chip, &set)?;
+            print!("{}", characterize::characterize(&model, seed));
+            Ok(())
+        }
     }
 }

@@ -24,7 +24,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use super::reader::{read_root_attrs, read_run, read_runs, EpochSeries, LayerTraceSeries, RunRecord, StepSeries};
+pub use super::reader::{
+    read_root_attrs, read_run, read_runs, EpochSeries, LayerTraceSeries, RunRecord, StepSeries,
+};
 pub use super::resume::Resumed;
 
 /// Version of the layout described in `docs/hdf5-schema.md` (root attribute `schema_version`).
@@ -112,6 +114,19 @@ impl RunStatus {
         }
     }
 
+    /// The status a finished `train::run` call leaves: completed, interrupted (its last record
+    /// was cut short by the stop flag), diverged or failed.
+    pub fn of(result: &Result<Vec<EpochRecord>, crate::train::TrainError>) -> RunStatus {
+        match result {
+            Ok(records) if records.last().is_some_and(|r| r.interrupted) => RunStatus::Interrupted,
+            Ok(_) => RunStatus::Completed,
+            Err(e @ crate::train::TrainError::Diverged { .. }) => {
+                RunStatus::Diverged(e.to_string())
+            }
+            Err(e) => RunStatus::Failed(format!("{e:#}")),
+        }
+    }
+
     /// Inverse of [`RunStatus::name`] + [`RunStatus::message`] (unknown names read as failed).
     pub fn from_parts(name: &str, message: &str) -> RunStatus {
         match name {
@@ -153,7 +168,13 @@ pub struct RunOptions {
 impl RunOptions {
     /// Defaults: no subsets, summary traces, checkpoints on.
     pub fn new(data_spec: &str) -> Self {
-        RunOptions { data_spec: data_spec.to_string(), train_samples: None, test_samples: None, trace: TraceLevel::Summary, checkpoints: true }
+        RunOptions {
+            data_spec: data_spec.to_string(),
+            train_samples: None,
+            test_samples: None,
+            trace: TraceLevel::Summary,
+            checkpoints: true,
+        }
     }
 }
 
@@ -264,7 +285,13 @@ impl ResultFile {
     /// Adds the group `/runs/<name>` with every attribute defining the run and empty
     /// extendable datasets; the returned writer appends one row per finished epoch.
     /// Fails if the run exists. `name` must not contain `/`.
-    pub fn add_run(&self, name: &str, spec: &RunSpec, data: &Dataset, opts: &RunOptions) -> Result<RunWriter, OutputError> {
+    pub fn add_run(
+        &self,
+        name: &str,
+        spec: &RunSpec,
+        data: &Dataset,
+        opts: &RunOptions,
+    ) -> Result<RunWriter, OutputError> {
         super::writer::add_run(self, name, spec, data, opts)
     }
 
@@ -278,14 +305,18 @@ impl ResultFile {
 
     /// Writes everything buffered to disk.
     pub fn flush(&self) -> Result<(), OutputError> {
-        self.file.flush().map_err(|e| super::schema::h5err(&self.path, "flushing", e))
+        self.file
+            .flush()
+            .map_err(|e| super::schema::h5err(&self.path, "flushing", e))
     }
 
     /// Flushes and closes the file.
     pub fn close(self) -> Result<(), OutputError> {
         self.flush()?;
         let path = self.path.clone();
-        self.file.close().map_err(|e| super::schema::h5err(&path, "closing", e))
+        self.file
+            .close()
+            .map_err(|e| super::schema::h5err(&path, "closing", e))
     }
 }
 
@@ -318,7 +349,12 @@ impl RunWriter {
 }
 
 impl Observer for RunWriter {
-    fn epoch(&mut self, record: &EpochRecord, chip: &Chip, learner: &Learner) -> anyhow::Result<()> {
+    fn epoch(
+        &mut self,
+        record: &EpochRecord,
+        chip: &Chip,
+        learner: &Learner,
+    ) -> anyhow::Result<()> {
         Ok(self.inner.epoch(record, chip, learner)?)
     }
 
@@ -330,4 +366,31 @@ impl Observer for RunWriter {
 /// Energy of per-phase counters under the run's coefficients (the `energy_pj` layout).
 pub fn layer_energy(c: &LayerCounters, coef: &crate::chip::model::EnergySpec) -> [Energy; 4] {
     std::array::from_fn(|p| Energy::of(&c.0[p], coef))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>() {}
+
+    #[test]
+    fn writers_can_move_to_worker_threads() {
+        send::<ResultFile>();
+        send::<RunWriter>();
+        send::<RunRecord>();
+    }
+
+    #[test]
+    fn status_round_trips_through_its_attributes() {
+        for s in [
+            RunStatus::Running,
+            RunStatus::Completed,
+            RunStatus::Interrupted,
+            RunStatus::Failed("x".into()),
+            RunStatus::Diverged("nan at 3".into()),
+        ] {
+            assert_eq!(RunStatus::from_parts(s.name(), s.message()), s);
+        }
+    }
 }

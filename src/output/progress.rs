@@ -18,8 +18,19 @@ pub struct Terminal {
 impl Terminal {
     /// A progress display for `spec` on `data`.
     pub fn new(quiet: bool, spec: &RunSpec, data: &Dataset) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(0), if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
-        bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "));
+        let bar = ProgressBar::with_draw_target(
+            Some(0),
+            if quiet {
+                ProgressDrawTarget::hidden()
+            } else {
+                ProgressDrawTarget::stderr()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         tracing::info!(
             rule = %spec.rule,
             chip = spec.chip.spec().name.as_str(),
@@ -30,7 +41,11 @@ impl Terminal {
             "training{}",
             if spec.is_oracle() { " (oracle rule: not physical)" } else { "" }
         );
-        Terminal { bar, started: Instant::now(), oracle: spec.is_oracle() }
+        Terminal {
+            bar,
+            started: Instant::now(),
+            oracle: spec.is_oracle(),
+        }
     }
 }
 
@@ -44,7 +59,11 @@ impl Observer for Terminal {
             100.0 * r.train_acc,
             100.0 * r.test_acc,
             r.samples as f64 / r.train_seconds.max(1e-9),
-            if r.skipped > 0 { format!("  ({} samples without perturbation)", r.skipped) } else { String::new() },
+            if r.skipped > 0 {
+                format!("  ({} samples without perturbation)", r.skipped)
+            } else {
+                String::new()
+            },
             if self.oracle { "  [oracle]" } else { "" },
         );
         self.bar.reset();
@@ -56,6 +75,9 @@ impl Observer for Terminal {
         self.bar.set_length(total as u64);
         self.bar.set_position(done as u64);
         let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-        self.bar.set_message(format!("loss {loss:.4} acc {:.1}% {rate:.0} samples/s", 100.0 * acc));
+        self.bar.set_message(format!(
+            "loss {loss:.4} acc {:.1}% {rate:.0} samples/s",
+            100.0 * acc
+        ));
     }
 }

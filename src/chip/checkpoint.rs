@@ -1,0 +1,257 @@
+//! Checkpoints of a chip's state, as plain vectors, so a run can stop and continue bit for bit.
+//!
+//! State is not scratch: a checkpoint holds what evolves during training (conductances, the
+//! mixed-precision accumulate buffers, drift clocks and chip time, float weights of an ideal
+//! chip, biases, decorrelator matrices, every random stream's state, the cumulative event
+//! counters, the oracle record) and nothing that is recomputed (read matrices, per-batch
+//! buffers). Fabrication draws are not stored: they are re-drawn from the seed when the chip
+//! is rebuilt from the same run definition, and [`Chip::restore`] checks a fingerprint of them,
+//! so a checkpoint can never be restored into a different chip. The output code stores these
+//! vectors without touching chip internals.
+
+use super::energy::{Counters, LayerCounters};
+use super::network::Chip;
+
+/// Everything [`Chip::restore`] needs, besides a chip built from the same run definition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChipCheckpoint {
+    /// Layer widths, input first (checked on restore).
+    pub sizes: Vec<usize>,
+    /// Injected-noise generator stream state.
+    pub injection_stream: [u64; 2],
+    /// The chip's record of oracle views handed out.
+    pub oracle_uses: Vec<String>,
+    /// Per layer.
+    pub layers: Vec<LayerCheckpoint>,
+}
+
+/// One layer's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerCheckpoint {
+    /// Digital bias, one per output.
+    pub bias: Vec<f32>,
+    /// Read-noise stream state.
+    pub read_stream: [u64; 2],
+    /// Ideal chips only: the float weights, `rows × cols` column-major.
+    pub float_weights: Option<Vec<f32>>,
+    /// Analog chips only: the device array's state.
+    pub devices: Option<DeviceCheckpoint>,
+    /// With decorrelation only: R, `d × d` column-major.
+    pub decorrelator: Option<Vec<f32>>,
+    /// Cumulative event counters, `[phase][counter]` in [`Counters::NAMES`] order.
+    pub counters: [[u64; 9]; 4],
+}
+
+/// A device array's mutable state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceCheckpoint {
+    /// Normalised conductances: g⁺ of every weight, then g⁻ (2n values).
+    pub conductances: Vec<f32>,
+    /// Sub-pulse remainders of the accumulate rounding mode (n values, or empty).
+    pub accumulate: Vec<f32>,
+    /// Chip time each device was last programmed, s (2n values with drift, else empty).
+    pub t_prog_s: Vec<f32>,
+    /// Chip time, s.
+    pub now_s: f64,
+    /// Programming-noise stream state.
+    pub programming_stream: [u64; 2],
+    /// Pulse (cycle-to-cycle, stochastic rounding) stream state.
+    pub update_stream: [u64; 2],
+    /// Hash of the fabrication draws; restore refuses a chip whose draws differ.
+    pub fabrication_fingerprint: u64,
+}
+
+impl Chip {
+    /// The chip's state as plain vectors; see the module docs.
+    pub fn checkpoint(&self) -> ChipCheckpoint {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| {
+                let tile = &layer.tile;
+                let devices = tile.devices().map(|d| {
+                    let (g, accum, t_prog, now_s) = d.state_vectors();
+                    let [programming_stream, update_stream] = d.stream_states();
+                    DeviceCheckpoint {
+                        conductances: g.to_vec(),
+                        accumulate: accum.to_vec(),
+                        t_prog_s: t_prog.to_vec(),
+                        now_s,
+                        programming_stream,
+                        update_stream,
+                        fabrication_fingerprint: d.fabrication_fingerprint(),
+                    }
+                });
+                LayerCheckpoint {
+                    bias: layer.bias.as_slice().to_vec(),
+                    read_stream: tile.noise_state(),
+                    float_weights: devices
+                        .is_none()
+                        .then(|| tile.weights().as_slice().to_vec()),
+                    devices,
+                    decorrelator: layer.decor.as_ref().map(|d| d.r.as_slice().to_vec()),
+                    counters: std::array::from_fn(|p| layer.counters.0[p].to_array()),
+                }
+            })
+            .collect();
+        ChipCheckpoint {
+            sizes: self.config.sizes.clone(),
+            injection_stream: self.injection.state(),
+            oracle_uses: self.oracle_uses.clone(),
+            layers,
+        }
+    }
+
+    /// Restores a checkpoint into a chip built from the same run definition (same model,
+    /// sizes, seed and decorrelation). On error the chip may be partly restored: discard it.
+    pub fn restore(&mut self, ck: &ChipCheckpoint) -> Result<(), String> {
+        if ck.sizes != self.config.sizes || ck.layers.len() != self.layers.len() {
+            return Err(format!(
+                "checkpoint is for layer sizes {:?}, this chip has {:?}",
+                ck.sizes, self.config.sizes
+            ));
+        }
+        for (l, (layer, c)) in self.layers.iter_mut().zip(&ck.layers).enumerate() {
+            let fail = |what: String| format!("layer {l}: {what}");
+            if c.bias.len() != layer.bias.len() {
+                return Err(fail(format!(
+                    "bias has {} values, expected {}",
+                    c.bias.len(),
+                    layer.bias.len()
+                )));
+            }
+            let analog = layer.tile.devices().is_some();
+            match (analog, &c.devices, &c.float_weights) {
+                (true, Some(dc), _) => {
+                    let d = layer.tile.devices_mut().expect("checked analog");
+                    let fp = d.fabrication_fingerprint();
+                    if fp != dc.fabrication_fingerprint {
+                        return Err(fail(format!(
+                            "the rebuilt chip's fabrication draws differ from the checkpointed chip's (fingerprint {fp:016x} ≠ {:016x}): not the same chip model, seed or simulator version",
+                            dc.fabrication_fingerprint
+                        )));
+                    }
+                    d.restore(
+                        &dc.conductances,
+                        &dc.accumulate,
+                        &dc.t_prog_s,
+                        dc.now_s,
+                        [dc.programming_stream, dc.update_stream],
+                    )
+                    .map_err(fail)?;
+                }
+                (false, _, Some(w)) => layer.tile.restore_float(w).map_err(fail)?,
+                (true, None, _) => {
+                    return Err(fail(
+                        "checkpoint has no device state, but the chip has conductance devices"
+                            .into(),
+                    ))
+                }
+                (false, _, None) => {
+                    return Err(fail(
+                        "checkpoint has no float weights, but the chip is ideal".into(),
+                    ))
+                }
+            }
+            // Re-derives the read matrix from the restored devices, too.
+            layer.tile.restore_noise(c.read_stream);
+            layer.bias.as_mut_slice().copy_from_slice(&c.bias);
+            match (&mut layer.decor, &c.decorrelator) {
+                (Some(d), Some(r)) if r.len() == d.r.len() => d.r.as_mut_slice().copy_from_slice(r),
+                (None, None) => {}
+                (Some(d), Some(r)) => {
+                    return Err(fail(format!(
+                        "decorrelator has {} entries, expected {}",
+                        r.len(),
+                        d.r.len()
+                    )))
+                }
+                (Some(_), None) => {
+                    return Err(fail(
+                        "checkpoint has no decorrelator, but the run learns one".into(),
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(fail(
+                        "checkpoint has a decorrelator, but the run has none".into(),
+                    ))
+                }
+            }
+            layer.counters =
+                LayerCounters(std::array::from_fn(|p| Counters::from_array(c.counters[p])));
+        }
+        self.injection = crate::rng::Stream::from_state(ck.injection_stream);
+        self.oracle_uses = ck.oracle_uses.clone();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::chip::{
+        presets, Activation, Chip, ChipConfig, DecorConfig, DecorPrecision, DecorRule,
+        ForwardTrace, InjectedNoise, Pass, Phase,
+    };
+    use nalgebra::{DMatrix, DVector};
+
+    fn build(name: &str, seed: u64) -> Chip {
+        let model = presets::resolve(name, &[]).unwrap();
+        let decorrelation = Some(DecorConfig {
+            rule: DecorRule::Plain,
+            lr: 1e-2,
+            precision: DecorPrecision::F32,
+        });
+        let cfg = ChipConfig {
+            sizes: vec![6, 5, 3],
+            activation: Activation::LeakyRelu { slope: 0.2 },
+            decorrelation,
+            injected: InjectedNoise::Hidden { sigma: 0.1 },
+            seed,
+        };
+        Chip::build(&model, cfg)
+    }
+
+    /// A few steps of reads, updates and decorrelation; returns the outputs bit for bit.
+    fn drive(c: &mut Chip) -> Vec<u32> {
+        let x = DMatrix::from_fn(6, 4, |i, j| ((i * 7 + j * 3) % 5) as f32 / 5.0);
+        let mut t = ForwardTrace::default();
+        let mut out = Vec::new();
+        for s in 0..3 {
+            c.forward(&x, Pass::Noisy, Phase::Perturbation, &mut t);
+            out.extend(t.output().iter().map(|v| v.to_bits()));
+            for l in 0..c.depth() {
+                let (n, d) = (c.sizes()[l + 1], c.sizes()[l]);
+                c.decorrelate(l, &t.inputs()[l].clone());
+                c.update_layer(
+                    l,
+                    &DMatrix::from_element(n, d, 0.01 * (s as f32 - 1.0)),
+                    &DVector::from_element(n, 0.01),
+                );
+            }
+            c.advance_time(1.0);
+        }
+        out
+    }
+
+    #[test]
+    fn restore_continues_bit_for_bit() {
+        for name in ["rram", "pcm", "ideal"] {
+            let mut a = build(name, 5);
+            drive(&mut a);
+            let ck = a.checkpoint();
+            let want = drive(&mut a);
+            let mut b = build(name, 5);
+            b.restore(&ck).unwrap();
+            assert_eq!(drive(&mut b), want, "{name}");
+            assert_eq!(a.counters(), b.counters(), "{name}");
+        }
+    }
+
+    #[test]
+    fn restore_refuses_another_chip() {
+        let ck = build("rram", 5).checkpoint();
+        let err = build("rram", 6).restore(&ck).unwrap_err();
+        assert!(err.contains("fabrication"), "{err}");
+        assert!(build("ideal", 5).restore(&ck).is_err());
+    }
+}

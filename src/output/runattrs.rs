@@ -1,0 +1,259 @@
+//! A run's defining attributes: written from a [`RunSpec`] and read back into one, so a file
+//! says exactly what produced it and `--resume` can rebuild the run from the file alone.
+
+use super::hdf5::{OutputError, RunOptions};
+use super::schema::{attr_bool, attr_f32, attr_int, attr_text, bad, h5err, missing, Attr};
+use super::TraceLevel;
+use crate::chip::{ChipSpec, DecorPrecision, DecorRule, InjectedNoise};
+use crate::data::Dataset;
+use crate::learn::{Loss, OptimizerKind, RuleSpec};
+use crate::run::RunSpec;
+use ::hdf5::Location;
+use std::path::Path;
+
+/// Writes every field of `spec`, the data identity and the output options as attributes.
+pub(crate) fn write(
+    path: &Path,
+    run: &Location,
+    spec: &RunSpec,
+    data: &Dataset,
+    opts: &RunOptions,
+) -> Result<(), OutputError> {
+    let a = Attr { path };
+    let chip = &spec.chip;
+    // The rule and whether it peeked inside the chip.
+    a.text(run, "rule", &spec.rule.to_string())?;
+    a.scalar(run, "resamples", spec.rule.resamples as u64)?;
+    a.scalar(run, "decorrelated", spec.rule.decorrelated)?;
+    a.scalar(run, "oracle", spec.is_oracle())?;
+    a.text(run, "oracle_uses", "")?;
+    // The chip: full TOML (re-parsed by --resume) and flattened keys for tables.
+    a.text(run, "chip_name", &chip.spec().name)?;
+    a.text(run, "chip_origin", &chip.origin)?;
+    a.text(run, "chip_toml", &chip.to_toml())?;
+    for (k, v) in chip.flattened() {
+        a.toml(run, &format!("chip.{k}"), &v)?;
+    }
+    // Network and learning hyper-parameters.
+    let sizes: Vec<u64> = spec.sizes(data).iter().map(|&s| s as u64).collect();
+    a.array(run, "sizes", &sizes)?;
+    a.array(
+        run,
+        "hidden",
+        &spec.hidden.iter().map(|&h| h as u64).collect::<Vec<_>>(),
+    )?;
+    a.scalar(run, "n_layers", (sizes.len() - 1) as u64)?;
+    a.text(run, "loss", spec.loss.name())?;
+    a.text(run, "optimizer", optimizer_name(spec.optimizer))?;
+    a.scalar(run, "lr", spec.lr)?;
+    let (decor, kappa) = match spec.decor_rule {
+        DecorRule::Plain => ("plain", 0.0),
+        DecorRule::Kappa { kappa } => ("kappa", kappa),
+        DecorRule::Whiten => ("whiten", 0.0),
+    };
+    a.text(run, "decor_rule", decor)?;
+    a.scalar(run, "decor_kappa", kappa)?;
+    a.scalar(run, "decor_lr", spec.decor_lr)?;
+    let (prec, bits, bound) = match spec.decor_precision {
+        DecorPrecision::F32 => ("f32", 0u32, 0.0f32),
+        DecorPrecision::Fixed { bits, bound } => ("fixed", bits, bound),
+    };
+    a.text(run, "decor_precision", prec)?;
+    a.scalar(run, "decor_bits", bits)?;
+    a.scalar(run, "decor_bound", bound)?;
+    let (inject, sigma) = match spec.inject {
+        InjectedNoise::None => ("none", 0.0),
+        InjectedNoise::Hidden { sigma } => ("hidden", sigma),
+        InjectedNoise::Readable { sigma } => ("readable", sigma),
+    };
+    a.text(run, "inject", inject)?;
+    a.scalar(run, "inject_sigma", sigma)?;
+    a.scalar(run, "leaky_slope", spec.leaky_slope)?;
+    a.scalar(run, "epochs", spec.epochs as u64)?;
+    a.scalar(run, "batch", spec.batch as u64)?;
+    a.scalar(run, "seed", spec.seed)?;
+    a.scalar(run, "diagnostics", spec.diagnostics)?;
+    a.scalar(run, "log_every", spec.log_every as u64)?;
+    // The data: the spec string to reload it, and its identity to check a reload.
+    a.text(run, "data", &opts.data_spec)?;
+    a.text(run, "data_name", &data.name)?;
+    a.text(run, "data_source_hash", &data.source_hash)?;
+    a.scalar(run, "train_size", data.train.len() as u64)?;
+    a.scalar(run, "test_size", data.test.len() as u64)?;
+    a.scalar(
+        run,
+        "train_samples_requested",
+        opts.train_samples.map_or(-1, |n| n as i64),
+    )?;
+    a.scalar(
+        run,
+        "test_samples_requested",
+        opts.test_samples.map_or(-1, |n| n as i64),
+    )?;
+    a.scalar(run, "n_classes", data.n_classes as u64)?;
+    a.scalar(run, "features", data.features() as u64)?;
+    // Output options.
+    a.text(run, "trace", trace_name(opts.trace))?;
+    a.scalar(run, "checkpoints", opts.checkpoints)?;
+    Ok(())
+}
+
+pub(crate) fn optimizer_name(o: OptimizerKind) -> &'static str {
+    match o {
+        OptimizerKind::Sgd => "sgd",
+        OptimizerKind::Adam => "adam",
+    }
+}
+
+pub(crate) fn trace_name(t: TraceLevel) -> &'static str {
+    match t {
+        TraceLevel::None => "none",
+        TraceLevel::Summary => "summary",
+        TraceLevel::Full => "full",
+    }
+}
+
+/// Reads a u64 attribute at full width (seeds and stream states use all 64 bits).
+pub(crate) fn attr_u64(path: &Path, loc: &Location, name: &str) -> Result<u64, OutputError> {
+    let a = loc
+        .attr(name)
+        .map_err(|_| missing(path, format!("{}@{name}", loc.name())))?;
+    a.read_scalar::<u64>()
+        .map_err(|e| h5err(path, format!("reading attribute {}@{name}", loc.name()), e))
+}
+
+/// Reads a 1-D u64 attribute at full width.
+pub(crate) fn attr_u64s(path: &Path, loc: &Location, name: &str) -> Result<Vec<u64>, OutputError> {
+    let a = loc
+        .attr(name)
+        .map_err(|_| missing(path, format!("{}@{name}", loc.name())))?;
+    a.read_raw::<u64>()
+        .map_err(|e| h5err(path, format!("reading attribute {}@{name}", loc.name()), e))
+}
+
+/// Rebuilds the [`RunSpec`] and [`RunOptions`] from the attributes [`write`] wrote.
+pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions), OutputError> {
+    let obj = |k: &str| format!("{}@{k}", run.name());
+    let toml_text = attr_text(path, run, "chip_toml")?;
+    let origin = attr_text(path, run, "chip_origin")?;
+    let chip = ChipSpec::parse(&toml_text, &origin, &[])
+        .and_then(|s| s.check(&origin))
+        .map_err(|e| {
+            bad(
+                path,
+                obj("chip_toml"),
+                format!("does not parse as a chip model: {e}"),
+            )
+        })?;
+    let rule_text = attr_text(path, run, "rule")?;
+    let mut rule: RuleSpec = rule_text
+        .parse()
+        .map_err(|e: String| bad(path, obj("rule"), e))?;
+    rule.resamples = attr_int(path, run, "resamples")?.max(1) as usize;
+    let loss = match attr_text(path, run, "loss")?.as_str() {
+        "ce" => Loss::CrossEntropy,
+        "mse" => Loss::Mse,
+        other => return Err(bad(path, obj("loss"), format!("unknown loss `{other}`"))),
+    };
+    let optimizer = match attr_text(path, run, "optimizer")?.as_str() {
+        "sgd" => OptimizerKind::Sgd,
+        "adam" => OptimizerKind::Adam,
+        other => {
+            return Err(bad(
+                path,
+                obj("optimizer"),
+                format!("unknown optimizer `{other}`"),
+            ))
+        }
+    };
+    let decor_rule = match attr_text(path, run, "decor_rule")?.as_str() {
+        "plain" => DecorRule::Plain,
+        "whiten" => DecorRule::Whiten,
+        "kappa" => DecorRule::Kappa {
+            kappa: attr_f32(path, run, "decor_kappa")?,
+        },
+        other => {
+            return Err(bad(
+                path,
+                obj("decor_rule"),
+                format!("unknown rule `{other}`"),
+            ))
+        }
+    };
+    let decor_precision = match attr_text(path, run, "decor_precision")?.as_str() {
+        "f32" => DecorPrecision::F32,
+        "fixed" => DecorPrecision::Fixed {
+            bits: attr_int(path, run, "decor_bits")? as u32,
+            bound: attr_f32(path, run, "decor_bound")?,
+        },
+        other => {
+            return Err(bad(
+                path,
+                obj("decor_precision"),
+                format!("unknown precision `{other}`"),
+            ))
+        }
+    };
+    let inject = match attr_text(path, run, "inject")?.as_str() {
+        "none" => InjectedNoise::None,
+        "hidden" => InjectedNoise::Hidden {
+            sigma: attr_f32(path, run, "inject_sigma")?,
+        },
+        "readable" => InjectedNoise::Readable {
+            sigma: attr_f32(path, run, "inject_sigma")?,
+        },
+        other => {
+            return Err(bad(
+                path,
+                obj("inject"),
+                format!("unknown noise source `{other}`"),
+            ))
+        }
+    };
+    let hidden = super::schema::attr_ints(path, run, "hidden")?
+        .into_iter()
+        .map(|h| h as usize)
+        .collect();
+    let spec = RunSpec {
+        chip,
+        rule,
+        hidden,
+        loss,
+        optimizer,
+        lr: attr_f32(path, run, "lr")?,
+        decor_rule,
+        decor_lr: attr_f32(path, run, "decor_lr")?,
+        decor_precision,
+        inject,
+        leaky_slope: attr_f32(path, run, "leaky_slope")?,
+        epochs: attr_int(path, run, "epochs")? as usize,
+        batch: attr_int(path, run, "batch")? as usize,
+        seed: attr_u64(path, run, "seed")?,
+        diagnostics: attr_bool(path, run, "diagnostics")?,
+        log_every: attr_int(path, run, "log_every")? as usize,
+    };
+    let subset = |k: &str| -> Result<Option<usize>, OutputError> {
+        let v = attr_int(path, run, k)?;
+        Ok((v >= 0).then_some(v as usize))
+    };
+    let trace = match attr_text(path, run, "trace")?.as_str() {
+        "none" => TraceLevel::None,
+        "summary" => TraceLevel::Summary,
+        "full" => TraceLevel::Full,
+        other => {
+            return Err(bad(
+                path,
+                obj("trace"),
+                format!("unknown trace level `{other}`"),
+            ))
+        }
+    };
+    let opts = RunOptions {
+        data_spec: attr_text(path, run, "data")?,
+        train_samples: subset("train_samples_requested")?,
+        test_samples: subset("test_samples_requested")?,
+        trace,
+        checkpoints: attr_bool(path, run, "checkpoints")?,
+    };
+    Ok((spec, opts))
+}
