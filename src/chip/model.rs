@@ -125,7 +125,7 @@ pub enum Rounding {
 pub struct UpdateSpec {
     /// Sub-step handling.
     pub rounding: Rounding,
-    /// Most pulses one device receives in one update (≥ 1); larger requests are clipped (the requested size is lost; visible as a larger update norm than pulses).
+    /// Most pulses one device receives in one update (≥ 1); larger requests are clipped to it.
     pub max_pulses: u32,
 }
 
