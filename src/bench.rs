@@ -13,7 +13,9 @@
 //! `--runs N` runs N independent copies at once, one OS thread each (what a sweep does), and
 //! reports their summed throughput.
 
-use crate::chip::{presets, Activation, Chip, ChipConfig, DecorConfig, DecorPrecision, DecorRule, InjectedNoise};
+use crate::chip::{
+    presets, Activation, Chip, ChipConfig, DecorConfig, DecorPrecision, DecorRule, InjectedNoise,
+};
 use crate::data::Split;
 use crate::learn::{Family, Learner, Loss, OptimizerKind, RuleSpec};
 use crate::linalg::{gemm, gemm_flops, Op};
@@ -79,12 +81,19 @@ fn parse_rule(s: &str) -> Result<RuleSpec, String> {
 
 /// `none`, `hidden:SIGMA` or `readable:SIGMA`, as `train --inject`.
 fn parse_inject(s: &str) -> Result<InjectedNoise, String> {
-    let sigma = |v: &str| v.parse::<f32>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or(format!("noise sigma: expected a number ≥ 0, got `{v}`"));
+    let sigma = |v: &str| {
+        v.parse::<f32>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or(format!("noise sigma: expected a number ≥ 0, got `{v}`"))
+    };
     match s.split_once(':') {
         None if s == "none" => Ok(InjectedNoise::None),
         Some(("hidden", v)) => Ok(InjectedNoise::Hidden { sigma: sigma(v)? }),
         Some(("readable", v)) => Ok(InjectedNoise::Readable { sigma: sigma(v)? }),
-        _ => Err(format!("unknown noise source `{s}`; expected none, hidden:SIGMA or readable:SIGMA")),
+        _ => Err(format!(
+            "unknown noise source `{s}`; expected none, hidden:SIGMA or readable:SIGMA"
+        )),
     }
 }
 
@@ -143,11 +152,27 @@ pub struct MemoryBudget {
 
 impl MemoryBudget {
     /// The budget for a network of `sizes`, batch `batch`, and a dataset of `samples`.
-    pub fn of(sizes: &[usize], batch: usize, decorrelated: bool, adam: bool, samples: usize) -> Self {
+    pub fn of(
+        sizes: &[usize],
+        batch: usize,
+        decorrelated: bool,
+        adam: bool,
+        samples: usize,
+    ) -> Self {
         let f = 4.0;
         let params: f64 = sizes.windows(2).map(|w| (w[0] * w[1] + w[1]) as f64).sum();
-        let decor: f64 = if decorrelated { sizes[..sizes.len() - 1].iter().map(|&d| (d * d) as f64).sum() } else { 0.0 };
-        let act: f64 = sizes.windows(2).map(|w| ((w[0] + w[1]) * batch) as f64).sum();
+        let decor: f64 = if decorrelated {
+            sizes[..sizes.len() - 1]
+                .iter()
+                .map(|&d| (d * d) as f64)
+                .sum()
+        } else {
+            0.0
+        };
+        let act: f64 = sizes
+            .windows(2)
+            .map(|w| ((w[0] + w[1]) * batch) as f64)
+            .sum();
         MemoryBudget {
             weights: f * params,
             decorrelators: f * decor,
@@ -165,65 +190,138 @@ impl MemoryBudget {
 
 /// Peak resident set size of this process, bytes (Linux `VmHWM`; None elsewhere).
 pub fn peak_rss_bytes() -> Option<f64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// Current resident set size of this process, bytes (Linux `VmRSS`; None elsewhere).
+pub fn rss_bytes() -> Option<f64> {
+    proc_status_bytes("VmRSS:")
+}
+
+fn proc_status_bytes(key: &str) -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024.0)
 }
 
-/// One measured GEMM shape.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GemmRate {
+/// One product shape of a step: `op(A) · op(B)` with `op(A)` m×k and `op(B)` k×n.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GemmShape {
     /// Rows of the product.
     pub m: usize,
     /// Inner dimension.
     pub k: usize,
     /// Columns of the product.
     pub n: usize,
+    /// Whether A is used transposed (stored k×m).
+    pub ta: bool,
+    /// Whether B is used transposed (stored n×k).
+    pub tb: bool,
+}
+
+/// One measured GEMM shape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmRate {
+    /// The shape.
+    pub shape: GemmShape,
     /// Median rate, GFLOP/s.
     pub gflops: f64,
 }
 
 /// Measures faer's rate (through [`crate::linalg::gemm`], this thread's setting) at `shapes`.
-pub fn measure_gemm(shapes: &[(usize, usize, usize)], repeats: usize) -> Vec<GemmRate> {
+pub fn measure_gemm(shapes: &[GemmShape], repeats: usize) -> Vec<GemmRate> {
     let mut rng = crate::rng::Rng::seed_from_u64(7);
+    let op = |t: bool| if t { Op::T } else { Op::N };
     shapes
         .iter()
-        .map(|&(m, k, n)| {
-            let a = DMatrix::from_fn(m, k, |_, _| rng.gen::<f32>() - 0.5);
-            let b = DMatrix::from_fn(k, n, |_, _| rng.gen::<f32>() - 0.5);
+        .map(|&sh| {
+            let GemmShape { m, k, n, ta, tb } = sh;
+            let (ar, ac) = if ta { (k, m) } else { (m, k) };
+            let (br, bc) = if tb { (n, k) } else { (k, n) };
+            let a = DMatrix::from_fn(ar, ac, |_, _| rng.gen::<f32>() - 0.5);
+            let b = DMatrix::from_fn(br, bc, |_, _| rng.gen::<f32>() - 0.5);
             let mut c = DMatrix::zeros(m, n);
             let flops = gemm_flops(m, k, n);
             // Enough products per sample to take ≥ ~50 ms.
-            let reps = ((5e9 / flops).ceil() as usize).clamp(1, 1000);
-            gemm(&mut c, 0.0, 1.0, &a, Op::N, &b, Op::N);
+            let reps = ((1e10 / flops).ceil() as usize).clamp(1, 1000);
+            gemm(&mut c, 0.0, 1.0, &a, op(ta), &b, op(tb));
             let mut rates: Vec<f64> = (0..repeats.max(3))
                 .map(|_| {
                     let t = Instant::now();
                     for _ in 0..reps {
-                        gemm(&mut c, 0.0, 1.0, &a, Op::N, &b, Op::N);
+                        gemm(&mut c, 0.0, 1.0, &a, op(ta), &b, op(tb));
                     }
                     flops * reps as f64 / t.elapsed().as_secs_f64() / 1e9
                 })
                 .collect();
-            GemmRate { m, k, n, gflops: median(&mut rates) }
+            GemmRate {
+                shape: sh,
+                gflops: median(&mut rates),
+            }
         })
         .collect()
 }
 
-/// The distinct (m, k, n) product shapes of a step (tile reads, R·h, R updates).
-pub fn step_shapes(sizes: &[usize], batch: usize, decorrelated: bool) -> Vec<(usize, usize, usize)> {
+/// The matrix products of one NP-family step (NP, ANP, noisy–noisy ANP; K noisy passes), in
+/// the layouts the step uses them, each with how many times a step runs it: tile reads and
+/// R·h (A·B), outer products (δ·xᵀ), and R's update ((x·xᵀ)·R or x·(xᵀ·R), the order
+/// `Decorrelator::update` picks). Their FLOPs add up to [`step_flops`]. None for BP and INP.
+pub fn step_products(
+    rule: &RuleSpec,
+    sizes: &[usize],
+    batch: usize,
+) -> Option<Vec<(GemmShape, usize)>> {
+    if !matches!(
+        rule.family,
+        Family::Np | Family::Anp | Family::AnpNoisyNoisy
+    ) {
+        return None;
+    }
+    let k = rule.resamples.max(1);
+    let s = |m, k, n, ta, tb| GemmShape { m, k, n, ta, tb };
     let mut v = Vec::new();
-    for w in sizes.windows(2) {
+    for (l, w) in sizes.windows(2).enumerate() {
         let (d, n) = (w[0], w[1]);
-        v.push((n, d, batch));
-        if decorrelated {
-            v.push((d, d, batch));
+        v.push((s(n, d, batch, false, false), 1 + k));
+        v.push((s(n, batch, d, false, true), k));
+        if rule.decorrelated {
+            v.push((s(d, d, batch, false, false), if l == 0 { 1 } else { 1 + k }));
             if d <= batch {
-                v.push((d, d, d));
+                v.push((s(d, batch, d, false, true), 1));
+                v.push((s(d, d, d, false, false), 1));
+            } else {
+                v.push((s(batch, d, d, true, false), 1));
+                v.push((s(d, batch, d, false, false), 1));
             }
         }
     }
+    Some(v)
+}
+
+/// The distinct shapes among [`step_products`] (for NP-family rules; else the tile and R
+/// shapes), sorted.
+pub fn step_shapes(rule: &RuleSpec, sizes: &[usize], batch: usize) -> Vec<GemmShape> {
+    let nn = |m, k| GemmShape {
+        m,
+        k,
+        n: batch,
+        ta: false,
+        tb: false,
+    };
+    let mut v: Vec<GemmShape> = match step_products(rule, sizes, batch) {
+        Some(p) => p.into_iter().map(|(s, _)| s).collect(),
+        None => sizes
+            .windows(2)
+            .flat_map(|w| {
+                [
+                    Some(nn(w[1], w[0])),
+                    rule.decorrelated.then(|| nn(w[0], w[0])),
+                ]
+            })
+            .flatten()
+            .collect(),
+    };
     v.sort_unstable();
     v.dedup();
     v
@@ -251,6 +349,13 @@ pub struct StepTiming {
     pub min_s: f64,
     /// See `min_s`.
     pub max_s: f64,
+    /// Per measurement: s per step, and the reference GEMM rate measured just before it
+    /// (GFLOP/s; empty without a reference), so that a ratio survives a machine whose load
+    /// changes while the benchmark runs.
+    pub pairs: Vec<(f64, f64)>,
+    /// Resident set size after building the run (chip, controller, dataset) and after the
+    /// last step, bytes (Linux only).
+    pub rss: (Option<f64>, Option<f64>),
 }
 
 fn optimizer_kind(s: &str) -> anyhow::Result<OptimizerKind> {
@@ -261,99 +366,255 @@ fn optimizer_kind(s: &str) -> anyhow::Result<OptimizerKind> {
     }
 }
 
-/// Builds the chip, controller and dataset of one benchmark run and times its steps.
-pub fn time_steps(a: &BenchArgs, seed: u64) -> anyhow::Result<StepTiming> {
-    crate::linalg::set_threads(a.threads);
-    let model = presets::resolve(&a.chip, &a.set).with_context(|| format!("--chip {}", a.chip))?;
-    let classes = *a.sizes.last().expect("checked: at least two sizes");
-    let config = ChipConfig {
-        sizes: a.sizes.clone(),
-        activation: Activation::LeakyRelu { slope: 0.2 },
-        decorrelation: a.rule.decorrelated.then_some(DecorConfig { rule: DecorRule::Plain, lr: 1e-3, precision: DecorPrecision::F32 }),
-        injected: a.inject,
-        seed,
-    };
-    let mut chip = Chip::build(&model, config);
-    let mut learner = Learner::new(&mut chip, a.rule, Loss::CrossEntropy, optimizer_kind(&a.optimizer)?, 1e-4);
-    // Synthetic training set: pixels uniform in [0, 1], random labels (speed does not depend
-    // on what is learned).
-    let mut rng = crate::rng::Rng::seed_from_u64(seed ^ 0xbe4c);
-    let samples = a.samples.max(a.batch);
-    let mut pixels = vec![0.0f32; a.sizes[0] * samples];
-    pixels.iter_mut().for_each(|v| *v = rng.gen());
-    let split = Split { x: DMatrix::from_vec(a.sizes[0], samples, pixels), labels: (0..samples).map(|_| rng.gen_range(0..classes.min(256)) as u8).collect() };
-    let mut order: Vec<usize> = (0..samples).collect();
-    order.shuffle(&mut rng);
-    let per_epoch = samples / a.batch;
-    let (mut x, mut t) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
-    let mut s = 0usize;
-    let mut step = |chip: &mut Chip, learner: &mut Learner| -> anyhow::Result<()> {
-        let idx = &order[(s % per_epoch) * a.batch..(s % per_epoch + 1) * a.batch];
-        split.gather(idx, &mut x);
-        split.one_hot(idx, classes, &mut t);
-        learner.step(chip, &x, &t)?;
-        s += 1;
+/// A chip, its controller and a synthetic dataset, as `train` would build them: what the
+/// benchmarks (here and in `benches/`) time, one [`StepRunner::step`] at a time.
+pub struct StepRunner {
+    chip: Chip,
+    learner: Learner,
+    split: Split,
+    order: Vec<usize>,
+    classes: usize,
+    batch: usize,
+    x: DMatrix<f32>,
+    t: DMatrix<f32>,
+    steps: usize,
+}
+
+impl StepRunner {
+    /// Builds the chip and controller of `a` (run seed `seed`) and its synthetic dataset.
+    pub fn new(a: &BenchArgs, seed: u64) -> anyhow::Result<StepRunner> {
+        let model =
+            presets::resolve(&a.chip, &a.set).with_context(|| format!("--chip {}", a.chip))?;
+        let classes = *a.sizes.last().expect("checked: at least two sizes");
+        let config = ChipConfig {
+            sizes: a.sizes.clone(),
+            activation: Activation::LeakyRelu { slope: 0.2 },
+            decorrelation: a.rule.decorrelated.then_some(DecorConfig {
+                rule: DecorRule::Plain,
+                lr: 1e-3,
+                precision: DecorPrecision::F32,
+            }),
+            injected: a.inject,
+            seed,
+        };
+        let mut chip = Chip::build(&model, config);
+        let learner = Learner::new(
+            &mut chip,
+            a.rule,
+            Loss::CrossEntropy,
+            optimizer_kind(&a.optimizer)?,
+            1e-4,
+        );
+        // Synthetic training set: pixels uniform in [0, 1], random labels (speed does not
+        // depend on what is learned).
+        let mut rng = crate::rng::Rng::seed_from_u64(seed ^ 0xbe4c);
+        let samples = a.samples.max(a.batch);
+        let mut pixels = vec![0.0f32; a.sizes[0] * samples];
+        pixels.iter_mut().for_each(|v| *v = rng.gen());
+        let labels = (0..samples)
+            .map(|_| rng.gen_range(0..classes.min(256)) as u8)
+            .collect();
+        let split = Split {
+            x: DMatrix::from_vec(a.sizes[0], samples, pixels),
+            labels,
+        };
+        let mut order: Vec<usize> = (0..samples).collect();
+        order.shuffle(&mut rng);
+        Ok(StepRunner {
+            chip,
+            learner,
+            split,
+            order,
+            classes,
+            batch: a.batch,
+            x: DMatrix::zeros(0, 0),
+            t: DMatrix::zeros(0, 0),
+            steps: 0,
+        })
+    }
+
+    /// One training step on the next batch (gathered as the training loop does).
+    pub fn step(&mut self) -> anyhow::Result<()> {
+        let per_epoch = self.order.len() / self.batch;
+        let k = self.steps % per_epoch;
+        let idx = &self.order[k * self.batch..(k + 1) * self.batch];
+        self.split.gather(idx, &mut self.x);
+        self.split.one_hot(idx, self.classes, &mut self.t);
+        self.learner.step(&mut self.chip, &self.x, &self.t)?;
+        self.steps += 1;
         Ok(())
-    };
+    }
+}
+
+/// Builds the chip, controller and dataset of one benchmark run and times its steps; with a
+/// `reference` shape, re-measures the GEMM rate there before each measurement.
+pub fn time_steps(
+    a: &BenchArgs,
+    seed: u64,
+    reference: Option<GemmShape>,
+) -> anyhow::Result<StepTiming> {
+    crate::linalg::set_threads(a.threads);
+    let mut setup = StepRunner::new(a, seed)?;
+    let rss_built = rss_bytes();
     for _ in 0..a.warmup {
-        step(&mut chip, &mut learner)?;
+        setup.step()?;
     }
     let mut per_step: Vec<f64> = Vec::with_capacity(a.repeats);
+    let mut pairs = Vec::new();
     for _ in 0..a.repeats.max(1) {
+        let rate = reference.map(|r| measure_gemm(&[r], 3)[0].gflops);
         let t0 = Instant::now();
         for _ in 0..a.steps.max(1) {
-            step(&mut chip, &mut learner)?;
+            setup.step()?;
         }
-        per_step.push(t0.elapsed().as_secs_f64() / a.steps.max(1) as f64);
+        let s = t0.elapsed().as_secs_f64() / a.steps.max(1) as f64;
+        per_step.push(s);
+        if let Some(r) = rate {
+            pairs.push((s, r));
+        }
     }
-    let (min_s, max_s) = per_step.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    Ok(StepTiming { step_s: median(&mut per_step), min_s, max_s })
+    let (min_s, max_s) = per_step
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    Ok(StepTiming {
+        step_s: median(&mut per_step),
+        min_s,
+        max_s,
+        pairs,
+        rss: (rss_built, rss_bytes()),
+    })
 }
 
 /// Runs the benchmark.
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(a.sizes.len() >= 2 && !a.sizes.contains(&0), "--sizes needs at least two widths, all ≥ 1");
-    anyhow::ensure!(a.batch >= 1 && a.runs >= 1, "--batch and --runs must be ≥ 1");
+    anyhow::ensure!(
+        a.sizes.len() >= 2 && !a.sizes.contains(&0),
+        "--sizes needs at least two widths, all ≥ 1"
+    );
+    anyhow::ensure!(
+        a.batch >= 1 && a.runs >= 1,
+        "--batch and --runs must be ≥ 1"
+    );
     crate::linalg::set_threads(a.threads);
     let threads = crate::linalg::threads();
     let flops = step_flops(&a.rule, &a.sizes, a.batch);
-    let sizes_s = a.sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
-    println!("npchip bench: {} on `{}`, sizes {sizes_s}, batch {}, {} thread(s) per run, {} run(s)", a.rule, a.chip, a.batch, threads, a.runs);
-    println!("algorithm FLOPs: {:.3} GFLOP per step, {:.2} MFLOP per sample", flops / 1e9, flops / a.batch as f64 / 1e6);
+    let sizes_s = a
+        .sizes
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("-");
+    println!(
+        "npchip bench: {} on `{}`, sizes {sizes_s}, batch {}, {} thread(s) per run, {} run(s)",
+        a.rule, a.chip, a.batch, threads, a.runs
+    );
+    println!(
+        "algorithm FLOPs: {:.3} GFLOP per step, {:.2} MFLOP per sample",
+        flops / 1e9,
+        flops / a.batch as f64 / 1e6
+    );
+    let mut products_s = None;
     let best = if a.gemm {
-        let rates = measure_gemm(&step_shapes(&a.sizes, a.batch, a.rule.decorrelated), 3);
+        let rates = measure_gemm(&step_shapes(&a.rule, &a.sizes, a.batch), 5);
         for r in &rates {
-            println!("  faer gemm {:>5}×{:<5}·{:>5}×{:<5} {:7.1} GFLOP/s", r.m, r.k, r.k, r.n, r.gflops);
+            let GemmShape { m, k, n, ta, tb } = r.shape;
+            let t = |x: bool| if x { "ᵀ" } else { " " };
+            println!(
+                "  faer gemm {m:>5}×{k:<5}{} · {k:>5}×{n:<5}{} {:7.1} GFLOP/s",
+                t(ta),
+                t(tb),
+                r.gflops
+            );
         }
         let best = rates.iter().map(|r| r.gflops).fold(0.0, f64::max);
-        println!("best GEMM rate at these shapes: {best:.1} GFLOP/s");
-        Some(best)
+        let top = rates
+            .iter()
+            .max_by(|x, y| x.gflops.total_cmp(&y.gflops))
+            .expect("a step has products");
+        if let Some(products) = step_products(&a.rule, &a.sizes, a.batch) {
+            // The step's own products at their standalone rates: what a step would take if
+            // everything but the products were free and no product lost speed in context.
+            let secs: f64 = products
+                .iter()
+                .map(|(sh, count)| {
+                    let rate = rates
+                        .iter()
+                        .find(|r| r.shape == *sh)
+                        .map_or(best, |r| r.gflops);
+                    *count as f64 * gemm_flops(sh.m, sh.k, sh.n) / rate / 1e9
+                })
+                .sum();
+            products_s = Some(secs);
+            println!("the step's products alone, at these rates: {:.1} ms per step ({:.1} GFLOP/s on average)", secs * 1e3, flops / secs / 1e9);
+        }
+        println!("best GEMM rate at these shapes: {best:.1} GFLOP/s ({}×{}·{}×{}; re-measured before each timing)", top.shape.m, top.shape.k, top.shape.k, top.shape.n);
+        Some(top.shape)
     } else {
         None
     };
+    // With several runs the reference is not re-measured (the runs would disturb it).
+    let reference = if a.runs == 1 { best } else { None };
     let timings: Vec<StepTiming> = if a.runs == 1 {
-        vec![time_steps(&a, a.seed)?]
+        vec![time_steps(&a, a.seed, reference)?]
     } else {
         std::thread::scope(|sc| {
-            let hs: Vec<_> = (0..a.runs).map(|i| {
-                let a = a.clone();
-                sc.spawn(move || time_steps(&a, a.seed + i as u64))
-            }).collect();
-            hs.into_iter().map(|h| h.join().expect("bench run panicked")).collect::<anyhow::Result<Vec<_>>>()
+            let hs: Vec<_> = (0..a.runs)
+                .map(|i| {
+                    let a = a.clone();
+                    sc.spawn(move || time_steps(&a, a.seed + i as u64, None))
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("bench run panicked"))
+                .collect::<anyhow::Result<Vec<_>>>()
         })?
     };
     let sps: f64 = timings.iter().map(|t| a.batch as f64 / t.step_s).sum();
+    if let (Some(p), [t]) = (products_s, timings.as_slice()) {
+        println!("everything else (element-wise work, noise, pulses, synchronisation, slower products in context): {:.1} ms per step ({:.0} % of the step)", (t.step_s - p) * 1e3, 100.0 * (t.step_s - p) / t.step_s);
+    }
     let gf = sps * flops / a.batch as f64 / 1e9;
     for (i, t) in timings.iter().enumerate() {
-        println!("run {i}: {:.4} s/step (median of {}; min {:.4}, max {:.4})", t.step_s, a.repeats, t.min_s, t.max_s);
+        println!(
+            "run {i}: {:.4} s/step (median of {}; min {:.4}, max {:.4})",
+            t.step_s, a.repeats, t.min_s, t.max_s
+        );
     }
-    print!("throughput: {sps:.0} samples/s, {gf:.1} GFLOP/s (algorithm)");
-    match best {
-        Some(b) => println!(", {:.1} % of the best GEMM rate", 100.0 * gf / b),
-        None => println!(),
+    println!("throughput: {sps:.0} samples/s, {gf:.1} GFLOP/s (algorithm)");
+    if let [t] = timings.as_slice() {
+        if !t.pairs.is_empty() {
+            let mut ratios: Vec<f64> = t.pairs.iter().map(|&(s, r)| flops / s / 1e9 / r).collect();
+            let mut refs: Vec<f64> = t.pairs.iter().map(|&(_, r)| r).collect();
+            let (rmin, rmax) = ratios.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+            println!(
+                "ratio to the best GEMM rate: {:.1} % (median of {} paired measurements, range {:.1}–{:.1} %; reference median {:.1} GFLOP/s)",
+                100.0 * median(&mut ratios),
+                ratios.len(),
+                100.0 * rmin,
+                100.0 * rmax,
+                median(&mut refs)
+            );
+        }
     }
-    let budget = MemoryBudget::of(&a.sizes, a.batch, a.rule.decorrelated, a.optimizer == "adam", a.samples.max(a.batch));
+    let budget = MemoryBudget::of(
+        &a.sizes,
+        a.batch,
+        a.rule.decorrelated,
+        a.optimizer == "adam",
+        a.samples.max(a.batch),
+    );
     let budget_total = budget.total() * a.runs as f64;
+    if let [StepTiming {
+        rss: (Some(built), Some(after)),
+        ..
+    }] = timings.as_slice()
+    {
+        println!("resident: {:.1} MB once built (chip, controller, dataset), {:.1} MB after the steps (with their buffers)", built / 1e6, after / 1e6);
+    }
     if let Some(peak) = peak_rss_bytes() {
         println!(
             "memory: peak RSS {:.1} MB; budget {:.1} MB (weights {:.1}, decorrelators {:.1}, optimiser {:.1}, activations {:.1}, dataset {:.1}) × {} run(s); ratio {:.2}",
@@ -387,6 +648,91 @@ mod tests {
     }
 
     #[test]
+    fn products_add_up_to_the_flop_count() {
+        for sizes in [
+            vec![784, 1000, 1000, 1000, 10],
+            vec![3072, 1024, 1024, 1024, 10],
+        ] {
+            for name in ["danp-nn", "anp-nn", "danp", "np", "dnp"] {
+                let mut rule: RuleSpec = name.parse().unwrap();
+                for k in [1, 3] {
+                    rule.resamples = k;
+                    let p = step_products(&rule, &sizes, 1000).unwrap();
+                    let sum: f64 = p
+                        .iter()
+                        .map(|(s, c)| *c as f64 * gemm_flops(s.m, s.k, s.n))
+                        .sum();
+                    assert_eq!(
+                        sum,
+                        step_flops(&rule, &sizes, 1000),
+                        "{name} K={k} {sizes:?}"
+                    );
+                }
+            }
+        }
+        assert!(step_products(&"dbp".parse().unwrap(), &[4, 3], 5).is_none());
+        assert_eq!(step_shapes(&"dbp".parse().unwrap(), &[4, 3], 5).len(), 2);
+    }
+
+    /// Every number a run leaves behind that a step changes: weights, biases, R, counters.
+    fn fingerprint(s: &mut StepRunner) -> Vec<u32> {
+        let oracle = s.chip.oracle("test: determinism fingerprint");
+        let mut v = Vec::new();
+        for l in 0..s.chip.depth() {
+            v.extend(oracle.weights(&s.chip, l).iter().map(|w| w.to_bits()));
+            v.extend(oracle.bias(&s.chip, l).iter().map(|w| w.to_bits()));
+            v.extend(
+                oracle
+                    .decorrelator(&s.chip, l)
+                    .into_iter()
+                    .flat_map(|r| r.iter().map(|w| w.to_bits())),
+            );
+        }
+        for c in s.chip.counters() {
+            v.extend(c.0.iter().flat_map(|p| p.to_array()).map(|n| n as u32));
+        }
+        v
+    }
+
+    #[test]
+    fn training_is_deterministic_per_seed_and_independent_of_threads_in_the_glue() {
+        // Sizes and batch that cut every element-wise loop into several pieces and take both
+        // orders of the decorrelator update (784 > B and 400 ≤ B).
+        for chip in ["ideal", "rram"] {
+            let args = BenchArgs {
+                sizes: vec![784, 400, 10],
+                batch: 500,
+                chip: chip.into(),
+                set: Vec::new(),
+                rule: "danp-nn".parse().unwrap(),
+                inject: InjectedNoise::Hidden { sigma: 1e-2 },
+                optimizer: "adam".into(),
+                steps: 1,
+                repeats: 1,
+                warmup: 0,
+                threads: 1,
+                runs: 1,
+                samples: 1500,
+                gemm: false,
+                seed: 3,
+            };
+            let run = |threads: usize| {
+                crate::linalg::set_threads(threads);
+                let mut s = StepRunner::new(&args, 3).unwrap();
+                for _ in 0..4 {
+                    s.step().unwrap();
+                }
+                crate::linalg::set_threads(0);
+                fingerprint(&mut s)
+            };
+            let one = run(1);
+            assert_eq!(one, run(1), "{chip}: two single-threaded runs differ");
+            let two = run(2);
+            assert_eq!(two, run(2), "{chip}: two 2-thread runs differ");
+        }
+    }
+
+    #[test]
     fn bench_flags_parse() {
         use clap::Parser;
         #[derive(Parser)]
@@ -394,7 +740,17 @@ mod tests {
             #[command(flatten)]
             b: BenchArgs,
         }
-        let t = T::try_parse_from(["x", "--sizes", "3072,1024,10", "--chip", "rram", "--gemm", "--threads", "1"]).unwrap();
+        let t = T::try_parse_from([
+            "x",
+            "--sizes",
+            "3072,1024,10",
+            "--chip",
+            "rram",
+            "--gemm",
+            "--threads",
+            "1",
+        ])
+        .unwrap();
         assert_eq!(t.b.sizes, vec![3072, 1024, 10]);
         assert!(t.b.gemm);
     }

@@ -13,16 +13,22 @@ use super::device::{DeviceArray, PulseTrace};
 use super::energy::Counters;
 use super::model::{ChipModel, DeviceSpec, InputScaling, ReadSpec};
 use super::periphery::Quantizer;
-use crate::linalg::{gemm, Op};
+use crate::linalg::{
+    abs_max_of, for_pieces, for_pieces2, gemm, piece_cols, sum_squares, wide, Op, PIECE,
+};
 use crate::rng::{Purpose, Stream};
 use nalgebra::DMatrix;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The storage behind a tile.
 enum Storage {
     /// Exact float weights (ideal chip).
     Float,
     /// A differential conductance array; `scale` is the digital gain w = scale·(g⁺ − g⁻).
-    Analog { devices: Box<DeviceArray>, scale: f32 },
+    Analog {
+        devices: Box<DeviceArray>,
+        scale: f32,
+    },
 }
 
 /// Per-tile histogram of ADC inputs (normalised output units), for hardware traces.
@@ -43,7 +49,8 @@ pub(crate) struct Tile {
     noise: Stream,
     /// Scratch: quantised inputs, per-sample scales, noise buffer.
     xq: DMatrix<f32>,
-    col_scale: Vec<f32>,
+    /// Per sample of the last read: input scale s_j and ‖xq_j‖².
+    col_stats: Vec<(f32, f32)>,
     noise_buf: Vec<f32>,
     pub(crate) adc_hist: Option<AdcHistogram>,
 }
@@ -51,15 +58,29 @@ pub(crate) struct Tile {
 impl Tile {
     /// Fabricates a tile of `rows × cols` weights; `w_range` is the weight mapped to the full
     /// differential swing (from the chip model's mapping and the layer's He std).
-    pub(crate) fn fabricate(model: &ChipModel, rows: usize, cols: usize, seed: u64, unit: u64, w_range: f32) -> Tile {
+    pub(crate) fn fabricate(
+        model: &ChipModel,
+        rows: usize,
+        cols: usize,
+        seed: u64,
+        unit: u64,
+        w_range: f32,
+    ) -> Tile {
         let spec = model.spec();
         let storage = match &spec.device {
             DeviceSpec::Ideal => Storage::Float,
             DeviceSpec::Conductance(c) => {
-                let update = spec.update.as_ref().expect("validated: conductance chips have [update]");
-                let devices = DeviceArray::fabricate(c, update, spec.drift.as_ref(), rows * cols, seed, unit);
+                let update = spec
+                    .update
+                    .as_ref()
+                    .expect("validated: conductance chips have [update]");
+                let devices =
+                    DeviceArray::fabricate(c, update, spec.drift.as_ref(), rows * cols, seed, unit);
                 let scale = w_range / devices.max_diff();
-                Storage::Analog { devices: Box::new(devices), scale }
+                Storage::Analog {
+                    devices: Box::new(devices),
+                    scale,
+                }
             }
         };
         let read = spec.read.clone();
@@ -67,13 +88,17 @@ impl Tile {
             rows,
             cols,
             storage,
-            dac: read.as_ref().map(|r| Quantizer::new(r.inp_bits, r.inp_bound)),
-            adc: read.as_ref().map(|r| Quantizer::new(r.out_bits, r.out_bound)),
+            dac: read
+                .as_ref()
+                .map(|r| Quantizer::new(r.inp_bits, r.inp_bound)),
+            adc: read
+                .as_ref()
+                .map(|r| Quantizer::new(r.out_bits, r.out_bound)),
             read,
             effective: DMatrix::zeros(rows, cols),
             noise: Stream::new(seed, unit, Purpose::Read),
             xq: DMatrix::zeros(0, 0),
-            col_scale: Vec::new(),
+            col_stats: Vec::new(),
             noise_buf: Vec::new(),
             adc_hist: None,
         }
@@ -120,6 +145,10 @@ impl Tile {
     }
 
     /// One batched read: `y = measured(W · x)` for every column of `x` (`cols × B` → `rows × B`).
+    ///
+    /// The periphery work is two passes over column blocks (parallel when this thread's
+    /// setting allows, bit-identical for any thread count): DAC (scale, quantise, ‖xq‖²) before
+    /// the product, then noise, ADC and rescaling fused after it.
     pub(crate) fn read(&mut self, x: &DMatrix<f32>, y: &mut DMatrix<f32>, c: &mut Counters) {
         let b = x.ncols();
         assert_eq!(x.nrows(), self.cols);
@@ -129,77 +158,134 @@ impl Tile {
             gemm(y, 0.0, 1.0, &self.effective, Op::N, x, Op::N);
             return;
         };
-        c.dac_conversions += (self.cols * b) as u64;
-        c.adc_conversions += (self.rows * b) as u64;
-        // Input scaling and DAC: per sample, xq = Q(x / s), s = max|x| (or 1).
+        let (rows, cols) = (self.rows, self.cols);
+        c.dac_conversions += (cols * b) as u64;
+        c.adc_conversions += (rows * b) as u64;
+        // Input scaling and DAC: per sample, xq = Q(x / s), s = max|x| (or 1); ‖xq‖² for the
+        // weight-referred noise.
         if self.xq.shape() != x.shape() {
-            self.xq = DMatrix::zeros(x.nrows(), x.ncols());
+            self.xq = DMatrix::zeros(cols, b);
         }
-        self.col_scale.resize(b, 1.0);
-        let mut norms2 = vec![0.0f32; if read.w_noise > 0.0 { b } else { 0 }];
-        for j in 0..b {
-            let src = x.column(j);
-            let s = match read.input_scaling {
-                InputScaling::AbsMax => src.amax().max(f32::MIN_POSITIVE),
-                InputScaling::None => 1.0,
-            };
-            self.col_scale[j] = s;
-            let inv = 1.0 / s;
-            let mut dst = self.xq.column_mut(j);
-            for (d, &v) in dst.iter_mut().zip(src.iter()) {
-                *d = dac.apply(v * inv).0;
-            }
-            if let Some(n2) = norms2.get_mut(j) {
-                *n2 = dst.norm_squared();
-            }
-        }
-        c.digital_ops += (self.cols * b) as u64; // the scaling multiply per input
+        self.col_stats.resize(b, (1.0, 0.0));
+        let (abs_max, w_noise) = (
+            read.input_scaling == InputScaling::AbsMax,
+            read.w_noise > 0.0,
+        );
+        let dacq = FastQuantizer::new(dac, read.inp_bits);
+        let xs = x.as_slice();
+        let pc = piece_cols(cols);
+        for_pieces2(
+            self.xq.as_mut_slice(),
+            pc * cols,
+            &mut self.col_stats,
+            pc,
+            |p, xq, stats| {
+                wide(
+                    #[inline(always)]
+                    || {
+                        for (jj, (dst, st)) in xq.chunks_mut(cols).zip(stats.iter_mut()).enumerate()
+                        {
+                            let j = p * pc + jj;
+                            let src = &xs[j * cols..(j + 1) * cols];
+                            let s = if abs_max {
+                                abs_max_of(src).max(f32::MIN_POSITIVE)
+                            } else {
+                                1.0
+                            };
+                            let inv = 1.0 / s;
+                            dacq.scaled_into(src, inv, dst);
+                            *st = (s, if w_noise { sum_squares(dst) } else { 0.0 });
+                        }
+                    },
+                )
+            },
+        );
+        c.digital_ops += (cols * b) as u64; // the scaling multiply per input
         gemm(y, 0.0, 1.0, &self.effective, Op::N, &self.xq, Op::N);
-        // Fresh read noise: one normal per output per read.
-        if read.out_noise > 0.0 || read.w_noise > 0.0 {
-            self.noise_buf.resize(self.rows * b, 0.0);
-            self.noise.fill_normal(&mut self.noise_buf, crate::linalg::threads());
-            let (so2, sw2) = ((read.out_noise * read.out_noise) as f32, (read.w_noise * read.w_noise) as f32);
-            for j in 0..b {
-                let sd = (so2 + sw2 * norms2.get(j).copied().unwrap_or(0.0)).sqrt();
-                let z = &self.noise_buf[j * self.rows..(j + 1) * self.rows];
-                for (v, &e) in y.column_mut(j).iter_mut().zip(z) {
-                    *v += sd * e;
-                }
-            }
+        // Fresh read noise: one normal per output per read, sd_j = √(out_noise² + w_noise²‖xq_j‖²).
+        let noisy = read.out_noise > 0.0 || read.w_noise > 0.0;
+        if noisy {
+            self.noise_buf.resize(rows * b, 0.0);
+            self.noise
+                .fill_normal(&mut self.noise_buf, crate::linalg::threads());
         }
-        if let Some(h) = &mut self.adc_hist {
-            h.record(y.as_slice());
-        }
-        c.adc_saturations += adc.apply_slice(y.as_mut_slice());
-        // Back to weight units: scale (array gain) × s_j (input scaling), digital.
+        let (so2, sw2) = (
+            (read.out_noise * read.out_noise) as f32,
+            (read.w_noise * read.w_noise) as f32,
+        );
+        // Back to weight units after the ADC: scale (array gain) × s_j (input scaling), digital.
         let gain = match &self.storage {
             Storage::Float => 1.0,
             Storage::Analog { scale, .. } => *scale,
         };
-        for j in 0..b {
-            let g = gain * self.col_scale[j];
-            y.column_mut(j).iter_mut().for_each(|v| *v *= g);
+        let adcq = FastQuantizer::new(adc, read.out_bits);
+        let (stats, z) = (&self.col_stats, &self.noise_buf);
+        let saturations = AtomicU64::new(0);
+        let post = |y: &mut DMatrix<f32>, with_noise: bool, with_adc: bool| {
+            let pr = piece_cols(rows);
+            for_pieces(y.as_mut_slice(), pr * rows, |p, yp| {
+                let sat = wide(
+                    #[inline(always)]
+                    || {
+                        let mut sat = 0u64;
+                        for (jj, col) in yp.chunks_mut(rows).enumerate() {
+                            let j = p * pr + jj;
+                            let (s, n2) = stats[j];
+                            if with_noise {
+                                let sd = (so2 + sw2 * n2).sqrt();
+                                for (v, &e) in col.iter_mut().zip(&z[j * rows..(j + 1) * rows]) {
+                                    *v += sd * e;
+                                }
+                            }
+                            if with_adc {
+                                sat += adcq.in_place_gain(col, gain * s);
+                            }
+                        }
+                        sat
+                    },
+                );
+                saturations.fetch_add(sat, Ordering::Relaxed);
+            });
+        };
+        match &mut self.adc_hist {
+            // The histogram sees the ADC's input: noise first, record, then convert.
+            Some(h) => {
+                post(y, noisy, false);
+                h.record(y.as_slice());
+                post(y, false, true);
+            }
+            None => post(y, noisy, true),
         }
-        c.digital_ops += (self.rows * b) as u64;
+        c.adc_saturations += saturations.into_inner();
+        c.digital_ops += (rows * b) as u64;
     }
 
     /// Asks the programming circuit for a weight change `dw` (same shape as W).
     pub(crate) fn update(&mut self, dw: &DMatrix<f32>, c: &mut Counters) {
         assert_eq!(dw.shape(), (self.rows, self.cols));
+        let d = dw.as_slice();
         match &mut self.storage {
             Storage::Float => {
-                self.effective += dw;
+                for_pieces(self.effective.as_mut_slice(), PIECE, |p, w| {
+                    w.iter_mut()
+                        .zip(&d[p * PIECE..])
+                        .for_each(|(w, &v)| *w += v);
+                });
                 c.cells_written += (self.rows * self.cols) as u64;
             }
             Storage::Analog { devices, scale } => {
+                // The request Δw/scale is formed as the pulse loop reads Δw. Without drift the
+                // read matrix (g⁺ − g⁻, held since the last refresh) is kept current for the
+                // pulsed weights only; with drift every entry changes, so it is recomputed.
                 let inv = 1.0 / *scale;
-                // Reuse the noise buffer as the request buffer: no allocation per update.
-                self.noise_buf.clear();
-                self.noise_buf.extend(dw.iter().map(|&v| v * inv));
-                devices.apply_update(&self.noise_buf, c);
-                c.digital_ops += (self.rows * self.cols) as u64;
-                self.refresh();
+                if devices.drifts() {
+                    devices.apply_scaled_update(d, inv, None, c);
+                    c.digital_ops += (self.rows * self.cols) as u64;
+                    self.refresh();
+                } else {
+                    devices.apply_scaled_update(d, inv, Some(self.effective.as_mut_slice()), c);
+                    c.digital_ops += (self.rows * self.cols) as u64;
+                }
             }
         }
     }
@@ -241,12 +327,20 @@ impl Tile {
     pub(crate) fn enable_traces(&mut self, adc_bins: usize) {
         let n = self.rows * self.cols;
         if let Storage::Analog { devices, .. } = &mut self.storage {
-            devices.pulse_trace = Some(PulseTrace { up: vec![0; 2 * n], down: vec![0; 2 * n] });
+            devices.pulse_trace = Some(PulseTrace {
+                up: vec![0; 2 * n],
+                down: vec![0; 2 * n],
+            });
         }
         if let Some(adc) = &self.adc {
             let lim = 1.5 * adc.bound();
-            let edges = (0..=adc_bins).map(|i| -lim + 2.0 * lim * i as f32 / adc_bins as f32).collect();
-            self.adc_hist = Some(AdcHistogram { edges, counts: vec![0; adc_bins] });
+            let edges = (0..=adc_bins)
+                .map(|i| -lim + 2.0 * lim * i as f32 / adc_bins as f32)
+                .collect();
+            self.adc_hist = Some(AdcHistogram {
+                edges,
+                counts: vec![0; adc_bins],
+            });
         }
     }
 
@@ -273,6 +367,88 @@ impl Tile {
     }
 }
 
+/// A [`Quantizer`] evaluated without a libm call, so that loops over it vectorise: the same
+/// levels, clipping and saturation test, and the same round-half-away-from-zero (LLVM's own
+/// expansion of `round`: add the largest float below ½ with the value's sign, truncate).
+#[derive(Clone, Copy)]
+struct FastQuantizer {
+    q: Quantizer,
+    step: f32,
+    bound: f32,
+    sign_only: bool,
+}
+
+/// Q(x) of a multi-bit quantiser with `bound` and `step`, bit for bit `Quantizer::apply`.
+#[inline(always)]
+fn quantize_levels(x: f32, bound: f32, step: f32) -> f32 {
+    let t = x.clamp(-bound, bound) / step;
+    let u = if t.is_nan() {
+        0.0
+    } else {
+        t + 0.499_999_97_f32.copysign(t)
+    };
+    // SAFETY: u is finite and |u| ≤ 2²³ + 1 (clipped to ±bound, which is 2^(bits−1) − 1 ≤ 2²³
+    // steps), so it fits an i32. The unchecked conversion is what lets the loop vectorise.
+    let r = (unsafe { u.to_int_unchecked::<i32>() } as f32).copysign(t);
+    // NaN stays NaN (caught by the caller's finiteness check), as in `Quantizer::apply`.
+    (if t.is_nan() { t } else { r }) * step
+}
+
+impl FastQuantizer {
+    fn new(q: &Quantizer, bits: u32) -> Self {
+        FastQuantizer {
+            q: *q,
+            step: q.step(),
+            bound: q.bound(),
+            sign_only: bits < 2,
+        }
+    }
+
+    /// Same result as [`Quantizer::apply`], bit for bit.
+    #[cfg(test)]
+    fn quantize(&self, x: f32) -> (f32, bool) {
+        if self.sign_only {
+            return self.q.apply(x);
+        }
+        (
+            quantize_levels(x, self.bound, self.step),
+            x.abs() > self.bound,
+        )
+    }
+
+    /// DAC: `dst_i = Q(src_i · s)`.
+    #[inline(always)]
+    fn scaled_into(&self, src: &[f32], s: f32, dst: &mut [f32]) {
+        if self.sign_only {
+            dst.iter_mut()
+                .zip(src)
+                .for_each(|(d, &v)| *d = self.q.apply(v * s).0);
+            return;
+        }
+        let (bound, step) = (self.bound, self.step);
+        let n = dst.len().min(src.len());
+        let (dst, src) = (&mut dst[..n], &src[..n]);
+        for i in 0..n {
+            dst[i] = quantize_levels(src[i] * s, bound, step);
+        }
+    }
+
+    /// ADC and rescaling: `y_i = Q(y_i) · g`; returns how many clipped.
+    #[inline(always)]
+    fn in_place_gain(&self, ys: &mut [f32], g: f32) -> u64 {
+        if self.sign_only {
+            let clipped = self.q.apply_slice(ys);
+            ys.iter_mut().for_each(|v| *v *= g);
+            return clipped;
+        }
+        let (bound, step) = (self.bound, self.step);
+        let clipped = ys.iter().map(|v| (v.abs() > bound) as u32).sum::<u32>() as u64;
+        ys.iter_mut()
+            .for_each(|v| *v = quantize_levels(*v, bound, step) * g);
+        clipped
+    }
+}
+
 impl AdcHistogram {
     fn record(&mut self, ys: &[f32]) {
         let bins = self.counts.len();
@@ -281,6 +457,103 @@ impl AdcHistogram {
         for &v in ys {
             let k = (((v - lo) / w) as isize).clamp(0, bins as isize - 1) as usize;
             self.counts[k] += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_matrix_stays_equal_to_the_devices_after_updates() {
+        for preset in ["rram", "pcm", "ecram"] {
+            let model = crate::chip::presets::resolve(preset, &[]).unwrap();
+            let (rows, cols) = (70, 530); // several pulse chunks
+            let mut tile = Tile::fabricate(&model, rows, cols, 4, 1, 0.3);
+            tile.program(&DMatrix::from_fn(rows, cols, |i, j| ((i * 31 + j * 17) % 23) as f32 / 23.0 * 0.4 - 0.2));
+            let mut c = Counters::default();
+            for step in 0..4 {
+                let dw = DMatrix::from_fn(rows, cols, |i, j| (((i * 7 + j * 3 + step) % 11) as f32 - 5.0) * 4e-3);
+                tile.update(&dw, &mut c);
+                tile.advance_time(1.0);
+                let mut fresh = vec![0.0f32; rows * cols];
+                tile.devices().unwrap().differential(&mut fresh);
+                assert!(crate::linalg::same_bits(&fresh, tile.effective.as_slice()), "{preset}, update {step}");
+            }
+            assert!(c.pulses_up + c.pulses_down > 0, "{preset}: the updates pulsed");
+        }
+    }
+
+    #[test]
+    fn wide_loops_match_plain_loops_bit_for_bit() {
+        let mut xs = vec![0.0f32; 5003];
+        crate::rng::Stream::new(9, 1, Purpose::Read).fill_normal(&mut xs, 1);
+        xs[17] = f32::NAN;
+        for (bits, bound) in [(1, 0.5), (7, 1.0), (9, 12.0)] {
+            let q = Quantizer::new(bits, bound);
+            let f = FastQuantizer::new(&q, bits);
+            let (mut a, mut b) = (vec![0.0f32; xs.len()], vec![0.0f32; xs.len()]);
+            f.scaled_into(&xs, 0.37, &mut a);
+            crate::linalg::wide(
+                #[inline(always)]
+                || f.scaled_into(&xs, 0.37, &mut b),
+            );
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            let (mut c, mut d) = (
+                xs.iter().map(|v| v * 9.0).collect::<Vec<f32>>(),
+                xs.iter().map(|v| v * 9.0).collect::<Vec<f32>>(),
+            );
+            let sc = f.in_place_gain(&mut c, 1.7);
+            let sd = crate::linalg::wide(
+                #[inline(always)]
+                || f.in_place_gain(&mut d, 1.7),
+            );
+            assert_eq!(sc, sd);
+            assert!(c.iter().zip(&d).all(|(x, y)| x.to_bits() == y.to_bits()));
+            assert_eq!(
+                crate::linalg::sum_squares(&a).to_bits(),
+                crate::linalg::wide(|| crate::linalg::sum_squares(&b)).to_bits()
+            );
+        }
+    }
+
+    #[test]
+    fn fast_quantizer_matches_quantizer_bit_for_bit() {
+        let mut rng = crate::rng::Stream::new(5, 0, Purpose::Read);
+        let mut xs = vec![0.0f32; 20000];
+        rng.fill_normal(&mut xs, 1);
+        for (bits, bound) in [(1, 0.5), (2, 1.0), (7, 1.0), (9, 12.0), (24, 3.0)] {
+            let q = Quantizer::new(bits, bound);
+            let f = FastQuantizer::new(&q, bits);
+            let step = q.step();
+            // Random values at several scales, exact ties, ±0, the bounds, beyond, NaN.
+            let mut vals: Vec<f32> = xs
+                .iter()
+                .flat_map(|&x| [x, x * bound as f32, x * 100.0, x * step])
+                .collect();
+            vals.extend((-50..=50).map(|k| (k as f32 + 0.5) * step));
+            vals.extend([
+                0.0,
+                -0.0,
+                bound as f32,
+                -bound as f32,
+                1e30,
+                -1e30,
+                f32::NAN,
+                0.499_999_97 * step,
+                -0.5 * step,
+            ]);
+            for &v in &vals {
+                let (a, b) = (q.apply(v), f.quantize(v));
+                assert_eq!(a.1, b.1, "saturation of {v} at {bits} bits");
+                assert!(
+                    a.0.to_bits() == b.0.to_bits() || (a.0.is_nan() && b.0.is_nan()),
+                    "{v} at {bits} bits: {} vs {}",
+                    a.0,
+                    b.0
+                );
+            }
         }
     }
 }

@@ -6,8 +6,9 @@
 //! whichever is cheaper for this batch size (see `update`).
 
 use super::energy::Counters;
-use crate::linalg::{gemm, Op};
+use crate::linalg::{copy_into, for_pieces, gemm, piece_cols, same_bits, Op};
 use nalgebra::DMatrix;
+use std::cell::RefCell;
 
 /// Which decorrelation rule the circuit runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,9 +43,16 @@ pub(crate) struct Decorrelator {
     rule: DecorRule,
     precision: DecorPrecision,
     lr: f32,
-    t: DMatrix<f32>,
-    u: DMatrix<f32>,
     sq: Vec<f32>,
+    /// The last product of [`Decorrelator::apply_reusing`]: its h, R and x = R·h.
+    reuse: Option<Box<Reuse>>,
+}
+
+/// Scratch, never state: a simulator shortcut, not part of the circuit.
+struct Reuse {
+    h: DMatrix<f32>,
+    r: DMatrix<f32>,
+    x: DMatrix<f32>,
 }
 
 impl Decorrelator {
@@ -54,9 +62,8 @@ impl Decorrelator {
             rule,
             precision,
             lr,
-            t: DMatrix::zeros(0, 0),
-            u: DMatrix::zeros(0, 0),
             sq: vec![0.0; d],
+            reuse: None,
         }
     }
 
@@ -67,21 +74,77 @@ impl Decorrelator {
         c.digital_ops += 2 * (d * d * b) as u64;
     }
 
+    /// Like [`Decorrelator::apply`], but when `h` and R are bit for bit those of the previous
+    /// call, copies that call's product instead of recomputing it. The passes of one training
+    /// step all feed the first layer the same batch through the same R, so its d²·B product
+    /// (the largest of a CIFAR-sized step) is needed once, not once per pass. The circuit
+    /// itself would compute it every time: it is counted every time.
+    pub(crate) fn apply_reusing(
+        &mut self,
+        h: &DMatrix<f32>,
+        x: &mut DMatrix<f32>,
+        c: &mut Counters,
+    ) {
+        let (d, b) = h.shape();
+        c.digital_ops += 2 * (d * d * b) as u64;
+        if let Some(m) = &self.reuse {
+            if m.h.shape() == h.shape()
+                && same_bits(m.h.as_slice(), h.as_slice())
+                && same_bits(m.r.as_slice(), self.r.as_slice())
+            {
+                copy_into(x, &m.x);
+                return;
+            }
+        }
+        gemm(x, 0.0, 1.0, &self.r, Op::N, h, Op::N);
+        let m = self.reuse.get_or_insert_with(|| {
+            Box::new(Reuse {
+                h: DMatrix::zeros(0, 0),
+                r: DMatrix::zeros(0, 0),
+                x: DMatrix::zeros(0, 0),
+            })
+        });
+        copy_into(&mut m.h, h);
+        copy_into(&mut m.x, x);
+        if !same_bits(m.r.as_slice(), self.r.as_slice()) {
+            copy_into(&mut m.r, &self.r);
+        }
+    }
+
     /// One step of the decorrelation rule from the inputs `x` (`d × B`) this layer saw.
+    ///
+    /// The element-wise parts (⟨x_i²⟩ over row blocks, the update of R over column blocks)
+    /// run in parallel when this thread's setting allows, each entry summed in sample order,
+    /// so the result does not depend on the thread count.
     pub(crate) fn update(&mut self, x: &DMatrix<f32>, c: &mut Counters) {
         let (d, b) = x.shape();
         let inv_b = 1.0 / b as f32;
-        for (i, s) in self.sq.iter_mut().enumerate() {
-            *s = x.row(i).norm_squared() * inv_b;
-        }
+        // sq_i = ⟨x_i²⟩, each row summed over samples in order; row blocks in parallel.
+        const ROWS: usize = 128;
+        let xs = x.as_slice();
+        self.sq.resize(d, 0.0);
+        for_pieces(&mut self.sq, ROWS, |p, sq| {
+            let (i0, inv_b) = (p * ROWS, inv_b);
+            sq.fill(0.0);
+            for j in 0..b {
+                let col = &xs[j * d + i0..j * d + i0 + sq.len()];
+                sq.iter_mut().zip(col).for_each(|(s, &v)| *s += v * v);
+            }
+            sq.iter_mut().for_each(|s| *s *= inv_b);
+        });
         // u ← ⟨xxᵀ⟩·R, by the cheaper order: (x·(xᵀR))/B costs 2Bd², (xxᵀ/B)·R costs Bd² + d³.
+        let (mut t, mut u) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         if d <= b {
-            gemm(&mut self.t, 0.0, inv_b, x, Op::N, x, Op::T);
-            gemm(&mut self.u, 0.0, 1.0, &self.t, Op::N, &self.r, Op::N);
+            t.shape(d, d);
+            gemm(&mut t.m, 0.0, inv_b, x, Op::N, x, Op::T);
+            u.shape(d, d);
+            gemm(&mut u.m, 0.0, 1.0, &t.m, Op::N, &self.r, Op::N);
             c.digital_ops += 2 * (d * d * b + d * d * d) as u64;
         } else {
-            gemm(&mut self.t, 0.0, 1.0, x, Op::T, &self.r, Op::N);
-            gemm(&mut self.u, 0.0, inv_b, x, Op::N, &self.t, Op::N);
+            t.shape(b, d);
+            gemm(&mut t.m, 0.0, 1.0, x, Op::T, &self.r, Op::N);
+            u.shape(d, d);
+            gemm(&mut u.m, 0.0, inv_b, x, Op::N, &t.m, Op::N);
             c.digital_ops += 4 * (d * d * b) as u64;
         }
         // Per rule, the update direction from u = ⟨xxᵀ⟩R and diag(⟨x²⟩):
@@ -97,24 +160,72 @@ impl Decorrelator {
             }
             DecorRule::Whiten => (1.0, -1.0, false),
         };
-        for j in 0..d {
-            for i in 0..d {
-                let r_ij = self.r[(i, j)];
-                let mut g = self.u[(i, j)];
-                if diag_out {
-                    g -= self.sq[i] * r_ij;
+        let fixed = match self.precision {
+            DecorPrecision::Fixed { bits, bound } => {
+                Some((bound, bound / ((1u32 << (bits - 1)) - 1) as f32))
+            }
+            DecorPrecision::F32 => None,
+        };
+        let (us, sq) = (u.m.as_slice(), &self.sq);
+        let pc = piece_cols(d);
+        for_pieces(self.r.as_mut_slice(), pc * d, |p, rp| {
+            // Local copies: scalars in registers, so the loop vectorises.
+            let (lr, a, extra, fixed) = (lr, a, extra, fixed);
+            for (jj, rc) in rp.chunks_mut(d).enumerate() {
+                let j = p * pc + jj;
+                let uc = &us[j * d..(j + 1) * d];
+                for ((r, &u), &s) in rc.iter_mut().zip(uc).zip(sq) {
+                    let r_ij = *r;
+                    let mut g = u;
+                    if diag_out {
+                        g -= s * r_ij;
+                    }
+                    let v = r_ij - lr * (a * g + extra * r_ij);
+                    *r = match fixed {
+                        Some((bound, step)) => (v.clamp(-bound, bound) / step).round() * step,
+                        None => v,
+                    };
                 }
-                self.r[(i, j)] = r_ij - lr * (a * g + extra * r_ij);
             }
-        }
+        });
         c.digital_ops += 4 * (d * d) as u64;
-        if let DecorPrecision::Fixed { bits, bound } = self.precision {
-            let step = bound / ((1u32 << (bits - 1)) - 1) as f32;
-            for v in self.r.iter_mut() {
-                *v = ((v.clamp(-bound, bound)) / step).round() * step;
-            }
+        SCRATCH.with(|s| *s.borrow_mut() = (t, u));
+    }
+}
+
+/// A matrix buffer that keeps its allocation across shapes: reshaping to something no larger
+/// than the largest shape so far does not allocate.
+struct Buffer {
+    m: DMatrix<f32>,
+}
+
+impl Default for Buffer {
+    fn default() -> Self {
+        Buffer {
+            m: DMatrix::zeros(0, 0),
         }
     }
+}
+
+impl Buffer {
+    /// Gives `m` the shape `rows × cols` (contents unspecified: every use overwrites them).
+    fn shape(&mut self, rows: usize, cols: usize) {
+        if self.m.shape() != (rows, cols) {
+            let mut v: Vec<f32> = std::mem::replace(&mut self.m, DMatrix::zeros(0, 0))
+                .data
+                .into();
+            v.resize(rows * cols, 0.0);
+            self.m = DMatrix::from_vec(rows, cols, v);
+        }
+    }
+}
+
+thread_local! {
+    /// The products of [`Decorrelator::update`] (xxᵀ or xᵀR, and ⟨xxᵀ⟩R), shared by every
+    /// decorrelator on this OS thread: the layers update one after another, so one pair of
+    /// buffers as large as the largest layer's does, instead of a pair per layer (scratch,
+    /// never state).
+    static SCRATCH: RefCell<(Buffer, Buffer)> = RefCell::new((Buffer::default(), Buffer::default()));
 }
 
 /// Mean |off-diagonal correlation| of the rows of `x` (`d × B`, features × samples); a

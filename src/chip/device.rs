@@ -17,8 +17,9 @@
 
 use super::energy::Counters;
 use super::model::{ConductanceSpec, DriftSpec, Rounding, UpdateSpec};
+use crate::linalg::wide;
 use crate::rng::{derive, Purpose, Rng, Stream};
-use rand::{Rng as _, SeedableRng};
+use rand::{Rng as _, RngCore, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
@@ -70,7 +71,14 @@ fn normal(rng: &mut Rng) -> f32 {
 
 impl DeviceArray {
     /// Fabricates `n` weights (2n devices) with variation drawn from the tile's fabrication stream.
-    pub(crate) fn fabricate(spec: &ConductanceSpec, update: &UpdateSpec, drift: Option<&DriftSpec>, n: usize, seed: u64, unit: u64) -> Self {
+    pub(crate) fn fabricate(
+        spec: &ConductanceSpec,
+        update: &UpdateSpec,
+        drift: Option<&DriftSpec>,
+        n: usize,
+        seed: u64,
+        unit: u64,
+    ) -> Self {
         let mut fab = Stream::new(seed, unit, Purpose::Fabrication).next_rng();
         let g_min = (spec.g_min_us / spec.g_max_us) as f32;
         let dg = (1.0 - g_min) / (spec.levels - 1) as f32;
@@ -81,7 +89,11 @@ impl DeviceArray {
         let step = per_device(&mut fab, spec.dw_min_dtod, &|z| (1.0 + z).max(0.0));
         let ud = spec.up_down as f32;
         let up_down = if spec.up_down_dtod > 0.0 || spec.up_down != 0.0 {
-            Some((0..2 * n).map(|_| (ud + spec.up_down_dtod as f32 * normal(&mut fab)).clamp(-0.99, 0.99)).collect())
+            Some(
+                (0..2 * n)
+                    .map(|_| (ud + spec.up_down_dtod as f32 * normal(&mut fab)).clamp(-0.99, 0.99))
+                    .collect(),
+            )
         } else {
             None
         };
@@ -100,7 +112,11 @@ impl DeviceArray {
                 })
                 .collect()
         });
-        let nu = drift.map(|d| (0..2 * n).map(|_| (d.nu as f32 + d.nu_dtod as f32 * normal(&mut fab)).max(0.0)).collect());
+        let nu = drift.map(|d| {
+            (0..2 * n)
+                .map(|_| (d.nu as f32 + d.nu_dtod as f32 * normal(&mut fab)).max(0.0))
+                .collect()
+        });
         let mut a = DeviceArray {
             spec: spec.clone(),
             update: update.clone(),
@@ -109,9 +125,23 @@ impl DeviceArray {
             g_min,
             dg,
             g: vec![g_min; 2 * n],
-            var: Variation { g_max, step, up_down, stuck, nu },
-            accum: if update.rounding == Rounding::Accumulate { vec![0.0; n] } else { Vec::new() },
-            t_prog: if drift.is_some() { vec![0.0; 2 * n] } else { Vec::new() },
+            var: Variation {
+                g_max,
+                step,
+                up_down,
+                stuck,
+                nu,
+            },
+            accum: if update.rounding == Rounding::Accumulate {
+                vec![0.0; n]
+            } else {
+                Vec::new()
+            },
+            t_prog: if drift.is_some() {
+                vec![0.0; 2 * n]
+            } else {
+                Vec::new()
+            },
             now_s: 0.0,
             programming: Stream::new(seed, unit, Purpose::Programming),
             updates: Stream::new(seed, unit, Purpose::Update),
@@ -158,7 +188,11 @@ impl DeviceArray {
             let t = t.clamp(-max, max);
             for (d, half) in [(i, t.max(0.0)), (i + self.n, (-t).max(0.0))] {
                 let level = (half / self.dg).round() * self.dg;
-                let noise = if sigma > 0.0 { sigma * normal(&mut rng) } else { 0.0 };
+                let noise = if sigma > 0.0 {
+                    sigma * normal(&mut rng)
+                } else {
+                    0.0
+                };
                 self.g[d] = (self.g_min + level + noise).clamp(self.g_min, self.g_max_of(d));
             }
         }
@@ -205,7 +239,10 @@ impl DeviceArray {
         } else {
             crate::linalg::for_pieces(out, CHUNK, |p, o| {
                 let (gp, gm) = (&gp[p * CHUNK..], &gm[p * CHUNK..]);
-                o.iter_mut().zip(gp).zip(gm).for_each(|((o, &a), &b)| *o = a - b);
+                o.iter_mut()
+                    .zip(gp)
+                    .zip(gm)
+                    .for_each(|((o, &a), &b)| *o = a - b);
             });
         }
     }
@@ -216,8 +253,22 @@ impl DeviceArray {
     }
 
     /// Applies requested differential changes (one per weight, in differential units) as pulses.
+    // The tile goes through `apply_scaled_update`; the chip tests pulse raw requests.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn apply_update(&mut self, request: &[f32], counters: &mut Counters) {
+        self.apply_scaled_update(request, 1.0, None, counters);
+    }
+
+    /// [`DeviceArray::apply_update`] of the request `gain·dw`, formed per weight as the pulse
+    /// loop reads it (no request buffer). With `differential` (only without drift), keeps it
+    /// equal to g⁺ − g⁻ by rewriting the entries of the weights that received pulses: the
+    /// caller guarantees it held g⁺ − g⁻ for every weight before (as after
+    /// [`DeviceArray::differential`]), and need not recompute all of it afterwards.
+    pub(crate) fn apply_scaled_update(&mut self, dw: &[f32], gain: f32, differential: Option<&mut [f32]>, counters: &mut Counters) {
+        let request = dw;
         assert_eq!(request.len(), self.n);
+        assert!(differential.as_ref().is_none_or(|d| d.len() == self.n && !self.drifts()), "a kept differential needs n entries and no drift");
+        let mut eff_chunks = differential.map(|d| d.chunks_mut(CHUNK));
         if self.drifts() {
             // Pulses act on the drifted state and restart the device's drift clock.
             for d in 0..2 * self.n {
@@ -245,16 +296,40 @@ impl DeviceArray {
             Some(t) => {
                 let (uu, ud) = t.up.split_at_mut(n);
                 let (du, dd) = t.down.split_at_mut(n);
-                (Some((uu.chunks_mut(CHUNK), ud.chunks_mut(CHUNK))), Some((du.chunks_mut(CHUNK), dd.chunks_mut(CHUNK))))
+                (
+                    Some((uu.chunks_mut(CHUNK), ud.chunks_mut(CHUNK))),
+                    Some((du.chunks_mut(CHUNK), dd.chunks_mut(CHUNK))),
+                )
             }
             None => (None, None),
         };
         let mut jobs = Vec::with_capacity(n.div_ceil(CHUNK));
-        for (c, ((p, m), r)) in gp.chunks_mut(CHUNK).zip(gm.chunks_mut(CHUNK)).zip(request.chunks(CHUNK)).enumerate() {
+        for (c, ((p, m), r)) in gp
+            .chunks_mut(CHUNK)
+            .zip(gm.chunks_mut(CHUNK))
+            .zip(request.chunks(CHUNK))
+            .enumerate()
+        {
             let acc = acc_chunks.next().unwrap_or(&mut []);
-            let up = tu.as_mut().map(|(a, b)| (a.next().unwrap(), b.next().unwrap()));
-            let down = td.as_mut().map(|(a, b)| (a.next().unwrap(), b.next().unwrap()));
-            jobs.push(Job { start: c * CHUNK, gp: p, gm: m, req: r, acc, up, down, counts: Counters::default() });
+            let eff = eff_chunks.as_mut().map(|e| e.next().unwrap());
+            let up = tu
+                .as_mut()
+                .map(|(a, b)| (a.next().unwrap(), b.next().unwrap()));
+            let down = td
+                .as_mut()
+                .map(|(a, b)| (a.next().unwrap(), b.next().unwrap()));
+            jobs.push(Job {
+                start: c * CHUNK,
+                gp: p,
+                gm: m,
+                req: r,
+                gain,
+                eff,
+                acc,
+                up,
+                down,
+                counts: Counters::default(),
+            });
         }
         let threads = crate::linalg::threads();
         let run = |job: &mut Job| {
@@ -299,9 +374,23 @@ impl DeviceArray {
     }
 
     /// Restores what [`DeviceArray::state_vectors`] and [`DeviceArray::stream_states`] saved.
-    pub(crate) fn restore(&mut self, g: &[f32], accum: &[f32], t_prog: &[f32], now_s: f64, streams: [[u64; 2]; 2]) -> Result<(), String> {
-        if g.len() != self.g.len() || accum.len() != self.accum.len() || t_prog.len() != self.t_prog.len() {
-            return Err(format!("device state has {} conductances, expected {}", g.len(), self.g.len()));
+    pub(crate) fn restore(
+        &mut self,
+        g: &[f32],
+        accum: &[f32],
+        t_prog: &[f32],
+        now_s: f64,
+        streams: [[u64; 2]; 2],
+    ) -> Result<(), String> {
+        if g.len() != self.g.len()
+            || accum.len() != self.accum.len()
+            || t_prog.len() != self.t_prog.len()
+        {
+            return Err(format!(
+                "device state has {} conductances, expected {}",
+                g.len(),
+                self.g.len()
+            ));
         }
         self.g.copy_from_slice(g);
         self.accum.copy_from_slice(accum);
@@ -335,20 +424,28 @@ impl DeviceArray {
     }
 }
 
-/// `x.floor()` without the libm call (this loop runs once per weight and update): below 2²³
-/// in magnitude through an integer, above it every float is already an integer; NaN stays NaN.
-#[inline(always)]
-fn floor(x: f32) -> f32 {
-    if x.abs() < 8_388_608.0 {
-        let t = x as i32 as f32;
-        if t > x {
-            t - 1.0
-        } else {
-            t
-        }
-    } else {
-        x
+/// Requests handled per block of [`PulseCtx::run`] (stack buffers).
+const BLOCK: usize = 64;
+
+/// Per-device parameters of absent variation (every device nominal).
+static ONES: [f32; CHUNK] = [1.0; CHUNK];
+static ZEROS: [f32; CHUNK] = [0.0; CHUNK];
+
+/// The g⁺ and g⁻ halves of a variation vector for weights `s0..s0 + len`, or `absent`.
+fn per_device<'a>(v: &'a Option<Vec<f32>>, absent: &'static [f32], n: usize, s0: usize, len: usize) -> (&'a [f32], &'a [f32]) {
+    match v {
+        Some(v) => (&v[s0..s0 + len], &v[n + s0..n + s0 + len]),
+        None => (&absent[..len], &absent[..len]),
     }
+}
+
+/// A block of weights' two devices and their parameters (g⁺ side, g⁻ side).
+struct Devices<'a> {
+    gp: &'a mut [f32],
+    gm: &'a mut [f32],
+    gmax: (&'a [f32], &'a [f32]),
+    step: (&'a [f32], &'a [f32]),
+    ud: (&'a [f32], &'a [f32]),
 }
 
 struct Job<'a> {
@@ -356,6 +453,10 @@ struct Job<'a> {
     gp: &'a mut [f32],
     gm: &'a mut [f32],
     req: &'a [f32],
+    /// The request of weight k is `gain·req[k]`.
+    gain: f32,
+    /// g⁺ − g⁻ to keep current for the weights that get pulses.
+    eff: Option<&'a mut [f32]>,
     acc: &'a mut [f32],
     up: Option<(&'a mut [u32], &'a mut [u32])>,
     down: Option<(&'a mut [u32], &'a mut [u32])>,
@@ -374,51 +475,207 @@ struct PulseCtx<'a> {
 }
 
 impl PulseCtx<'_> {
-    fn run(&self, job: &mut Job, rng: &mut Rng) {
-        for k in 0..job.req.len() {
-            let r = job.req[k] / self.dg;
-            let mut steps = match self.rounding {
-                Rounding::Truncate => r.trunc() as i64,
-                Rounding::Stochastic => {
-                    let f = floor(r);
-                    f as i64 + (rng.gen::<f32>() < r - f) as i64
-                }
-                Rounding::Accumulate => {
-                    job.acc[k] += r;
-                    let t = job.acc[k].trunc();
-                    job.acc[k] -= t;
-                    t as i64
-                }
-            };
-            if steps == 0 {
-                continue;
-            }
-            steps = steps.clamp(-self.max_pulses, self.max_pulses);
-            let dir = steps.signum() as f32;
-            let total = steps.unsigned_abs();
-            let i = job.start + k;
-            let (more, less) = (total.div_ceil(2), total / 2);
-            // The odd pulse goes to the device with more room in its direction (g⁺ on ties).
-            let (on_plus, on_minus) = if more > less && self.room(job.gm[k], i + self.n, -dir) > self.room(job.gp[k], i, dir) {
-                (less, more)
+    /// Integer pulse counts for a block of requests (`out.len()` of them, ≤ [`BLOCK`]), by the
+    /// rounding mode, before clipping to `max_pulses`. Separate from the pulse loop so that it
+    /// vectorises: a block's uniforms are drawn first (two 24-bit uniforms per 64-bit draw),
+    /// then every count is formed without a branch. Requests are clamped to ±(max_pulses + 1)
+    /// steps (at most 2²⁴) first, which the later clip to `max_pulses` makes invisible; NaN
+    /// requests give no pulse.
+    fn round_block(&self, req: &[f32], gain: f32, acc: &mut [f32], out: &mut [i32], rng: &mut Rng) {
+        const BIG: f32 = 8_388_608.0; // 2²³: from here on every f32 is an integer
+        let lim = (self.max_pulses as f32 + 1.0).min(2.0 * BIG);
+        // Plain values, moved into the loops below: registers, not loads per element.
+        let dg = self.dg;
+        // r/Δg clamped to ±lim, NaN → 0: finite and within i32, so the conversions below are
+        // exact and may be unchecked.
+        #[inline(always)]
+        fn clamped(r: f32, lim: f32) -> f32 {
+            if r.is_nan() {
+                0.0
             } else {
-                (more, less)
-            };
-            self.pulse(&mut job.gp[k], i, on_plus, dir, rng);
-            self.pulse(&mut job.gm[k], i + self.n, on_minus, -dir, rng);
-            let (up_n, down_n) = if dir > 0.0 { (on_plus, on_minus) } else { (on_minus, on_plus) };
-            job.counts.pulses_up += up_n;
-            job.counts.pulses_down += down_n;
-            job.counts.cells_written += (on_plus > 0) as u64 + (on_minus > 0) as u64;
-            // Per-device totals for traces: g⁺ moved in `dir`, g⁻ opposite.
-            let (plus_up, minus_up) = if dir > 0.0 { (on_plus, 0) } else { (0, on_minus) };
-            if let Some((u_plus, u_minus)) = job.up.as_mut() {
-                u_plus[k] = u_plus[k].saturating_add(plus_up as u32);
-                u_minus[k] = u_minus[k].saturating_add(minus_up as u32);
+                r.clamp(-lim, lim)
             }
-            if let Some((d_plus, d_minus)) = job.down.as_mut() {
-                d_plus[k] = d_plus[k].saturating_add((on_plus - plus_up) as u32);
-                d_minus[k] = d_minus[k].saturating_add((on_minus - minus_up) as u32);
+        }
+        match self.rounding {
+            Rounding::Truncate => wide(
+                #[inline(always)]
+                move || {
+                    for (o, &q) in out.iter_mut().zip(req) {
+                        // SAFETY: finite and |r| ≤ 2²⁴ (see `clamped`).
+                        *o = unsafe { clamped((q * gain) / dg, lim).to_int_unchecked::<i32>() };
+                    }
+                },
+            ),
+            Rounding::Stochastic => {
+                let mut u = [0.0f32; BLOCK];
+                let u = &mut u[..out.len()];
+                const SCALE: f32 = 1.0 / (1u32 << 24) as f32;
+                for pair in u.chunks_mut(2) {
+                    let bits = rng.next_u64();
+                    pair[0] = (bits >> 40) as f32 * SCALE;
+                    if let Some(v) = pair.get_mut(1) {
+                        *v = ((bits >> 8) & 0xff_ffff) as f32 * SCALE;
+                    }
+                }
+                let u = &*u;
+                wide(
+                    #[inline(always)]
+                    move || {
+                        for ((o, &q), &u) in out.iter_mut().zip(req).zip(u) {
+                            let r = clamped((q * gain) / dg, lim);
+                            // SAFETY: as above.
+                            let t = unsafe { r.to_int_unchecked::<i32>() };
+                            let below = (t as f32 > r) as i32; // r < 0 and not an integer
+                            let f = (t - below) as f32; // floor(r)
+                            *o = t - below + (u < r - f) as i32;
+                        }
+                    },
+                )
+            }
+            Rounding::Accumulate => wide(
+                #[inline(always)]
+                move || {
+                    for ((o, &q), a) in out.iter_mut().zip(req).zip(acc.iter_mut()) {
+                        let x = *a + (q * gain) / dg;
+                        // trunc(x): through an integer below 2²³, x itself above; NaN stays NaN.
+                        // SAFETY: finite and |·| ≤ 2²³.
+                        let ti = unsafe {
+                            (if x.is_nan() { 0.0 } else { x.clamp(-BIG, BIG) })
+                                .to_int_unchecked::<i32>()
+                        } as f32;
+                        let t = if x.abs() < BIG { ti } else { x };
+                        *a = x - t;
+                        // SAFETY: as in `clamped`.
+                        *o = unsafe { clamped(t, lim).to_int_unchecked::<i32>() };
+                    }
+                },
+            ),
+        }
+    }
+
+    fn run(&self, job: &mut Job, rng: &mut Rng) {
+        let mut counts = [0i32; BLOCK];
+        let mut nonzero = [0usize; BLOCK];
+        let mut z = [0.0f32; BLOCK];
+        // Single pulses go through `single_pulses` (vectorised) unless a device may be stuck
+        // or per-device totals are traced; then everything takes the general loop below.
+        let fast = self.var.stuck.is_none() && job.up.is_none() && job.down.is_none();
+        let (n, s0, len) = (self.n, job.start, job.req.len());
+        let (gmax, step, ud) = (
+            per_device(&self.var.g_max, &ONES, n, s0, len),
+            per_device(&self.var.step, &ONES, n, s0, len),
+            per_device(&self.var.up_down, &ZEROS, n, s0, len),
+        );
+        for k0 in (0..len).step_by(BLOCK) {
+            let m = BLOCK.min(len - k0);
+            let acc = if job.acc.is_empty() {
+                &mut [][..]
+            } else {
+                &mut job.acc[k0..k0 + m]
+            };
+            self.round_block(&job.req[k0..k0 + m], job.gain, acc, &mut counts[..m], rng);
+            // The weights that get pulses, found without a branch per weight.
+            let mut nz = 0;
+            for (kk, &c) in counts[..m].iter().enumerate() {
+                nonzero[nz] = kk;
+                nz += (c != 0) as usize;
+            }
+            if fast {
+                // Cycle-to-cycle draws of the single pulses, in weight order, then all of them
+                // at once.
+                if self.c2c > 0.0 {
+                    for &kk in &nonzero[..nz] {
+                        if counts[kk].abs() == 1 {
+                            z[kk] = normal(rng);
+                        }
+                    }
+                }
+                let r = k0..k0 + m;
+                let dev = Devices {
+                    gp: &mut job.gp[r.clone()],
+                    gm: &mut job.gm[r.clone()],
+                    gmax: (&gmax.0[r.clone()], &gmax.1[r.clone()]),
+                    step: (&step.0[r.clone()], &step.1[r.clone()]),
+                    ud: (&ud.0[r.clone()], &ud.1[r.clone()]),
+                };
+                let eff = job.eff.as_mut().map(|e| &mut e[r.clone()]);
+                self.single_pulses(dev, &counts[..m], &z[..m], eff, &mut job.counts);
+            }
+            for &kk in &nonzero[..nz] {
+                if fast && counts[kk].abs() == 1 {
+                    continue;
+                }
+                let k = k0 + kk;
+                let steps = (counts[kk] as i64).clamp(-self.max_pulses, self.max_pulses);
+                let dir = steps.signum() as f32;
+                let total = steps.unsigned_abs();
+                let i = job.start + k;
+                if total == 1 {
+                    // One pulse, the common case for small steps: the general path below
+                    // without its data-dependent branches (a misprediction costs more than the
+                    // pulse itself).
+                    let (gp, gm) = (job.gp[k], job.gm[k]);
+                    let to_minus = self.room(gm, i + self.n, -dir) > self.room(gp, i, dir);
+                    let (d, sign, g) = if to_minus { (i + self.n, -dir, gm) } else { (i, dir, gp) };
+                    let moved = self.pulse_one(g, d, sign, rng);
+                    (job.gp[k], job.gm[k]) = if to_minus { (gp, moved) } else { (moved, gm) };
+                    if let Some(e) = job.eff.as_mut() {
+                        e[k] = job.gp[k] - job.gm[k];
+                    }
+                    let up = (sign > 0.0) as u64;
+                    job.counts.pulses_up += up;
+                    job.counts.pulses_down += 1 - up;
+                    job.counts.cells_written += 1;
+                    if job.up.is_some() || job.down.is_some() {
+                        let (on_plus, on_minus) = (!to_minus as u32, to_minus as u32);
+                        let (plus_up, minus_up) = if dir > 0.0 { (on_plus, 0) } else { (0, on_minus) };
+                        if let Some((u_plus, u_minus)) = job.up.as_mut() {
+                            u_plus[k] = u_plus[k].saturating_add(plus_up);
+                            u_minus[k] = u_minus[k].saturating_add(minus_up);
+                        }
+                        if let Some((d_plus, d_minus)) = job.down.as_mut() {
+                            d_plus[k] = d_plus[k].saturating_add(on_plus - plus_up);
+                            d_minus[k] = d_minus[k].saturating_add(on_minus - minus_up);
+                        }
+                    }
+                    continue;
+                }
+                let (more, less) = (total.div_ceil(2), total / 2);
+                // The odd pulse goes to the device with more room in its direction (g⁺ on ties).
+                let (on_plus, on_minus) = if more > less
+                    && self.room(job.gm[k], i + self.n, -dir) > self.room(job.gp[k], i, dir)
+                {
+                    (less, more)
+                } else {
+                    (more, less)
+                };
+                self.pulse(&mut job.gp[k], i, on_plus, dir, rng);
+                self.pulse(&mut job.gm[k], i + self.n, on_minus, -dir, rng);
+                if let Some(e) = job.eff.as_mut() {
+                    e[k] = job.gp[k] - job.gm[k];
+                }
+                let (up_n, down_n) = if dir > 0.0 {
+                    (on_plus, on_minus)
+                } else {
+                    (on_minus, on_plus)
+                };
+                job.counts.pulses_up += up_n;
+                job.counts.pulses_down += down_n;
+                job.counts.cells_written += (on_plus > 0) as u64 + (on_minus > 0) as u64;
+                // Per-device totals for traces: g⁺ moved in `dir`, g⁻ opposite.
+                let (plus_up, minus_up) = if dir > 0.0 {
+                    (on_plus, 0)
+                } else {
+                    (0, on_minus)
+                };
+                if let Some((u_plus, u_minus)) = job.up.as_mut() {
+                    u_plus[k] = u_plus[k].saturating_add(plus_up as u32);
+                    u_minus[k] = u_minus[k].saturating_add(minus_up as u32);
+                }
+                if let Some((d_plus, d_minus)) = job.down.as_mut() {
+                    d_plus[k] = d_plus[k].saturating_add((on_plus - plus_up) as u32);
+                    d_minus[k] = d_minus[k].saturating_add((on_minus - minus_up) as u32);
+                }
             }
         }
     }
@@ -429,6 +686,85 @@ impl PulseCtx<'_> {
             self.var.g_max.as_ref().map_or(1.0, |v| v[d]) - g
         } else {
             g - self.g_min
+        }
+    }
+
+    /// Every weight of a block whose count is ±1 gets its pulse, in one branch-free pass that
+    /// vectorises: the device with more room in its direction (g⁺ on ties) moves as
+    /// [`PulseCtx::pulse_one`] would move it, with the cycle-to-cycle draw `z` of that weight;
+    /// other weights are left alone. No stuck devices, no traces (the caller checks).
+    fn single_pulses(&self, dev: Devices, counts: &[i32], z: &[f32], eff: Option<&mut [f32]>, out: &mut Counters) {
+        let Devices { gp, gm, gmax, step, ud } = dev;
+        let m = counts.len();
+        let (gp, gm, z) = (&mut gp[..m], &mut gm[..m], &z[..m]);
+        let (gmax_p, gmax_m, step_p, step_m, ud_p, ud_m) = (&gmax.0[..m], &gmax.1[..m], &step.0[..m], &step.1[..m], &ud.0[..m], &ud.1[..m]);
+        let (g_min, dg, c2c, soft) = (self.g_min, self.dg, self.c2c, self.soft);
+        let (gpw, gmw) = (&mut *gp, &mut *gm);
+        let (ups, singles) = wide(
+            #[inline(always)]
+            move || {
+                // Every slice cut to m here, so the loop carries no bounds checks (which would
+                // keep it scalar).
+                let (counts, gpw, gmw, z) = (&counts[..m], &mut gpw[..m], &mut gmw[..m], &z[..m]);
+                let (gmax_p, gmax_m, step_p, step_m, ud_p, ud_m) = (&gmax_p[..m], &gmax_m[..m], &step_p[..m], &step_m[..m], &ud_p[..m], &ud_m[..m]);
+                let (mut ups, mut singles) = (0u32, 0u32);
+                for kk in 0..m {
+                    let c = counts[kk];
+                    let single = c == 1 || c == -1;
+                    let dir = c as f32;
+                    let (p, q) = (gpw[kk], gmw[kk]);
+                    let room_p = if dir > 0.0 { gmax_p[kk] - p } else { p - g_min };
+                    let room_m = if -dir > 0.0 { gmax_m[kk] - q } else { q - g_min };
+                    let to_minus = room_m > room_p;
+                    let (g, g_max, st, u, sign) = if to_minus { (q, gmax_m[kk], step_m[kk], ud_m[kk], -dir) } else { (p, gmax_p[kk], step_p[kk], ud_p[kk], dir) };
+                    let base = dg * st * (1.0 + sign * u);
+                    // With c2c = 0 the draw term is exactly 0 (z is finite): no branch needed.
+                    let noise = c2c * z[kk];
+                    let room = if sign > 0.0 { g_max - g } else { g - g_min } / (g_max - g_min);
+                    let target = if soft { g + sign * base * room.max(0.0) * (1.0 + noise) } else { g + sign * base * (1.0 + noise) };
+                    // `clamp` without its bounds assertion, which would keep the loop scalar.
+                    let moved = if target < g_min {
+                        g_min
+                    } else if target > g_max {
+                        g_max
+                    } else {
+                        target
+                    };
+                    gpw[kk] = if single && !to_minus { moved } else { p };
+                    gmw[kk] = if single && to_minus { moved } else { q };
+                    ups += (single && sign > 0.0) as u32;
+                    singles += single as u32;
+                }
+                (ups, singles)
+            },
+        );
+        if let Some(e) = eff {
+            e.iter_mut().zip(gp.iter().zip(gm.iter())).for_each(|(e, (&p, &q))| *e = p - q);
+        }
+        out.pulses_up += ups as u64;
+        out.pulses_down += (singles - ups) as u64;
+        out.cells_written += singles as u64;
+    }
+
+    /// [`PulseCtx::pulse`] with `count` = 1, on the value `g`; returns the new value. The same
+    /// arithmetic and draws, written so that the compiler can use selects instead of branches.
+    #[inline(always)]
+    fn pulse_one(&self, g: f32, d: usize, dir: f32, rng: &mut Rng) -> f32 {
+        if self.var.stuck.as_ref().is_some_and(|s| s[d] != FREE) {
+            return g;
+        }
+        let g_max = self.var.g_max.as_ref().map_or(1.0, |v| v[d]);
+        let ud = self.var.up_down.as_ref().map_or(0.0, |v| v[d]);
+        let base = self.dg * self.var.step.as_ref().map_or(1.0, |v| v[d]) * (1.0 + dir * ud);
+        let c2c = if self.c2c > 0.0 { normal(rng) } else { 0.0 };
+        if self.soft {
+            let range = g_max - self.g_min;
+            let room = if dir > 0.0 { g_max - g } else { g - self.g_min } / range;
+            let c2c = if self.c2c > 0.0 { 1.0 + self.c2c * c2c } else { 1.0 };
+            (g + dir * base * room.max(0.0) * c2c).clamp(self.g_min, g_max)
+        } else {
+            let noise = if self.c2c > 0.0 { self.c2c * c2c } else { 0.0 };
+            (g + dir * base * (1.0 + noise)).clamp(self.g_min, g_max)
         }
     }
 
@@ -443,29 +779,116 @@ impl PulseCtx<'_> {
         if self.soft {
             let range = g_max - self.g_min;
             for _ in 0..count {
-                let room = if dir > 0.0 { (g_max - *g) / range } else { (*g - self.g_min) / range };
-                let c2c = if self.c2c > 0.0 { 1.0 + self.c2c * normal(rng) } else { 1.0 };
+                let room = if dir > 0.0 {
+                    (g_max - *g) / range
+                } else {
+                    (*g - self.g_min) / range
+                };
+                let c2c = if self.c2c > 0.0 {
+                    1.0 + self.c2c * normal(rng)
+                } else {
+                    1.0
+                };
                 *g = (*g + dir * base * room.max(0.0) * c2c).clamp(self.g_min, g_max);
             }
         } else {
             // With hard bounds the sum of `count` steps with independent c2c noise is exactly
             // Gaussian: mean count·base, std base·c2c·√count (before clipping at the bounds).
             let c = count as f32;
-            let noise = if self.c2c > 0.0 { self.c2c * c.sqrt() * normal(rng) } else { 0.0 };
+            let noise = if self.c2c > 0.0 {
+                self.c2c * c.sqrt() * normal(rng)
+            } else {
+                0.0
+            };
             *g = (*g + dir * base * (c + noise)).clamp(self.g_min, g_max);
         }
     }
 }
 
 #[cfg(test)]
-mod fast_floor_tests {
-    #[test]
-    fn floor_matches_std_floor() {
-        let mut v: Vec<f32> = (-3000..3000).map(|i| i as f32 * 0.37).collect();
-        v.extend([0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 8_388_607.5, -8_388_607.5, 8_388_608.0, 1e20, -1e20, f32::INFINITY, f32::NEG_INFINITY, -1e-30]);
-        for x in v {
-            assert_eq!(super::floor(x), x.floor(), "{x}");
+mod round_block_tests {
+    use super::*;
+
+    fn ctx(rounding: Rounding, var: &Variation) -> PulseCtx<'_> {
+        PulseCtx {
+            n: 0,
+            g_min: 0.0,
+            dg: 0.5,
+            rounding,
+            max_pulses: 31,
+            c2c: 0.0,
+            soft: false,
+            var,
         }
-        assert!(super::floor(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn counts_follow_the_rounding_mode() {
+        let var = Variation {
+            g_max: None,
+            step: None,
+            up_down: None,
+            stuck: None,
+            nu: None,
+        };
+        let mut rng = Rng::seed_from_u64(1);
+        // Requests in weight units; Δg = 0.5, so r = 2·request.
+        let req = [
+            0.0f32,
+            0.74,
+            -0.74,
+            1.0,
+            -1.0,
+            1e9,
+            -1e9,
+            f32::NAN,
+            f32::INFINITY,
+            0.2,
+        ];
+        let mut out = [0i32; 10];
+        ctx(Rounding::Truncate, &var).round_block(&req, 1.0, &mut [], &mut out, &mut rng);
+        assert_eq!(out, [0, 1, -1, 2, -2, 32, -32, 0, 32, 0]);
+        let mut acc = [0.0f32; 10];
+        let c = ctx(Rounding::Accumulate, &var);
+        c.round_block(&req, 1.0, &mut acc, &mut out, &mut rng);
+        assert_eq!(&out[..4], &[0, 1, -1, 2]);
+        assert!((acc[1] - 0.48).abs() < 1e-6 && (acc[9] - 0.4).abs() < 1e-6);
+        c.round_block(&req, 1.0, &mut acc, &mut out, &mut rng);
+        assert_eq!((out[1], out[9]), (1, 0));
+        c.round_block(&req, 1.0, &mut acc, &mut out, &mut rng);
+        assert_eq!(
+            (out[1], out[9]),
+            (2, 1),
+            "remainders carry over: 3·1.48 = 4.44, 3·0.4 = 1.2"
+        );
+        // Stochastic: floor(r) or floor(r)+1, with mean r.
+        let c = ctx(Rounding::Stochastic, &var);
+        let reqs = [0.3f32 / 2.0, -1.3 / 2.0, 2.0 / 2.0];
+        let mut sums = [0i64; 3];
+        let trials = 20_000;
+        for _ in 0..trials {
+            let mut o = [0i32; 3];
+            c.round_block(&reqs, 1.0, &mut [], &mut o, &mut rng);
+            for k in 0..3 {
+                let r = reqs[k] * 2.0;
+                assert!(
+                    o[k] == r.floor() as i32 || o[k] == r.floor() as i32 + 1,
+                    "{} from {r}",
+                    o[k]
+                );
+                sums[k] += o[k] as i64;
+            }
+        }
+        for k in 0..3 {
+            let mean = sums[k] as f64 / trials as f64;
+            assert!(
+                (mean - 2.0 * reqs[k] as f64).abs() < 0.02,
+                "mean {mean} for r = {}",
+                2.0 * reqs[k]
+            );
+        }
+        let mut o = [7i32; 3];
+        c.round_block(&[f32::NAN, 1e30, -1e30], 1.0, &mut [], &mut o, &mut rng);
+        assert_eq!(o, [0, 32, -32]);
     }
 }

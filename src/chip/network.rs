@@ -9,6 +9,7 @@ use super::crossbar::Tile;
 use super::decorrelator::{DecorPrecision, DecorRule, Decorrelator};
 use super::energy::{LayerCounters, Phase};
 use super::model::ChipModel;
+use crate::linalg::{copy_into, for_pieces, for_pieces2, piece_cols, PIECE};
 use crate::rng::{Purpose, Stream};
 use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, StandardNormal};
@@ -161,7 +162,10 @@ pub struct Chip {
 impl Chip {
     /// Fabricates a chip and programs He-normal initial weights (zero bias, R = I).
     pub fn build(model: &ChipModel, config: ChipConfig) -> Chip {
-        assert!(config.sizes.len() >= 2, "a chip needs an input size and at least one layer");
+        assert!(
+            config.sizes.len() >= 2,
+            "a chip needs an input size and at least one layer"
+        );
         let mut init = Stream::new(config.seed, 0, Purpose::Init).next_rng();
         let mapping = model.spec().mapping.clone();
         let layers = config
@@ -171,12 +175,23 @@ impl Chip {
             .map(|(l, w)| {
                 let (d, n) = (w[0], w[1]);
                 let he = (2.0 / d as f32).sqrt();
-                let w_range = mapping.as_ref().map_or(1.0, |m| m.w_range_sigmas as f32 * he);
+                let w_range = mapping
+                    .as_ref()
+                    .map_or(1.0, |m| m.w_range_sigmas as f32 * he);
                 let mut tile = Tile::fabricate(model, n, d, config.seed, 1 + l as u64, w_range);
-                let w0 = DMatrix::from_fn(n, d, |_, _| he * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, &mut init));
+                let w0 = DMatrix::from_fn(n, d, |_, _| {
+                    he * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, &mut init)
+                });
                 tile.program(&w0);
-                let decor = config.decorrelation.map(|dc| Decorrelator::new(d, dc.rule, dc.precision, dc.lr));
-                Layer { decor, tile, bias: DVector::zeros(n), counters: LayerCounters::default() }
+                let decor = config
+                    .decorrelation
+                    .map(|dc| Decorrelator::new(d, dc.rule, dc.precision, dc.lr));
+                Layer {
+                    decor,
+                    tile,
+                    bias: DVector::zeros(n),
+                    counters: LayerCounters::default(),
+                }
             })
             .collect();
         Chip {
@@ -219,46 +234,132 @@ impl Chip {
     }
 
     /// One forward pass of a batch `x` (`features × B`); results into `trace`.
-    pub fn forward(&mut self, x: &DMatrix<f32>, pass: Pass, phase: Phase, trace: &mut ForwardTrace) {
+    ///
+    /// Per layer: decorrelator, tile read, then one fused element-wise pass over column
+    /// blocks (bias, injected noise, activation), parallel when this thread's setting allows.
+    pub fn forward(
+        &mut self,
+        x: &DMatrix<f32>,
+        pass: Pass,
+        phase: Phase,
+        trace: &mut ForwardTrace,
+    ) {
         let depth = self.layers.len();
         let b = x.ncols();
-        for v in [&mut trace.inputs, &mut trace.pre, &mut trace.post, &mut trace.injected] {
+        for v in [
+            &mut trace.inputs,
+            &mut trace.pre,
+            &mut trace.post,
+            &mut trace.injected,
+        ] {
             v.resize_with(depth, || DMatrix::zeros(0, 0));
         }
         let sigma = self.config.injected.sigma();
+        // The activation as a plain function of its parameters, so the loops below vectorise.
+        let slope = match self.config.activation {
+            Activation::LeakyRelu { slope } => slope,
+        };
+        let act = move |v: f32| if v > 0.0 { v } else { slope * v };
         for l in 0..depth {
             let layer = &mut self.layers[l];
             let h: &DMatrix<f32> = if l == 0 { x } else { &trace.post[l - 1] };
-            match &layer.decor {
-                Some(dec) => dec.apply(h, &mut trace.inputs[l], layer.counters.at(Phase::Decorrelation)),
+            match &mut layer.decor {
+                // Every pass of a step feeds layer 1 the same batch: its R·h is computed once.
+                Some(dec) if l == 0 => dec.apply_reusing(
+                    h,
+                    &mut trace.inputs[l],
+                    layer.counters.at(Phase::Decorrelation),
+                ),
+                Some(dec) => dec.apply(
+                    h,
+                    &mut trace.inputs[l],
+                    layer.counters.at(Phase::Decorrelation),
+                ),
                 None => copy_into(&mut trace.inputs[l], h),
             }
-            layer.tile.read(&trace.inputs[l], &mut trace.pre[l], layer.counters.at(phase));
+            layer.tile.read(
+                &trace.inputs[l],
+                &mut trace.pre[l],
+                layer.counters.at(phase),
+            );
             let a = &mut trace.pre[l];
             let n = a.nrows();
-            for j in 0..b {
-                a.column_mut(j).iter_mut().zip(layer.bias.iter()).for_each(|(v, bb)| *v += bb);
-            }
             layer.counters.at(phase).digital_ops += (n * b) as u64;
             let inject = sigma > 0.0 && matches!(pass, Pass::Noisy) || pass == Pass::NoisyLayer(l);
+            let bias = layer.bias.as_slice();
+            let pc = piece_cols(n);
             if inject && sigma > 0.0 {
                 let eps = &mut trace.injected[l];
                 if eps.shape() != a.shape() {
                     *eps = DMatrix::zeros(n, b);
                 }
-                self.injection.fill_normal(eps.as_mut_slice(), crate::linalg::threads());
-                eps.iter_mut().for_each(|e| *e *= sigma);
-                *a += &*eps;
-            } else if !trace.injected[l].is_empty() {
-                trace.injected[l].fill(0.0);
+                self.injection
+                    .fill_normal(eps.as_mut_slice(), crate::linalg::threads());
+                // a ← (a + b) + σ·z, and the trace keeps σ·z.
+                for_pieces2(
+                    a.as_mut_slice(),
+                    pc * n,
+                    eps.as_mut_slice(),
+                    pc * n,
+                    |_, ap, ep| {
+                        for (ac, ec) in ap.chunks_mut(n).zip(ep.chunks_mut(n)) {
+                            for ((v, e), &bb) in ac.iter_mut().zip(ec.iter_mut()).zip(bias) {
+                                *e *= sigma;
+                                *v = (*v + bb) + *e;
+                            }
+                        }
+                    },
+                );
+            } else {
+                if !trace.injected[l].is_empty() {
+                    for_pieces(trace.injected[l].as_mut_slice(), PIECE, |_, e| e.fill(0.0));
+                }
+                if l + 1 == depth {
+                    for_pieces(a.as_mut_slice(), pc * n, |_, ap| {
+                        for ac in ap.chunks_mut(n) {
+                            ac.iter_mut().zip(bias).for_each(|(v, &bb)| *v += bb);
+                        }
+                    });
+                }
             }
             if l + 1 < depth {
-                let act = self.config.activation;
                 let post = &mut trace.post[l];
                 if post.shape() != a.shape() {
                     *post = DMatrix::zeros(n, b);
                 }
-                post.iter_mut().zip(a.iter()).for_each(|(p, &v)| *p = act.apply(v));
+                if inject && sigma > 0.0 {
+                    let asl = a.as_slice();
+                    for_pieces(post.as_mut_slice(), PIECE, |p, pp| {
+                        #[allow(clippy::redundant_locals)]
+                        // a local copy keeps the slope in a register
+                        let act = act;
+                        pp.iter_mut()
+                            .zip(&asl[p * PIECE..])
+                            .for_each(|(o, &v)| *o = act(v));
+                    });
+                } else {
+                    // Bias and activation in one pass.
+                    for_pieces2(
+                        a.as_mut_slice(),
+                        pc * n,
+                        post.as_mut_slice(),
+                        pc * n,
+                        |_, ap, pp| {
+                            #[allow(clippy::redundant_locals)]
+                            // a local copy keeps the slope in a register
+                            let act = act;
+                            for (ac, pcol) in ap.chunks_mut(n).zip(pp.chunks_mut(n)) {
+                                // Equal lengths up front: no bounds checks, so the loop vectorises.
+                                let (pcol, bias) = (&mut pcol[..ac.len()], &bias[..ac.len()]);
+                                for i in 0..ac.len() {
+                                    let v = ac[i] + bias[i];
+                                    ac[i] = v;
+                                    pcol[i] = act(v);
+                                }
+                            }
+                        },
+                    );
+                }
                 layer.counters.at(phase).digital_ops += (n * b) as u64;
             }
         }
@@ -295,7 +396,11 @@ impl Chip {
 
     /// Chip time one training step takes, s (from the drift model; 0 without drift).
     pub fn step_time_s(&self) -> f64 {
-        self.model.spec().drift.as_ref().map_or(0.0, |d| d.step_time_s)
+        self.model
+            .spec()
+            .drift
+            .as_ref()
+            .map_or(0.0, |d| d.step_time_s)
     }
 
     /// Event counters per layer (cumulative since the chip was built or restored).
@@ -312,14 +417,6 @@ impl Chip {
     /// Which oracle views were handed out, and why (empty for a physical run).
     pub fn oracle_uses(&self) -> &[String] {
         &self.oracle_uses
-    }
-}
-
-fn copy_into(dst: &mut DMatrix<f32>, src: &DMatrix<f32>) {
-    if dst.shape() != src.shape() {
-        *dst = src.clone();
-    } else {
-        dst.copy_from(src);
     }
 }
 

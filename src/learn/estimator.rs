@@ -7,7 +7,7 @@
 use super::loss::{correct, Loss};
 use super::rule::{Family, RuleSpec};
 use crate::chip::{Chip, ForwardTrace, Oracle, Phase};
-use crate::linalg::{gemm, Op};
+use crate::linalg::{for_pieces, gemm, piece_cols, Op};
 use nalgebra::{DMatrix, DVector};
 
 /// Per-layer gradient estimates (batch means).
@@ -69,25 +69,96 @@ pub(crate) struct Accumulator {
 
 impl Accumulator {
     /// g_W[l] (+)= (1/(B·k)) (u · diag(c)) xᵀ, g_b[l] (+)= (1/(B·k)) (u · diag(c)) 1.
-    pub(crate) fn accumulate(&mut self, g: &mut Gradients, l: usize, u: &DMatrix<f32>, x: &DMatrix<f32>, k: usize, add: bool) {
-        let b = u.ncols();
+    ///
+    /// The scaling runs over column blocks and g_b over row blocks (each entry summed in
+    /// sample order), in parallel when this thread's setting allows; no allocation once the
+    /// buffers have their shapes.
+    pub(crate) fn accumulate(
+        &mut self,
+        g: &mut Gradients,
+        l: usize,
+        u: &DMatrix<f32>,
+        x: &DMatrix<f32>,
+        k: usize,
+        add: bool,
+    ) {
+        let (n, b) = u.shape();
         if self.scaled.shape() != u.shape() {
-            self.scaled = DMatrix::zeros(u.nrows(), b);
+            self.scaled = DMatrix::zeros(n, b);
         }
-        for j in 0..b {
-            let c = self.coef[j];
-            self.scaled.column_mut(j).iter_mut().zip(u.column(j).iter()).for_each(|(s, &v)| *s = c * v);
-        }
-        let alpha = 1.0 / (b * k) as f32;
-        gemm(&mut g.w[l], if add { 1.0 } else { 0.0 }, alpha, &self.scaled, Op::N, x, Op::T);
-        let gb = &mut g.b[l];
-        if !add || gb.len() != u.nrows() {
-            *gb = DVector::zeros(u.nrows());
-        }
-        for j in 0..b {
-            gb.iter_mut().zip(self.scaled.column(j).iter()).for_each(|(a, &s)| *a += alpha * s);
-        }
+        let us = u.as_slice();
+        scale_columns(&self.coef, self.scaled.as_mut_slice(), n, |j, col| {
+            col.iter_mut()
+                .zip(&us[j * n..(j + 1) * n])
+                .for_each(|(s, &v)| *s = v)
+        });
+        finish(g, l, &self.scaled, x, k, add);
     }
+
+    /// [`Accumulator::accumulate`] for a direction the caller no longer needs: `u` is scaled
+    /// in place (it ends as u · diag(c)), which saves the scaled copy.
+    pub(crate) fn accumulate_in_place(
+        &mut self,
+        g: &mut Gradients,
+        l: usize,
+        u: &mut DMatrix<f32>,
+        x: &DMatrix<f32>,
+        k: usize,
+        add: bool,
+    ) {
+        let n = u.nrows();
+        scale_columns(&self.coef, u.as_mut_slice(), n, |_, _| {});
+        finish(g, l, u, x, k, add);
+    }
+}
+
+/// `fill(j, column)` then column j ×= c_j, for every column of an `n`-row matrix, over column
+/// blocks (parallel when allowed).
+fn scale_columns(
+    coef: &[f32],
+    m: &mut [f32],
+    n: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
+    let pc = piece_cols(n);
+    for_pieces(m, pc * n, |p, sp| {
+        for (jj, col) in sp.chunks_mut(n).enumerate() {
+            let j = p * pc + jj;
+            fill(j, col);
+            let c = coef[j];
+            col.iter_mut().for_each(|s| *s *= c);
+        }
+    });
+}
+
+/// g_W[l] (+)= (1/(B·k)) s xᵀ and g_b[l] (+)= (1/(B·k)) s 1 for the scaled directions `s`.
+fn finish(g: &mut Gradients, l: usize, s: &DMatrix<f32>, x: &DMatrix<f32>, k: usize, add: bool) {
+    let (n, b) = s.shape();
+    let alpha = 1.0 / (b * k) as f32;
+    gemm(
+        &mut g.w[l],
+        if add { 1.0 } else { 0.0 },
+        alpha,
+        s,
+        Op::N,
+        x,
+        Op::T,
+    );
+    let gb = &mut g.b[l];
+    if gb.len() != n {
+        *gb = DVector::zeros(n);
+    } else if !add {
+        gb.fill(0.0);
+    }
+    const ROWS: usize = 128;
+    let ss = s.as_slice();
+    for_pieces(gb.as_mut_slice(), ROWS, |p, gp| {
+        let (i0, alpha) = (p * ROWS, alpha);
+        for j in 0..b {
+            let col = &ss[j * n + i0..j * n + i0 + gp.len()];
+            gp.iter_mut().zip(col).for_each(|(a, &v)| *a += alpha * v);
+        }
+    });
 }
 
 /// Estimates the batch-mean gradient with `rule`; the chip's passes are counted on the chip.
@@ -106,10 +177,20 @@ pub fn estimate(
     g.w.resize_with(depth, || DMatrix::zeros(0, 0));
     g.b.resize_with(depth, || DVector::zeros(0));
     let mut stats = match rule.family {
-        Family::Bp => super::bp::estimate(chip, oracle.ok_or_else(|| RuleError::NoOracle(rule.to_string()))?, x, targets, loss, ws, g),
+        Family::Bp => super::bp::estimate(
+            chip,
+            oracle.ok_or_else(|| RuleError::NoOracle(rule.to_string()))?,
+            x,
+            targets,
+            loss,
+            ws,
+            g,
+        ),
         Family::Np => super::np::estimate(rule, chip, oracle, x, targets, loss, ws, g)?,
         Family::Inp => super::inp::estimate(rule, chip, oracle, x, targets, loss, ws, g)?,
-        Family::Anp | Family::AnpNoisyNoisy => super::anp::estimate(rule, chip, x, targets, loss, ws, g),
+        Family::Anp | Family::AnpNoisyNoisy => {
+            super::anp::estimate(rule, chip, x, targets, loss, ws, g)
+        }
     };
     stats.samples = x.ncols();
     stats.correct = correct(ws.first.output(), targets);

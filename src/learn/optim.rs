@@ -2,6 +2,7 @@
 //! circuit. SGD is the hardware-natural default; Adam needs per-weight digital state (a
 //! co-processor), whose memory and operations are counted.
 
+use crate::linalg::{for_pieces, for_pieces3, PIECE};
 use nalgebra::{DMatrix, DVector};
 
 /// Which optimiser.
@@ -43,12 +44,23 @@ const EPS: f32 = 1e-8;
 impl Optimizer {
     /// Fresh state for layers of the given `(rows, cols)` shapes.
     pub fn new(kind: OptimizerKind, lr: f32, shapes: &[(usize, usize)]) -> Self {
-        let zeros = || shapes.iter().map(|&(r, c)| (DMatrix::zeros(r, c), DVector::zeros(r))).collect();
+        let zeros = || {
+            shapes
+                .iter()
+                .map(|&(r, c)| (DMatrix::zeros(r, c), DVector::zeros(r)))
+                .collect()
+        };
         let (m, v) = match kind {
             OptimizerKind::Sgd => (Vec::new(), Vec::new()),
             OptimizerKind::Adam => (zeros(), zeros()),
         };
-        Optimizer { kind, lr, t: 0, m, v }
+        Optimizer {
+            kind,
+            lr,
+            t: 0,
+            m,
+            v,
+        }
     }
 
     /// Advances the step counter; call once per batch before [`Optimizer::delta`].
@@ -61,7 +73,12 @@ impl Optimizer {
         let lr = self.lr;
         match self.kind {
             OptimizerKind::Sgd => {
-                gw.iter_mut().for_each(|g| *g *= -lr);
+                for_pieces(gw.as_mut_slice(), PIECE, |_, p| {
+                    #[allow(clippy::redundant_locals)]
+                    // a local copy: a register, not a load per element
+                    let lr = lr;
+                    p.iter_mut().for_each(|g| *g *= -lr)
+                });
                 gb.iter_mut().for_each(|g| *g *= -lr);
             }
             OptimizerKind::Adam => {
@@ -69,19 +86,35 @@ impl Optimizer {
                 let step = lr * (1.0 - B2.powi(t)).sqrt() / (1.0 - B1.powi(t));
                 let (mw, mb) = &mut self.m[l];
                 let (vw, vb) = &mut self.v[l];
-                adam(gw.as_mut_slice(), mw.as_mut_slice(), vw.as_mut_slice(), step);
-                adam(gb.as_mut_slice(), mb.as_mut_slice(), vb.as_mut_slice(), step);
+                adam(
+                    gw.as_mut_slice(),
+                    mw.as_mut_slice(),
+                    vw.as_mut_slice(),
+                    step,
+                );
+                adam(
+                    gb.as_mut_slice(),
+                    mb.as_mut_slice(),
+                    vb.as_mut_slice(),
+                    step,
+                );
             }
         }
     }
 }
 
+/// One Adam step over fixed pieces (parallel when this thread's setting allows; every
+/// parameter is independent, so the result does not depend on the thread count).
 fn adam(g: &mut [f32], m: &mut [f32], v: &mut [f32], step: f32) {
-    for ((g, m), v) in g.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
-        *m = B1 * *m + (1.0 - B1) * *g;
-        *v = B2 * *v + (1.0 - B2) * *g * *g;
-        *g = -step * *m / (v.sqrt() + EPS);
-    }
+    for_pieces3(g, m, v, PIECE, |g, m, v| {
+        #[allow(clippy::redundant_locals)] // a local copy: a register, not a load per element
+        let step = step;
+        for ((g, m), v) in g.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = B1 * *m + (1.0 - B1) * *g;
+            *v = B2 * *v + (1.0 - B2) * *g * *g;
+            *g = -step * *m / (v.sqrt() + EPS);
+        }
+    });
 }
 
 #[cfg(test)]
