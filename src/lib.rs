@@ -19,6 +19,6 @@ pub mod learn;
 pub mod linalg;
 pub mod output;
 pub mod rng;
-pub mod sweep;
 pub mod run;
+pub mod sweep;
 pub mod train;

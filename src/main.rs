@@ -13,8 +13,13 @@ fn main() {
         1 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("NPCHIP_LOG").unwrap_or_else(|_| EnvFilter::new(format!("npchip={level}")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = EnvFilter::try_from_env("NPCHIP_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("npchip={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     if let Err(e) = run(cli) {
         // One line that says what went wrong and, where the error knows it, what to do.
         eprintln!("error: {e:#}");

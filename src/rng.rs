@@ -61,12 +61,18 @@ pub struct Stream {
 impl Stream {
     /// The stream for `purpose` of unit `unit` (e.g. a tile index) in a run with `seed`.
     pub fn new(seed: u64, unit: u64, purpose: Purpose) -> Self {
-        Stream { key: derive(seed, &[unit, purpose as u64]), counter: 0 }
+        Stream {
+            key: derive(seed, &[unit, purpose as u64]),
+            counter: 0,
+        }
     }
 
     /// Restores a stream from its checkpointed state.
     pub fn from_state(state: [u64; 2]) -> Self {
-        Stream { key: state[0], counter: state[1] }
+        Stream {
+            key: state[0],
+            counter: state[1],
+        }
     }
 
     /// The whole state, for checkpoints.
@@ -113,7 +119,10 @@ mod tests {
         b.fill_normal(&mut y, 2);
         assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()));
         a.fill_normal(&mut y, 1);
-        assert!(x.iter().zip(&y).filter(|(p, q)| p == q).count() < 10, "second fill must be fresh");
+        assert!(
+            x.iter().zip(&y).filter(|(p, q)| p == q).count() < 10,
+            "second fill must be fresh"
+        );
     }
 
     #[test]

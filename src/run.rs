@@ -3,7 +3,9 @@
 //! `train` and `sweep` both turn their flags into a [`RunSpec`]; the HDF5 writer stores every
 //! field of it as attributes, so a file says exactly what produced it.
 
-use crate::chip::{Activation, Chip, ChipConfig, ChipModel, DecorConfig, DecorPrecision, DecorRule, InjectedNoise};
+use crate::chip::{
+    Activation, Chip, ChipConfig, ChipModel, DecorConfig, DecorPrecision, DecorRule, InjectedNoise,
+};
 use crate::data::Dataset;
 use crate::learn::{Learner, Loss, OptimizerKind, RuleSpec};
 
@@ -85,8 +87,14 @@ impl RunSpec {
     pub fn build(&self, data: &Dataset) -> (Chip, Learner) {
         let config = ChipConfig {
             sizes: self.sizes(data),
-            activation: Activation::LeakyRelu { slope: self.leaky_slope },
-            decorrelation: self.rule.decorrelated.then_some(DecorConfig { rule: self.decor_rule, lr: self.decor_lr, precision: self.decor_precision }),
+            activation: Activation::LeakyRelu {
+                slope: self.leaky_slope,
+            },
+            decorrelation: self.rule.decorrelated.then_some(DecorConfig {
+                rule: self.decor_rule,
+                lr: self.decor_lr,
+                precision: self.decor_precision,
+            }),
             injected: self.inject,
             seed: self.seed,
         };
@@ -97,6 +105,12 @@ impl RunSpec {
 
     /// The loop settings.
     pub fn loop_config(&self) -> crate::train::LoopConfig {
-        crate::train::LoopConfig { epochs: self.epochs, batch: self.batch, seed: self.seed, diagnostics: self.diagnostics, log_every: self.log_every }
+        crate::train::LoopConfig {
+            epochs: self.epochs,
+            batch: self.batch,
+            seed: self.seed,
+            diagnostics: self.diagnostics,
+            log_every: self.log_every,
+        }
     }
 }

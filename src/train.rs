@@ -4,8 +4,8 @@
 //! The loop owns no output format: an [`Observer`] receives every epoch (the HDF5 writer and
 //! the terminal are observers), so the same loop serves `train`, `sweep` and the tests.
 
-use crate::chip::{Chip, ForwardTrace, Pass, Phase};
 use crate::chip::energy::LayerCounters;
+use crate::chip::{Chip, ForwardTrace, Pass, Phase};
 use crate::data::{Dataset, Split};
 use crate::learn::{diagnostics, Learner, RuleError};
 use crate::rng::{Purpose, Stream};
@@ -78,7 +78,8 @@ pub struct StepRecord {
 /// Receives records as training goes.
 pub trait Observer {
     /// After each finished epoch (and after an interrupted one, with `interrupted` set).
-    fn epoch(&mut self, record: &EpochRecord, chip: &Chip, learner: &Learner) -> anyhow::Result<()>;
+    fn epoch(&mut self, record: &EpochRecord, chip: &Chip, learner: &Learner)
+        -> anyhow::Result<()>;
     /// Every `log_every` steps.
     fn step(&mut self, _record: &StepRecord) -> anyhow::Result<()> {
         Ok(())
@@ -109,7 +110,15 @@ pub enum TrainError {
 }
 
 /// Runs epochs `first_epoch..=cfg.epochs`; stops after the current batch when `stop` is set.
-pub fn run(cfg: &LoopConfig, chip: &mut Chip, learner: &mut Learner, data: &Dataset, first_epoch: usize, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<Vec<EpochRecord>, TrainError> {
+pub fn run(
+    cfg: &LoopConfig,
+    chip: &mut Chip,
+    learner: &mut Learner,
+    data: &Dataset,
+    first_epoch: usize,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+) -> Result<Vec<EpochRecord>, TrainError> {
     let n = data.train.len();
     let batch = cfg.batch.min(n).max(1);
     let steps_per_epoch = n / batch;
@@ -135,7 +144,11 @@ pub fn run(cfg: &LoopConfig, chip: &mut Chip, learner: &mut Learner, data: &Data
             let st = learner.step(chip, &x, &t)?;
             step += 1;
             if !st.loss.is_finite() {
-                return Err(TrainError::Diverged { epoch, step, loss: st.loss });
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step,
+                    loss: st.loss,
+                });
             }
             loss_sum += st.loss * batch as f64;
             correct += st.correct;
@@ -144,9 +157,19 @@ pub fn run(cfg: &LoopConfig, chip: &mut Chip, learner: &mut Learner, data: &Data
             log_loss += st.loss * batch as f64;
             log_correct += st.correct;
             log_seen += batch;
-            observer.progress(seen, steps_per_epoch * batch, loss_sum / seen as f64, correct as f64 / seen as f64);
+            observer.progress(
+                seen,
+                steps_per_epoch * batch,
+                loss_sum / seen as f64,
+                correct as f64 / seen as f64,
+            );
             if cfg.log_every > 0 && step.is_multiple_of(cfg.log_every as u64) {
-                let rec = StepRecord { step, epoch, loss: log_loss / log_seen as f64, acc: log_correct as f64 / log_seen as f64 };
+                let rec = StepRecord {
+                    step,
+                    epoch,
+                    loss: log_loss / log_seen as f64,
+                    acc: log_correct as f64 / log_seen as f64,
+                };
                 observer.step(&rec).map_err(TrainError::Output)?;
                 (log_loss, log_correct, log_seen) = (0.0, 0, 0);
             }
@@ -193,8 +216,16 @@ pub fn run(cfg: &LoopConfig, chip: &mut Chip, learner: &mut Learner, data: &Data
             decorrelation,
             interrupted,
         };
-        tracing::debug!(epoch, train_acc = rec.train_acc, test_acc = rec.test_acc, loss = rec.train_loss, "epoch done");
-        observer.epoch(&rec, chip, learner).map_err(TrainError::Output)?;
+        tracing::debug!(
+            epoch,
+            train_acc = rec.train_acc,
+            test_acc = rec.test_acc,
+            loss = rec.train_loss,
+            "epoch done"
+        );
+        observer
+            .epoch(&rec, chip, learner)
+            .map_err(TrainError::Output)?;
         records.push(rec);
         if interrupted {
             break;
@@ -207,12 +238,24 @@ fn diff(after: &[LayerCounters], before: &[LayerCounters]) -> Vec<LayerCounters>
     after
         .iter()
         .zip(before)
-        .map(|(a, b)| LayerCounters(std::array::from_fn(|p| crate::chip::Counters::from_array(std::array::from_fn(|k| a.0[p].to_array()[k] - b.0[p].to_array()[k])))))
+        .map(|(a, b)| {
+            LayerCounters(std::array::from_fn(|p| {
+                crate::chip::Counters::from_array(std::array::from_fn(|k| {
+                    a.0[p].to_array()[k] - b.0[p].to_array()[k]
+                }))
+            }))
+        })
         .collect()
 }
 
 /// Test loss and accuracy through the chip's clean forward pass (read noise included).
-pub fn evaluate(chip: &mut Chip, split: &Split, n_classes: usize, batch: usize, loss: crate::learn::Loss) -> (f64, f64) {
+pub fn evaluate(
+    chip: &mut Chip,
+    split: &Split,
+    n_classes: usize,
+    batch: usize,
+    loss: crate::learn::Loss,
+) -> (f64, f64) {
     let mut trace = ForwardTrace::default();
     let (mut x, mut t, mut l) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0), Vec::new());
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);

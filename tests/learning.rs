@@ -1,21 +1,43 @@
 //! The learning rules against their theory: each test would fail if the rule were wrong.
 
 use nalgebra::{DMatrix, DVector};
-use npchip::chip::{presets, Activation, Chip, ChipConfig, DecorConfig, DecorPrecision, DecorRule, ForwardTrace, InjectedNoise, Pass, Phase};
+use npchip::chip::{
+    presets, Activation, Chip, ChipConfig, DecorConfig, DecorPrecision, DecorRule, ForwardTrace,
+    InjectedNoise, Pass, Phase,
+};
 use npchip::learn::diagnostics::{cosine, decorrelation_quality, true_gradient};
 use npchip::learn::{estimate, Gradients, Loss, RuleSpec, Workspace};
 use npchip::rng::{Purpose, Stream};
 
-fn chip(name: &str, sizes: &[usize], injected: InjectedNoise, decor: Option<DecorConfig>, seed: u64) -> Chip {
+fn chip(
+    name: &str,
+    sizes: &[usize],
+    injected: InjectedNoise,
+    decor: Option<DecorConfig>,
+    seed: u64,
+) -> Chip {
     let model = presets::resolve(name, &[]).unwrap();
-    Chip::build(&model, ChipConfig { sizes: sizes.to_vec(), activation: Activation::LeakyRelu { slope: 0.2 }, decorrelation: decor, injected, seed })
+    Chip::build(
+        &model,
+        ChipConfig {
+            sizes: sizes.to_vec(),
+            activation: Activation::LeakyRelu { slope: 0.2 },
+            decorrelation: decor,
+            injected,
+            seed,
+        },
+    )
 }
 
 /// A fixed batch: inputs uniform in [0,1], one-hot targets.
 fn batch(features: usize, classes: usize, b: usize, seed: u64) -> (DMatrix<f32>, DMatrix<f32>) {
     let mut z = vec![0.0f32; features * b];
     Stream::new(seed, 99, Purpose::Shuffle).fill_normal(&mut z, 1);
-    let x = DMatrix::from_vec(features, b, z.iter().map(|v| 0.5 + 0.25 * v.tanh()).collect());
+    let x = DMatrix::from_vec(
+        features,
+        b,
+        z.iter().map(|v| 0.5 + 0.25 * v.tanh()).collect(),
+    );
     let t = DMatrix::from_fn(classes, b, |i, j| if i == j % classes { 1.0 } else { 0.0 });
     (x, t)
 }
@@ -29,13 +51,29 @@ fn mean_loss(chip: &mut Chip, x: &DMatrix<f32>, t: &DMatrix<f32>, loss: Loss) ->
 }
 
 /// Mean of `reps` estimates of `rule`, per layer.
-fn mean_estimate(rule: &str, chip: &mut Chip, x: &DMatrix<f32>, t: &DMatrix<f32>, reps: usize) -> Vec<DMatrix<f32>> {
+fn mean_estimate(
+    rule: &str,
+    chip: &mut Chip,
+    x: &DMatrix<f32>,
+    t: &DMatrix<f32>,
+    reps: usize,
+) -> Vec<DMatrix<f32>> {
     let rule: RuleSpec = rule.parse().unwrap();
     let oracle = rule.oracle_need().map(|why| chip.oracle(why));
     let (mut ws, mut g) = (Workspace::default(), Gradients::default());
     let mut sum: Vec<DMatrix<f32>> = Vec::new();
     for _ in 0..reps {
-        estimate(&rule, chip, oracle.as_ref(), x, t, Loss::CrossEntropy, &mut ws, &mut g).unwrap();
+        estimate(
+            &rule,
+            chip,
+            oracle.as_ref(),
+            x,
+            t,
+            Loss::CrossEntropy,
+            &mut ws,
+            &mut g,
+        )
+        .unwrap();
         if sum.is_empty() {
             sum = g.w.clone();
         } else {
@@ -47,7 +85,17 @@ fn mean_estimate(rule: &str, chip: &mut Chip, x: &DMatrix<f32>, t: &DMatrix<f32>
 
 #[test]
 fn bp_gradient_equals_finite_differences() {
-    for (loss, decor) in [(Loss::CrossEntropy, None), (Loss::Mse, Some(DecorConfig { rule: DecorRule::Plain, lr: 0.0, precision: DecorPrecision::F32 }))] {
+    for (loss, decor) in [
+        (Loss::CrossEntropy, None),
+        (
+            Loss::Mse,
+            Some(DecorConfig {
+                rule: DecorRule::Plain,
+                lr: 0.0,
+                precision: DecorPrecision::F32,
+            }),
+        ),
+    ] {
         let mut c = chip("ideal", &[6, 5, 4, 3], InjectedNoise::None, decor, 3);
         let (x, t) = batch(6, 3, 8, 1);
         let rule: RuleSpec = if decor.is_some() { "dbp" } else { "bp" }.parse().unwrap();
@@ -68,7 +116,10 @@ fn bp_gradient_equals_finite_differences() {
                 c.update_layer(l, &e, &zb);
                 let fd = ((lp - lm) / (2.0 * h as f64)) as f32;
                 let bp = g.w[l][(i, j)];
-                assert!((fd - bp).abs() < 2e-3 + 2e-2 * bp.abs(), "{loss:?} layer {l} ({i},{j}): finite difference {fd} vs backprop {bp}");
+                assert!(
+                    (fd - bp).abs() < 2e-3 + 2e-2 * bp.abs(),
+                    "{loss:?} layer {l} ({i},{j}): finite difference {fd} vs backprop {bp}"
+                );
             }
         }
     }
@@ -76,7 +127,13 @@ fn bp_gradient_equals_finite_differences() {
 
 #[test]
 fn np_mean_estimate_is_the_true_gradient_in_direction_and_scale() {
-    let mut c = chip("ideal", &[8, 6, 4], InjectedNoise::Readable { sigma: 1e-3 }, None, 5);
+    let mut c = chip(
+        "ideal",
+        &[8, 6, 4],
+        InjectedNoise::Readable { sigma: 1e-3 },
+        None,
+        5,
+    );
     let (x, t) = batch(8, 4, 16, 2);
     let truth = true_gradient(&mut c, &x, &t, Loss::CrossEntropy);
     let est = mean_estimate("np", &mut c, &x, &t, 3000);
@@ -86,7 +143,10 @@ fn np_mean_estimate_is_the_true_gradient_in_direction_and_scale() {
         // NP is unbiased: E[(δℓ/σ²) ε xᵀ] = ∇W ℓ. With 3000×16 samples the estimate's relative
         // noise is ~√(N/48000) ≈ 0.02, so the norm ratio sits within a few percent of 1.
         assert!(cos > 0.9, "layer {l}: cosine {cos}");
-        assert!((ratio - 1.0).abs() < 0.15, "layer {l}: |mean estimate|/|gradient| = {ratio}");
+        assert!(
+            (ratio - 1.0).abs() < 0.15,
+            "layer {l}: |mean estimate|/|gradient| = {ratio}"
+        );
     }
 }
 
@@ -94,7 +154,13 @@ fn np_mean_estimate_is_the_true_gradient_in_direction_and_scale() {
 fn anp_single_layer_is_unbiased_and_multilayer_aligned() {
     // One layer: δa = ε and E[ε εᵀ/‖ε‖²] = I/N, so E[N δℓ ε/‖ε‖² xᵀ] = ∇W ℓ exactly (to first
     // order in σ): the N/‖δa‖² normalisation makes ANP unbiased, whatever σ.
-    let mut c = chip("ideal", &[8, 5], InjectedNoise::Hidden { sigma: 1e-3 }, None, 7);
+    let mut c = chip(
+        "ideal",
+        &[8, 5],
+        InjectedNoise::Hidden { sigma: 1e-3 },
+        None,
+        7,
+    );
     let (x, t) = batch(8, 5, 16, 3);
     let truth = true_gradient(&mut c, &x, &t, Loss::CrossEntropy);
     let est = mean_estimate("anp", &mut c, &x, &t, 3000);
@@ -103,13 +169,23 @@ fn anp_single_layer_is_unbiased_and_multilayer_aligned() {
     assert!((ratio - 1.0).abs() < 0.15, "scale ratio {ratio}");
     // Several layers: δa_l also carries noise propagated from earlier layers, so ‖δa‖² > Σ‖ε‖²
     // and the scale is not exact, but the direction still follows the gradient.
-    let mut c = chip("ideal", &[8, 6, 4], InjectedNoise::Hidden { sigma: 1e-3 }, None, 5);
+    let mut c = chip(
+        "ideal",
+        &[8, 6, 4],
+        InjectedNoise::Hidden { sigma: 1e-3 },
+        None,
+        5,
+    );
     let (x, t) = batch(8, 4, 16, 2);
     let truth = true_gradient(&mut c, &x, &t, Loss::CrossEntropy);
     for rule in ["anp", "anp-nn"] {
         let est = mean_estimate(rule, &mut c, &x, &t, 3000);
         for (l, (e, tr)) in est.iter().zip(&truth).enumerate() {
-            assert!(cosine(e, tr) > 0.9, "{rule} layer {l}: cosine {}", cosine(e, tr));
+            assert!(
+                cosine(e, tr) > 0.9,
+                "{rule} layer {l}: cosine {}",
+                cosine(e, tr)
+            );
         }
     }
 }
@@ -133,23 +209,50 @@ fn zero_perturbation_is_skipped_and_counted_not_nan() {
     let (x, t) = batch(6, 3, 10, 1);
     let rule: RuleSpec = "danp-nn".parse().unwrap();
     let (mut ws, mut g) = (Workspace::default(), Gradients::default());
-    let stats = estimate(&rule, &mut c, None, &x, &t, Loss::CrossEntropy, &mut ws, &mut g).unwrap();
+    let stats = estimate(
+        &rule,
+        &mut c,
+        None,
+        &x,
+        &t,
+        Loss::CrossEntropy,
+        &mut ws,
+        &mut g,
+    )
+    .unwrap();
     assert_eq!(stats.skipped, 10, "every sample had ‖δa‖² = 0");
-    assert!(g.w.iter().all(|w| w.iter().all(|&v| v == 0.0)), "no update, and no NaN");
+    assert!(
+        g.w.iter().all(|w| w.iter().all(|&v| v == 0.0)),
+        "no update, and no NaN"
+    );
 }
 
 #[test]
 fn decorrelation_removes_correlations_and_kappa_keeps_unit_variance() {
     let d = 12;
-    let mix = DMatrix::from_fn(d, d, |i, j| if i == j { 1.0 } else { 0.6 / (1.0 + (i as f32 - j as f32).abs()) });
+    let mix = DMatrix::from_fn(d, d, |i, j| {
+        if i == j {
+            1.0
+        } else {
+            0.6 / (1.0 + (i as f32 - j as f32).abs())
+        }
+    });
     let mut gen = Stream::new(1, 0, Purpose::Shuffle);
     let mut sample = |b: usize| {
         let mut z = vec![0.0f32; d * b];
         gen.fill_normal(&mut z, 1);
         &mix * DMatrix::from_vec(d, b, z)
     };
-    for (rule, lr) in [(DecorRule::Plain, 0.05), (DecorRule::Kappa { kappa: 0.1 }, 0.5), (DecorRule::Whiten, 0.05)] {
-        let decor = DecorConfig { rule, lr, precision: DecorPrecision::F32 };
+    for (rule, lr) in [
+        (DecorRule::Plain, 0.05),
+        (DecorRule::Kappa { kappa: 0.1 }, 0.5),
+        (DecorRule::Whiten, 0.05),
+    ] {
+        let decor = DecorConfig {
+            rule,
+            lr,
+            precision: DecorPrecision::F32,
+        };
         let mut c = chip("ideal", &[d, 2], InjectedNoise::None, Some(decor), 2);
         let mut tr = ForwardTrace::default();
         let h = sample(2000);
@@ -163,11 +266,17 @@ fn decorrelation_removes_correlations_and_kappa_keeps_unit_variance() {
         }
         c.forward(&h, Pass::Clean, Phase::Inference, &mut tr);
         let after = decorrelation_quality(&tr)[0];
-        assert!(after < 0.1 * before, "{rule:?}: mean |offdiag corr| {before} → {after}, want ≥ 90 % cut");
+        assert!(
+            after < 0.1 * before,
+            "{rule:?}: mean |offdiag corr| {before} → {after}, want ≥ 90 % cut"
+        );
         if let DecorRule::Kappa { .. } = rule {
             let x = &tr.inputs()[0];
             let var = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
-            assert!((var - 1.0).abs() < 0.1, "kappa rule: mean second moment {var}, want ≈ 1");
+            assert!(
+                (var - 1.0).abs() < 0.1,
+                "kappa rule: mean second moment {var}, want ≈ 1"
+            );
         }
     }
 }
@@ -178,7 +287,12 @@ fn danp_noisy_noisy_learns_digits_on_the_noisy_rram_chip() {
     use npchip::train::{run, EpochRecord, Observer};
     struct Quiet;
     impl Observer for Quiet {
-        fn epoch(&mut self, _: &EpochRecord, _: &Chip, _: &npchip::learn::Learner) -> anyhow::Result<()> {
+        fn epoch(
+            &mut self,
+            _: &EpochRecord,
+            _: &Chip,
+            _: &npchip::learn::Learner,
+        ) -> anyhow::Result<()> {
             Ok(())
         }
     }
@@ -204,10 +318,23 @@ fn danp_noisy_noisy_learns_digits_on_the_noisy_rram_chip() {
     };
     let (mut chip, mut learner) = spec.build(&data);
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let recs = run(&spec.loop_config(), &mut chip, &mut learner, &data, 1, &mut Quiet, &stop).unwrap();
+    let recs = run(
+        &spec.loop_config(),
+        &mut chip,
+        &mut learner,
+        &data,
+        1,
+        &mut Quiet,
+        &stop,
+    )
+    .unwrap();
     let last = recs.last().unwrap();
     assert!(last.skipped == 0, "read noise must perturb every sample");
     // The `npchip train` defaults (hidden 100, batch 32, Adam 3e-3, 30 epochs, seed 1) reach 93 %
     // here; 85 % leaves room for platform float differences while staying far above chance (10 %).
-    assert!(last.test_acc > 0.85, "test accuracy after 30 epochs: {} (chance is 0.1)", last.test_acc);
+    assert!(
+        last.test_acc > 0.85,
+        "test accuracy after 30 epochs: {} (chance is 0.1)",
+        last.test_acc
+    );
 }

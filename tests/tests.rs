@@ -1,7 +1,7 @@
 //! Integration tests: one binary, one module per area.
-mod data;
 mod chip_model;
+mod crossbar;
+mod data;
 mod learning;
 mod output;
-mod crossbar;
 mod sweep;

@@ -471,17 +471,27 @@ mod tests {
             let model = crate::chip::presets::resolve(preset, &[]).unwrap();
             let (rows, cols) = (70, 530); // several pulse chunks
             let mut tile = Tile::fabricate(&model, rows, cols, 4, 1, 0.3);
-            tile.program(&DMatrix::from_fn(rows, cols, |i, j| ((i * 31 + j * 17) % 23) as f32 / 23.0 * 0.4 - 0.2));
+            tile.program(&DMatrix::from_fn(rows, cols, |i, j| {
+                ((i * 31 + j * 17) % 23) as f32 / 23.0 * 0.4 - 0.2
+            }));
             let mut c = Counters::default();
             for step in 0..4 {
-                let dw = DMatrix::from_fn(rows, cols, |i, j| (((i * 7 + j * 3 + step) % 11) as f32 - 5.0) * 4e-3);
+                let dw = DMatrix::from_fn(rows, cols, |i, j| {
+                    (((i * 7 + j * 3 + step) % 11) as f32 - 5.0) * 4e-3
+                });
                 tile.update(&dw, &mut c);
                 tile.advance_time(1.0);
                 let mut fresh = vec![0.0f32; rows * cols];
                 tile.devices().unwrap().differential(&mut fresh);
-                assert!(crate::linalg::same_bits(&fresh, tile.effective.as_slice()), "{preset}, update {step}");
+                assert!(
+                    crate::linalg::same_bits(&fresh, tile.effective.as_slice()),
+                    "{preset}, update {step}"
+                );
             }
-            assert!(c.pulses_up + c.pulses_down > 0, "{preset}: the updates pulsed");
+            assert!(
+                c.pulses_up + c.pulses_down > 0,
+                "{preset}: the updates pulsed"
+            );
         }
     }
 

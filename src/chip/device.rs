@@ -264,10 +264,21 @@ impl DeviceArray {
     /// equal to g⁺ − g⁻ by rewriting the entries of the weights that received pulses: the
     /// caller guarantees it held g⁺ − g⁻ for every weight before (as after
     /// [`DeviceArray::differential`]), and need not recompute all of it afterwards.
-    pub(crate) fn apply_scaled_update(&mut self, dw: &[f32], gain: f32, differential: Option<&mut [f32]>, counters: &mut Counters) {
+    pub(crate) fn apply_scaled_update(
+        &mut self,
+        dw: &[f32],
+        gain: f32,
+        differential: Option<&mut [f32]>,
+        counters: &mut Counters,
+    ) {
         let request = dw;
         assert_eq!(request.len(), self.n);
-        assert!(differential.as_ref().is_none_or(|d| d.len() == self.n && !self.drifts()), "a kept differential needs n entries and no drift");
+        assert!(
+            differential
+                .as_ref()
+                .is_none_or(|d| d.len() == self.n && !self.drifts()),
+            "a kept differential needs n entries and no drift"
+        );
         let mut eff_chunks = differential.map(|d| d.chunks_mut(CHUNK));
         if self.drifts() {
             // Pulses act on the drifted state and restart the device's drift clock.
@@ -432,7 +443,13 @@ static ONES: [f32; CHUNK] = [1.0; CHUNK];
 static ZEROS: [f32; CHUNK] = [0.0; CHUNK];
 
 /// The g⁺ and g⁻ halves of a variation vector for weights `s0..s0 + len`, or `absent`.
-fn per_device<'a>(v: &'a Option<Vec<f32>>, absent: &'static [f32], n: usize, s0: usize, len: usize) -> (&'a [f32], &'a [f32]) {
+fn per_device<'a>(
+    v: &'a Option<Vec<f32>>,
+    absent: &'static [f32],
+    n: usize,
+    s0: usize,
+    len: usize,
+) -> (&'a [f32], &'a [f32]) {
     match v {
         Some(v) => (&v[s0..s0 + len], &v[n + s0..n + s0 + len]),
         None => (&absent[..len], &absent[..len]),
@@ -616,7 +633,11 @@ impl PulseCtx<'_> {
                     // pulse itself).
                     let (gp, gm) = (job.gp[k], job.gm[k]);
                     let to_minus = self.room(gm, i + self.n, -dir) > self.room(gp, i, dir);
-                    let (d, sign, g) = if to_minus { (i + self.n, -dir, gm) } else { (i, dir, gp) };
+                    let (d, sign, g) = if to_minus {
+                        (i + self.n, -dir, gm)
+                    } else {
+                        (i, dir, gp)
+                    };
                     let moved = self.pulse_one(g, d, sign, rng);
                     (job.gp[k], job.gm[k]) = if to_minus { (gp, moved) } else { (moved, gm) };
                     if let Some(e) = job.eff.as_mut() {
@@ -628,7 +649,11 @@ impl PulseCtx<'_> {
                     job.counts.cells_written += 1;
                     if job.up.is_some() || job.down.is_some() {
                         let (on_plus, on_minus) = (!to_minus as u32, to_minus as u32);
-                        let (plus_up, minus_up) = if dir > 0.0 { (on_plus, 0) } else { (0, on_minus) };
+                        let (plus_up, minus_up) = if dir > 0.0 {
+                            (on_plus, 0)
+                        } else {
+                            (0, on_minus)
+                        };
                         if let Some((u_plus, u_minus)) = job.up.as_mut() {
                             u_plus[k] = u_plus[k].saturating_add(plus_up);
                             u_minus[k] = u_minus[k].saturating_add(minus_up);
@@ -693,11 +718,31 @@ impl PulseCtx<'_> {
     /// vectorises: the device with more room in its direction (g⁺ on ties) moves as
     /// [`PulseCtx::pulse_one`] would move it, with the cycle-to-cycle draw `z` of that weight;
     /// other weights are left alone. No stuck devices, no traces (the caller checks).
-    fn single_pulses(&self, dev: Devices, counts: &[i32], z: &[f32], eff: Option<&mut [f32]>, out: &mut Counters) {
-        let Devices { gp, gm, gmax, step, ud } = dev;
+    fn single_pulses(
+        &self,
+        dev: Devices,
+        counts: &[i32],
+        z: &[f32],
+        eff: Option<&mut [f32]>,
+        out: &mut Counters,
+    ) {
+        let Devices {
+            gp,
+            gm,
+            gmax,
+            step,
+            ud,
+        } = dev;
         let m = counts.len();
         let (gp, gm, z) = (&mut gp[..m], &mut gm[..m], &z[..m]);
-        let (gmax_p, gmax_m, step_p, step_m, ud_p, ud_m) = (&gmax.0[..m], &gmax.1[..m], &step.0[..m], &step.1[..m], &ud.0[..m], &ud.1[..m]);
+        let (gmax_p, gmax_m, step_p, step_m, ud_p, ud_m) = (
+            &gmax.0[..m],
+            &gmax.1[..m],
+            &step.0[..m],
+            &step.1[..m],
+            &ud.0[..m],
+            &ud.1[..m],
+        );
         let (g_min, dg, c2c, soft) = (self.g_min, self.dg, self.c2c, self.soft);
         let (gpw, gmw) = (&mut *gp, &mut *gm);
         let (ups, singles) = wide(
@@ -706,7 +751,14 @@ impl PulseCtx<'_> {
                 // Every slice cut to m here, so the loop carries no bounds checks (which would
                 // keep it scalar).
                 let (counts, gpw, gmw, z) = (&counts[..m], &mut gpw[..m], &mut gmw[..m], &z[..m]);
-                let (gmax_p, gmax_m, step_p, step_m, ud_p, ud_m) = (&gmax_p[..m], &gmax_m[..m], &step_p[..m], &step_m[..m], &ud_p[..m], &ud_m[..m]);
+                let (gmax_p, gmax_m, step_p, step_m, ud_p, ud_m) = (
+                    &gmax_p[..m],
+                    &gmax_m[..m],
+                    &step_p[..m],
+                    &step_m[..m],
+                    &ud_p[..m],
+                    &ud_m[..m],
+                );
                 let (mut ups, mut singles) = (0u32, 0u32);
                 for kk in 0..m {
                     let c = counts[kk];
@@ -714,14 +766,26 @@ impl PulseCtx<'_> {
                     let dir = c as f32;
                     let (p, q) = (gpw[kk], gmw[kk]);
                     let room_p = if dir > 0.0 { gmax_p[kk] - p } else { p - g_min };
-                    let room_m = if -dir > 0.0 { gmax_m[kk] - q } else { q - g_min };
+                    let room_m = if -dir > 0.0 {
+                        gmax_m[kk] - q
+                    } else {
+                        q - g_min
+                    };
                     let to_minus = room_m > room_p;
-                    let (g, g_max, st, u, sign) = if to_minus { (q, gmax_m[kk], step_m[kk], ud_m[kk], -dir) } else { (p, gmax_p[kk], step_p[kk], ud_p[kk], dir) };
+                    let (g, g_max, st, u, sign) = if to_minus {
+                        (q, gmax_m[kk], step_m[kk], ud_m[kk], -dir)
+                    } else {
+                        (p, gmax_p[kk], step_p[kk], ud_p[kk], dir)
+                    };
                     let base = dg * st * (1.0 + sign * u);
                     // With c2c = 0 the draw term is exactly 0 (z is finite): no branch needed.
                     let noise = c2c * z[kk];
                     let room = if sign > 0.0 { g_max - g } else { g - g_min } / (g_max - g_min);
-                    let target = if soft { g + sign * base * room.max(0.0) * (1.0 + noise) } else { g + sign * base * (1.0 + noise) };
+                    let target = if soft {
+                        g + sign * base * room.max(0.0) * (1.0 + noise)
+                    } else {
+                        g + sign * base * (1.0 + noise)
+                    };
                     // `clamp` without its bounds assertion, which would keep the loop scalar.
                     let moved = if target < g_min {
                         g_min
@@ -739,7 +803,9 @@ impl PulseCtx<'_> {
             },
         );
         if let Some(e) = eff {
-            e.iter_mut().zip(gp.iter().zip(gm.iter())).for_each(|(e, (&p, &q))| *e = p - q);
+            e.iter_mut()
+                .zip(gp.iter().zip(gm.iter()))
+                .for_each(|(e, (&p, &q))| *e = p - q);
         }
         out.pulses_up += ups as u64;
         out.pulses_down += (singles - ups) as u64;
@@ -760,7 +826,11 @@ impl PulseCtx<'_> {
         if self.soft {
             let range = g_max - self.g_min;
             let room = if dir > 0.0 { g_max - g } else { g - self.g_min } / range;
-            let c2c = if self.c2c > 0.0 { 1.0 + self.c2c * c2c } else { 1.0 };
+            let c2c = if self.c2c > 0.0 {
+                1.0 + self.c2c * c2c
+            } else {
+                1.0
+            };
             (g + dir * base * room.max(0.0) * c2c).clamp(self.g_min, g_max)
         } else {
             let noise = if self.c2c > 0.0 { self.c2c * c2c } else { 0.0 };

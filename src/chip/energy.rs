@@ -22,7 +22,12 @@ pub enum Phase {
 
 impl Phase {
     /// All phases, in index order.
-    pub const ALL: [Phase; 4] = [Phase::Inference, Phase::Perturbation, Phase::Update, Phase::Decorrelation];
+    pub const ALL: [Phase; 4] = [
+        Phase::Inference,
+        Phase::Perturbation,
+        Phase::Update,
+        Phase::Decorrelation,
+    ];
 
     /// Lower-case name used in files and reports.
     pub fn name(self) -> &'static str {
@@ -174,8 +179,23 @@ mod tests {
 
     #[test]
     fn energy_is_counts_times_coefficients() {
-        let c = Counters { macs: 1000, dac_conversions: 10, adc_conversions: 20, pulses_up: 3, pulses_down: 4, digital_ops: 5, ..Default::default() };
-        let coef = EnergySpec { mac_pj: 0.5, dac_pj: 0.25, adc_pj: 2.0, write_pulse_pj: 3.0, digital_op_pj: 1.0, source: String::new() };
+        let c = Counters {
+            macs: 1000,
+            dac_conversions: 10,
+            adc_conversions: 20,
+            pulses_up: 3,
+            pulses_down: 4,
+            digital_ops: 5,
+            ..Default::default()
+        };
+        let coef = EnergySpec {
+            mac_pj: 0.5,
+            dac_pj: 0.25,
+            adc_pj: 2.0,
+            write_pulse_pj: 3.0,
+            digital_op_pj: 1.0,
+            source: String::new(),
+        };
         let e = Energy::of(&c, &coef);
         assert_eq!(e.total_pj(), 500.0 + 2.5 + 40.0 + 21.0 + 5.0);
         assert_eq!(Counters::from_array(c.to_array()), c);

@@ -183,7 +183,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` = {} (allowed: {})", self.key, self.value, self.allowed)
+        write!(
+            f,
+            "`{}` = {} (allowed: {})",
+            self.key, self.value, self.allowed
+        )
     }
 }
 
@@ -269,7 +273,11 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) 
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -281,18 +289,27 @@ impl ChipSpec {
     /// Parses TOML text, after applying `key=value` overrides (dotted keys, TOML values).
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<ChipSpec, ModelError> {
         let mut table: toml::Table =
-            text.parse().map_err(|e: toml::de::Error| ModelError::Parse { path: origin.into(), message: e.to_string() })?;
+            text.parse()
+                .map_err(|e: toml::de::Error| ModelError::Parse {
+                    path: origin.into(),
+                    message: e.to_string(),
+                })?;
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        ChipSpec::deserialize(toml::Value::Table(table))
-            .map_err(|e| ModelError::Parse { path: origin.into(), message: e.to_string() })
+        ChipSpec::deserialize(toml::Value::Table(table)).map_err(|e| ModelError::Parse {
+            path: origin.into(),
+            message: e.to_string(),
+        })
     }
 
     /// Reads and parses a file.
     pub fn from_file(path: &Path, overrides: &[String]) -> Result<ChipSpec, ModelError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: origin.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: origin.clone(),
+            source,
+        })?;
         ChipSpec::parse(&text, &origin, overrides)
     }
 
@@ -301,16 +318,27 @@ impl ChipSpec {
         let mut v = Vec::new();
         super::model_check::check_spec(&self, &mut v);
         if v.is_empty() {
-            Ok(ChipModel { spec: self, origin: origin.to_string() })
+            Ok(ChipModel {
+                spec: self,
+                origin: origin.to_string(),
+            })
         } else {
-            Err(ModelError::Invalid { path: origin.to_string(), violations: v })
+            Err(ModelError::Invalid {
+                path: origin.to_string(),
+                violations: v,
+            })
         }
     }
 }
 
 fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ModelError> {
-    let err = |message: String| ModelError::Override { spec: spec.to_string(), message };
-    let (key, raw) = spec.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. device.levels=16".into()))?;
+    let err = |message: String| ModelError::Override {
+        spec: spec.to_string(),
+        message,
+    };
+    let (key, raw) = spec
+        .split_once('=')
+        .ok_or_else(|| err("expected KEY=VALUE, e.g. device.levels=16".into()))?;
     let key = key.trim();
     let value: toml::Value = format!("v = {}", raw.trim())
         .parse::<toml::Table>()
@@ -318,7 +346,10 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ModelError>
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
     let mut parts: Vec<&str> = key.split('.').collect();
-    let last = parts.pop().filter(|s| !s.is_empty()).ok_or_else(|| err("empty key".into()))?;
+    let last = parts
+        .pop()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| err("empty key".into()))?;
     let mut cur = table;
     for p in parts {
         cur = cur

@@ -1,6 +1,9 @@
 //! Range and cross-field rules for chip models, one function per section.
 
-use super::model::{ChipSpec, ConductanceSpec, DeviceSpec, DriftSpec, EnergySpec, MappingSpec, ReadSpec, UpdateSpec, Violation};
+use super::model::{
+    ChipSpec, ConductanceSpec, DeviceSpec, DriftSpec, EnergySpec, MappingSpec, ReadSpec,
+    UpdateSpec, Violation,
+};
 
 struct Checker<'a> {
     out: &'a mut Vec<Violation>,
@@ -9,7 +12,11 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn push(&mut self, key: &str, value: impl ToString, allowed: &str) {
-        self.out.push(Violation { key: format!("{}.{}", self.section, key), value: value.to_string(), allowed: allowed.into() });
+        self.out.push(Violation {
+            key: format!("{}.{}", self.section, key),
+            value: value.to_string(),
+            allowed: allowed.into(),
+        });
     }
     fn nonneg(&mut self, key: &str, x: f64) {
         if !(x.is_finite() && x >= 0.0) {
@@ -36,7 +43,11 @@ impl Checker<'_> {
 /// Appends every violation of `s` to `out`.
 pub(super) fn check_spec(s: &ChipSpec, out: &mut Vec<Violation>) {
     if s.name.trim().is_empty() {
-        out.push(Violation { key: "name".into(), value: "\"\"".into(), allowed: "a non-empty name".into() });
+        out.push(Violation {
+            key: "name".into(),
+            value: "\"\"".into(),
+            allowed: "a non-empty name".into(),
+        });
     }
     match &s.device {
         DeviceSpec::Ideal => {
@@ -50,19 +61,25 @@ pub(super) fn check_spec(s: &ChipSpec, out: &mut Vec<Violation>) {
                     out.push(Violation {
                         key: key.into(),
                         value: "a section".into(),
-                        allowed: "no such section on an ideal chip (device.kind = \"ideal\")".into(),
+                        allowed: "no such section on an ideal chip (device.kind = \"ideal\")"
+                            .into(),
                     });
                 }
             }
         }
         DeviceSpec::Conductance(d) => {
             device(d, out);
-            for (missing, key) in [(s.read.is_none(), "read"), (s.update.is_none(), "update"), (s.mapping.is_none(), "mapping")] {
+            for (missing, key) in [
+                (s.read.is_none(), "read"),
+                (s.update.is_none(), "update"),
+                (s.mapping.is_none(), "mapping"),
+            ] {
                 if missing {
                     out.push(Violation {
                         key: key.into(),
                         value: "missing".into(),
-                        allowed: "a [section] is required when device.kind = \"conductance\"".into(),
+                        allowed: "a [section] is required when device.kind = \"conductance\""
+                            .into(),
                     });
                 }
             }
@@ -84,11 +101,18 @@ pub(super) fn check_spec(s: &ChipSpec, out: &mut Vec<Violation>) {
 }
 
 fn device(d: &ConductanceSpec, out: &mut Vec<Violation>) {
-    let mut c = Checker { out, section: "device" };
+    let mut c = Checker {
+        out,
+        section: "device",
+    };
     c.nonneg("g_min_us", d.g_min_us);
     c.positive("g_max_us", d.g_max_us);
     if d.g_min_us >= d.g_max_us {
-        c.push("g_min_us", d.g_min_us, &format!("less than device.g_max_us = {}", d.g_max_us));
+        c.push(
+            "g_min_us",
+            d.g_min_us,
+            &format!("less than device.g_max_us = {}", d.g_max_us),
+        );
     }
     if d.levels < 2 {
         c.push("levels", d.levels, "an integer ≥ 2");
@@ -104,12 +128,19 @@ fn device(d: &ConductanceSpec, out: &mut Vec<Violation>) {
     c.prob("stuck_at_min_prob", d.stuck_at_min_prob);
     c.prob("stuck_at_max_prob", d.stuck_at_max_prob);
     if d.stuck_at_min_prob + d.stuck_at_max_prob > 1.0 {
-        c.push("stuck_at_max_prob", d.stuck_at_max_prob, "at most 1 − stuck_at_min_prob");
+        c.push(
+            "stuck_at_max_prob",
+            d.stuck_at_max_prob,
+            "at most 1 − stuck_at_min_prob",
+        );
     }
 }
 
 fn read(r: &ReadSpec, out: &mut Vec<Violation>) {
-    let mut c = Checker { out, section: "read" };
+    let mut c = Checker {
+        out,
+        section: "read",
+    };
     c.bits("inp_bits", r.inp_bits);
     c.positive("inp_bound", r.inp_bound);
     c.bits("out_bits", r.out_bits);
@@ -119,18 +150,28 @@ fn read(r: &ReadSpec, out: &mut Vec<Violation>) {
 }
 
 fn update(u: &UpdateSpec, out: &mut Vec<Violation>) {
-    let mut c = Checker { out, section: "update" };
+    let mut c = Checker {
+        out,
+        section: "update",
+    };
     if u.max_pulses == 0 {
         c.push("max_pulses", 0, "an integer ≥ 1");
     }
 }
 
 fn mapping(m: &MappingSpec, out: &mut Vec<Violation>) {
-    Checker { out, section: "mapping" }.positive("w_range_sigmas", m.w_range_sigmas);
+    Checker {
+        out,
+        section: "mapping",
+    }
+    .positive("w_range_sigmas", m.w_range_sigmas);
 }
 
 fn drift(d: &DriftSpec, out: &mut Vec<Violation>) {
-    let mut c = Checker { out, section: "drift" };
+    let mut c = Checker {
+        out,
+        section: "drift",
+    };
     c.nonneg("nu", d.nu);
     c.nonneg("nu_dtod", d.nu_dtod);
     c.positive("t0_s", d.t0_s);
@@ -138,7 +179,10 @@ fn drift(d: &DriftSpec, out: &mut Vec<Violation>) {
 }
 
 fn energy(e: &EnergySpec, out: &mut Vec<Violation>) {
-    let mut c = Checker { out, section: "energy" };
+    let mut c = Checker {
+        out,
+        section: "energy",
+    };
     c.nonneg("mac_pj", e.mac_pj);
     c.nonneg("dac_pj", e.dac_pj);
     c.nonneg("adc_pj", e.adc_pj);

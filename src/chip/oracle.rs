@@ -19,7 +19,9 @@ impl Chip {
         if !self.oracle_uses.iter().any(|w| w == why) {
             self.oracle_uses.push(why.to_string());
         }
-        Oracle { readable_noise: matches!(self.config.injected, InjectedNoise::Readable { .. }) }
+        Oracle {
+            readable_noise: matches!(self.config.injected, InjectedNoise::Readable { .. }),
+        }
     }
 }
 
@@ -48,7 +50,12 @@ impl Oracle {
     /// no converters. Its gradient is the "true gradient" of the alignment diagnostics.
     pub fn float_forward(&self, chip: &Chip, x: &DMatrix<f32>, trace: &mut ForwardTrace) {
         let depth = chip.layers.len();
-        for v in [&mut trace.inputs, &mut trace.pre, &mut trace.post, &mut trace.injected] {
+        for v in [
+            &mut trace.inputs,
+            &mut trace.pre,
+            &mut trace.post,
+            &mut trace.injected,
+        ] {
             v.resize_with(depth, || DMatrix::zeros(0, 0));
         }
         for l in 0..depth {

@@ -16,7 +16,15 @@ impl Quantizer {
     /// A `bits`-bit quantiser over [−bound, bound]; `bits ≥ 1` (checked by the chip model).
     pub(crate) fn new(bits: u32, bound: f64) -> Self {
         let steps = (1u64 << bits.min(62)) as f64 - 2.0;
-        Quantizer { step: if bits >= 2 { (2.0 * bound / steps) as f32 } else { bound as f32 }, bound: bound as f32, sign_only: bits < 2 }
+        Quantizer {
+            step: if bits >= 2 {
+                (2.0 * bound / steps) as f32
+            } else {
+                bound as f32
+            },
+            bound: bound as f32,
+            sign_only: bits < 2,
+        }
     }
 
     /// The spacing of adjacent levels.
@@ -72,7 +80,11 @@ mod tests {
         assert_eq!(q.apply(1.5), (1.0, true));
         assert_eq!(q.apply(-7.0), (-1.0, true));
         let mut v = [2.0, -2.0, 0.5, 1.0];
-        assert_eq!(q.apply_slice(&mut v), 2, "exactly ±bound is not a saturation");
+        assert_eq!(
+            q.apply_slice(&mut v),
+            2,
+            "exactly ±bound is not a saturation"
+        );
     }
 
     #[test]

@@ -134,8 +134,36 @@ mod tests {
 
     #[test]
     fn train_flags_parse() {
-        let cli = Cli::try_parse_from(["npchip", "train", "--chip", "rram", "--rule", "danp-nn", "--hidden", "1000,1000,1000", "--epochs", "5", "--batch", "1000", "--lr", "1e-4", "--optimizer", "adam", "--decor-lr", "1e-3", "--loss", "ce", "--data", "mnist:/tmp/x", "--seed", "1"]).unwrap();
-        let Command::Train(a) = cli.command else { panic!("not train") };
+        let cli = Cli::try_parse_from([
+            "npchip",
+            "train",
+            "--chip",
+            "rram",
+            "--rule",
+            "danp-nn",
+            "--hidden",
+            "1000,1000,1000",
+            "--epochs",
+            "5",
+            "--batch",
+            "1000",
+            "--lr",
+            "1e-4",
+            "--optimizer",
+            "adam",
+            "--decor-lr",
+            "1e-3",
+            "--loss",
+            "ce",
+            "--data",
+            "mnist:/tmp/x",
+            "--seed",
+            "1",
+        ])
+        .unwrap();
+        let Command::Train(a) = cli.command else {
+            panic!("not train")
+        };
         assert_eq!(a.hidden, vec![1000, 1000, 1000]);
         assert_eq!(a.epochs, 5);
         assert!(Cli::try_parse_from(["npchip", "train", "--rule", "nope"]).is_err());

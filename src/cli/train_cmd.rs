@@ -27,7 +27,12 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1, help_heading = "Learning")]
     pub resamples: usize,
     /// Hidden layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "100", help_heading = "Network")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "100",
+        help_heading = "Network"
+    )]
     pub hidden: Vec<usize>,
     /// Loss: ce (softmax cross-entropy) or mse (against one-hot targets).
     #[arg(long, default_value = "ce", value_parser = parse_loss, help_heading = "Learning")]
@@ -119,9 +124,15 @@ fn positive(s: &str, what: &str) -> Result<f32, String> {
 pub fn parse_inject(s: &str) -> Result<InjectedNoise, String> {
     match s.split_once(':') {
         None if s == "none" => Ok(InjectedNoise::None),
-        Some(("hidden", v)) => Ok(InjectedNoise::Hidden { sigma: positive(v, "hidden noise sigma")? }),
-        Some(("readable", v)) => Ok(InjectedNoise::Readable { sigma: positive(v, "readable noise sigma")? }),
-        _ => Err(format!("unknown noise source `{s}`; expected none, hidden:SIGMA or readable:SIGMA")),
+        Some(("hidden", v)) => Ok(InjectedNoise::Hidden {
+            sigma: positive(v, "hidden noise sigma")?,
+        }),
+        Some(("readable", v)) => Ok(InjectedNoise::Readable {
+            sigma: positive(v, "readable noise sigma")?,
+        }),
+        _ => Err(format!(
+            "unknown noise source `{s}`; expected none, hidden:SIGMA or readable:SIGMA"
+        )),
     }
 }
 
@@ -130,8 +141,12 @@ fn parse_decor_rule(s: &str) -> Result<DecorRule, String> {
         None if s == "plain" => Ok(DecorRule::Plain),
         None if s == "whiten" => Ok(DecorRule::Whiten),
         None if s == "kappa" => Ok(DecorRule::Kappa { kappa: 1e-3 }),
-        Some(("kappa", k)) => Ok(DecorRule::Kappa { kappa: positive(k, "kappa")? }),
-        _ => Err(format!("unknown decorrelation rule `{s}`; expected plain, kappa[:K] or whiten")),
+        Some(("kappa", k)) => Ok(DecorRule::Kappa {
+            kappa: positive(k, "kappa")?,
+        }),
+        _ => Err(format!(
+            "unknown decorrelation rule `{s}`; expected plain, kappa[:K] or whiten"
+        )),
     }
 }
 
@@ -142,13 +157,20 @@ fn parse_decor_precision(s: &str) -> Result<DecorPrecision, String> {
     let parts: Vec<&str> = s.split(':').collect();
     match parts.as_slice() {
         ["fixed", bits, bound] => {
-            let bits: u32 = bits.parse().map_err(|_| format!("fixed-point bits: expected 2..=24, got `{bits}`"))?;
+            let bits: u32 = bits
+                .parse()
+                .map_err(|_| format!("fixed-point bits: expected 2..=24, got `{bits}`"))?;
             if !(2..=24).contains(&bits) {
                 return Err(format!("fixed-point bits: expected 2..=24, got {bits}"));
             }
-            Ok(DecorPrecision::Fixed { bits, bound: positive(bound, "fixed-point bound")? })
+            Ok(DecorPrecision::Fixed {
+                bits,
+                bound: positive(bound, "fixed-point bound")?,
+            })
         }
-        _ => Err(format!("unknown precision `{s}`; expected f32 or fixed:BITS:BOUND")),
+        _ => Err(format!(
+            "unknown precision `{s}`; expected f32 or fixed:BITS:BOUND"
+        )),
     }
 }
 
@@ -182,7 +204,10 @@ impl TrainArgs {
 
     /// Loads the dataset named by `--data` with the subset flags.
     pub fn dataset(&self) -> anyhow::Result<crate::data::Dataset> {
-        let spec: DataSpec = self.data.parse().map_err(|e| anyhow::anyhow!("--data {}: {e}", self.data))?;
+        let spec: DataSpec = self
+            .data
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--data {}: {e}", self.data))?;
         Ok(load(&spec, self.seed)?.subset(self.train_samples, self.test_samples, self.seed)?)
     }
 }

@@ -11,25 +11,55 @@ use crate::chip::{Chip, Oracle, Pass, Phase};
 use crate::linalg::{gemm, Op};
 use nalgebra::DMatrix;
 
-pub(crate) fn estimate(chip: &mut Chip, oracle: &Oracle, x: &DMatrix<f32>, targets: &DMatrix<f32>, loss: Loss, ws: &mut Workspace, g: &mut Gradients) -> BatchStats {
+pub(crate) fn estimate(
+    chip: &mut Chip,
+    oracle: &Oracle,
+    x: &DMatrix<f32>,
+    targets: &DMatrix<f32>,
+    loss: Loss,
+    ws: &mut Workspace,
+    g: &mut Gradients,
+) -> BatchStats {
     chip.forward(x, Pass::Clean, Phase::Inference, &mut ws.first);
     loss.per_sample(ws.first.output(), targets, &mut ws.loss1);
-    backward(chip, oracle, &ws.first, targets, loss, &mut ws.delta, &mut ws.back, &mut ws.back2);
+    backward(
+        chip,
+        oracle,
+        &ws.first,
+        targets,
+        loss,
+        &mut ws.delta,
+        &mut ws.back,
+        &mut ws.back2,
+    );
     ws.acc.coef.clear();
     ws.acc.coef.resize(x.ncols(), 1.0);
     for l in 0..chip.depth() {
-        ws.acc.accumulate(g, l, &ws.delta[l], &ws.first.inputs()[l], 1, false);
+        ws.acc
+            .accumulate(g, l, &ws.delta[l], &ws.first.inputs()[l], 1, false);
         // Backward products are digital work: 2·N·d·B per W product, 2·d²·B per R product.
         let (n, d) = (chip.sizes()[l + 1], chip.sizes()[l]);
         let r = if chip.has_decorrelation() { d * d } else { 0 };
         chip.count_digital(l, Phase::Update, (2 * (n * d + r) * x.ncols()) as u64);
     }
-    BatchStats { loss: mean(&ws.loss1), ..Default::default() }
+    BatchStats {
+        loss: mean(&ws.loss1),
+        ..Default::default()
+    }
 }
 
 /// Fills `delta[l]` = ∂ℓ_n/∂a_l for every sample, from a trace's activations.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward(chip: &Chip, oracle: &Oracle, trace: &crate::chip::ForwardTrace, targets: &DMatrix<f32>, loss: Loss, delta: &mut Vec<DMatrix<f32>>, back: &mut DMatrix<f32>, back2: &mut DMatrix<f32>) {
+pub(crate) fn backward(
+    chip: &Chip,
+    oracle: &Oracle,
+    trace: &crate::chip::ForwardTrace,
+    targets: &DMatrix<f32>,
+    loss: Loss,
+    delta: &mut Vec<DMatrix<f32>>,
+    back: &mut DMatrix<f32>,
+    back2: &mut DMatrix<f32>,
+) {
     let depth = chip.depth();
     delta.resize_with(depth, || DMatrix::zeros(0, 0));
     loss.gradient(trace.output(), targets, &mut delta[depth - 1]);

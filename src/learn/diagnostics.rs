@@ -19,13 +19,23 @@ pub fn cosine(a: &DMatrix<f32>, b: &DMatrix<f32>) -> f32 {
 }
 
 /// The true gradient (batch mean) of the float network the chip approximates, per layer.
-pub fn true_gradient(chip: &mut Chip, x: &DMatrix<f32>, targets: &DMatrix<f32>, loss: Loss) -> Vec<DMatrix<f32>> {
+pub fn true_gradient(
+    chip: &mut Chip,
+    x: &DMatrix<f32>,
+    targets: &DMatrix<f32>,
+    loss: Loss,
+) -> Vec<DMatrix<f32>> {
     let oracle = chip.oracle("diagnostics: true gradient");
     let mut trace = ForwardTrace::default();
     oracle.float_forward(chip, x, &mut trace);
     let (mut delta, mut b1, mut b2) = (Vec::new(), DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
-    backward(chip, &oracle, &trace, targets, loss, &mut delta, &mut b1, &mut b2);
-    let mut acc = Accumulator { coef: vec![1.0; x.ncols()], ..Default::default() };
+    backward(
+        chip, &oracle, &trace, targets, loss, &mut delta, &mut b1, &mut b2,
+    );
+    let mut acc = Accumulator {
+        coef: vec![1.0; x.ncols()],
+        ..Default::default()
+    };
     let mut g = Gradients::default();
     g.w.resize_with(chip.depth(), || DMatrix::zeros(0, 0));
     g.b.resize_with(chip.depth(), Default::default);
@@ -37,11 +47,26 @@ pub fn true_gradient(chip: &mut Chip, x: &DMatrix<f32>, targets: &DMatrix<f32>, 
 
 /// Per layer, the cosine between one estimate by `rule` on this batch and the true gradient.
 /// Runs the rule's passes on the chip (they are counted) but applies no update.
-pub fn alignment(rule: &RuleSpec, chip: &mut Chip, x: &DMatrix<f32>, targets: &DMatrix<f32>, loss: Loss) -> Vec<f32> {
+pub fn alignment(
+    rule: &RuleSpec,
+    chip: &mut Chip,
+    x: &DMatrix<f32>,
+    targets: &DMatrix<f32>,
+    loss: Loss,
+) -> Vec<f32> {
     let truth = true_gradient(chip, x, targets, loss);
     let oracle = rule.oracle_need().map(|why| chip.oracle(why));
     let (mut ws, mut g) = (Workspace::default(), Gradients::default());
-    match estimate(rule, chip, oracle.as_ref(), x, targets, loss, &mut ws, &mut g) {
+    match estimate(
+        rule,
+        chip,
+        oracle.as_ref(),
+        x,
+        targets,
+        loss,
+        &mut ws,
+        &mut g,
+    ) {
         Ok(_) => g.w.iter().zip(&truth).map(|(e, t)| cosine(e, t)).collect(),
         Err(_) => vec![f32::NAN; truth.len()],
     }
@@ -49,5 +74,9 @@ pub fn alignment(rule: &RuleSpec, chip: &mut Chip, x: &DMatrix<f32>, targets: &D
 
 /// Per layer, the mean |off-diagonal correlation| of the inputs the layer saw in `trace`.
 pub fn decorrelation_quality(trace: &ForwardTrace) -> Vec<f32> {
-    trace.inputs().iter().map(mean_abs_offdiag_correlation).collect()
+    trace
+        .inputs()
+        .iter()
+        .map(mean_abs_offdiag_correlation)
+        .collect()
 }

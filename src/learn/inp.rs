@@ -32,7 +32,9 @@ pub(crate) fn estimate(
         for rep in 0..k {
             chip.forward(x, Pass::NoisyLayer(l), Phase::Perturbation, &mut ws.second);
             loss.per_sample(ws.second.output(), targets, &mut ws.loss2);
-            let eps = &oracle.injected(&ws.second).expect("readable source checked above")[l];
+            let eps = &oracle
+                .injected(&ws.second)
+                .expect("readable source checked above")[l];
             ws.acc.coef.clear();
             for (j, col) in eps.column_iter().enumerate() {
                 let n2 = col.norm_squared();
@@ -43,8 +45,13 @@ pub(crate) fn estimate(
                     skipped += 1;
                 }
             }
-            ws.acc.accumulate(g, l, eps, &ws.first.inputs()[l], k, rep > 0);
+            ws.acc
+                .accumulate(g, l, eps, &ws.first.inputs()[l], k, rep > 0);
         }
     }
-    Ok(BatchStats { loss: mean(&ws.loss1), skipped, ..Default::default() })
+    Ok(BatchStats {
+        loss: mean(&ws.loss1),
+        skipped,
+        ..Default::default()
+    })
 }

@@ -41,7 +41,11 @@ impl Loss {
         if grad.shape() != out.shape() {
             *grad = DMatrix::zeros(out.nrows(), out.ncols());
         }
-        for ((a, t), mut g) in out.column_iter().zip(targets.column_iter()).zip(grad.column_iter_mut()) {
+        for ((a, t), mut g) in out
+            .column_iter()
+            .zip(targets.column_iter())
+            .zip(grad.column_iter_mut())
+        {
             match self {
                 Loss::CrossEntropy => {
                     let m = a.max();
@@ -58,7 +62,10 @@ impl Loss {
 
 /// Number of columns whose argmax equals the argmax of the one-hot target.
 pub fn correct(out: &DMatrix<f32>, targets: &DMatrix<f32>) -> usize {
-    out.column_iter().zip(targets.column_iter()).filter(|(a, t)| a.imax() == t.imax()).count()
+    out.column_iter()
+        .zip(targets.column_iter())
+        .filter(|(a, t)| a.imax() == t.imax())
+        .count()
 }
 
 #[cfg(test)]
@@ -82,7 +89,11 @@ mod tests {
                 loss.per_sample(&m, &t, &mut lm);
                 let col = k / 3;
                 let fd = (lp[col] - lm[col]) / (2.0 * h);
-                assert!((fd - g[k]).abs() < 2e-3, "{loss:?} k={k}: fd {fd} vs {}", g[k]);
+                assert!(
+                    (fd - g[k]).abs() < 2e-3,
+                    "{loss:?} k={k}: fd {fd} vs {}",
+                    g[k]
+                );
             }
         }
     }

@@ -11,11 +11,17 @@ use crate::chip::{Chip, InjectedNoise, Oracle, Pass, Phase};
 use nalgebra::DMatrix;
 
 /// σ² of a readable source, or the reason there is none.
-pub(crate) fn readable_sigma2(rule: &RuleSpec, chip: &Chip, oracle: Option<&Oracle>) -> Result<f32, RuleError> {
+pub(crate) fn readable_sigma2(
+    rule: &RuleSpec,
+    chip: &Chip,
+    oracle: Option<&Oracle>,
+) -> Result<f32, RuleError> {
     oracle.ok_or_else(|| RuleError::NoOracle(rule.to_string()))?;
     match chip.config().injected {
         InjectedNoise::Readable { sigma } if sigma > 0.0 => Ok(sigma * sigma),
-        InjectedNoise::None | InjectedNoise::Readable { .. } => Err(RuleError::NoInjectedNoise(rule.to_string())),
+        InjectedNoise::None | InjectedNoise::Readable { .. } => {
+            Err(RuleError::NoInjectedNoise(rule.to_string()))
+        }
         InjectedNoise::Hidden { .. } => Err(RuleError::NoReadableNoise(rule.to_string())),
     }
 }
@@ -40,11 +46,22 @@ pub(crate) fn estimate(
         chip.forward(x, Pass::Noisy, Phase::Perturbation, &mut ws.second);
         loss.per_sample(ws.second.output(), targets, &mut ws.loss2);
         ws.acc.coef.clear();
-        ws.acc.coef.extend(ws.loss2.iter().zip(&ws.loss1).map(|(l2, l1)| (l2 - l1) / sigma2));
-        let eps = oracle.injected(&ws.second).expect("readable source checked above");
+        ws.acc.coef.extend(
+            ws.loss2
+                .iter()
+                .zip(&ws.loss1)
+                .map(|(l2, l1)| (l2 - l1) / sigma2),
+        );
+        let eps = oracle
+            .injected(&ws.second)
+            .expect("readable source checked above");
         for (l, e) in eps.iter().enumerate() {
-            ws.acc.accumulate(g, l, e, &ws.first.inputs()[l], k, rep > 0);
+            ws.acc
+                .accumulate(g, l, e, &ws.first.inputs()[l], k, rep > 0);
         }
     }
-    Ok(BatchStats { loss: mean(&ws.loss1), ..Default::default() })
+    Ok(BatchStats {
+        loss: mean(&ws.loss1),
+        ..Default::default()
+    })
 }

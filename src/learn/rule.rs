@@ -30,7 +30,9 @@ pub struct RuleSpec {
 }
 
 /// All names `--rule` accepts.
-pub const RULE_NAMES: [&str; 10] = ["bp", "dbp", "np", "dnp", "inp", "dinp", "anp", "danp", "anp-nn", "danp-nn"];
+pub const RULE_NAMES: [&str; 10] = [
+    "bp", "dbp", "np", "dnp", "inp", "dinp", "anp", "danp", "anp-nn", "danp-nn",
+];
 
 impl FromStr for RuleSpec {
     type Err = String;
@@ -45,9 +47,18 @@ impl FromStr for RuleSpec {
             "inp" => Family::Inp,
             "anp" => Family::Anp,
             "anp-nn" => Family::AnpNoisyNoisy,
-            _ => return Err(format!("unknown rule `{s}`; expected one of: {}", RULE_NAMES.join(", "))),
+            _ => {
+                return Err(format!(
+                    "unknown rule `{s}`; expected one of: {}",
+                    RULE_NAMES.join(", ")
+                ))
+            }
         };
-        Ok(RuleSpec { family, decorrelated, resamples: 1 })
+        Ok(RuleSpec {
+            family,
+            decorrelated,
+            resamples: 1,
+        })
     }
 }
 

@@ -24,15 +24,42 @@ pub struct Learner {
 
 impl Learner {
     /// A controller for `chip`. Oracle rules get their oracle view here, which the chip records.
-    pub fn new(chip: &mut Chip, rule: RuleSpec, loss: Loss, optimizer: OptimizerKind, lr: f32) -> Self {
+    pub fn new(
+        chip: &mut Chip,
+        rule: RuleSpec,
+        loss: Loss,
+        optimizer: OptimizerKind,
+        lr: f32,
+    ) -> Self {
         let shapes: Vec<(usize, usize)> = chip.sizes().windows(2).map(|w| (w[1], w[0])).collect();
         let oracle = rule.oracle_need().map(|why| chip.oracle(why));
-        Learner { rule, loss, optimizer: Optimizer::new(optimizer, lr, &shapes), ws: Workspace::default(), grads: Gradients::default(), oracle }
+        Learner {
+            rule,
+            loss,
+            optimizer: Optimizer::new(optimizer, lr, &shapes),
+            ws: Workspace::default(),
+            grads: Gradients::default(),
+            oracle,
+        }
     }
 
     /// One step on a batch: returns what the first pass measured.
-    pub fn step(&mut self, chip: &mut Chip, x: &DMatrix<f32>, targets: &DMatrix<f32>) -> Result<BatchStats, RuleError> {
-        let stats = estimate(&self.rule, chip, self.oracle.as_ref(), x, targets, self.loss, &mut self.ws, &mut self.grads)?;
+    pub fn step(
+        &mut self,
+        chip: &mut Chip,
+        x: &DMatrix<f32>,
+        targets: &DMatrix<f32>,
+    ) -> Result<BatchStats, RuleError> {
+        let stats = estimate(
+            &self.rule,
+            chip,
+            self.oracle.as_ref(),
+            x,
+            targets,
+            self.loss,
+            &mut self.ws,
+            &mut self.grads,
+        )?;
         if self.rule.decorrelated {
             for l in 0..chip.depth() {
                 chip.decorrelate(l, &self.ws.first.inputs()[l]);
