@@ -64,7 +64,7 @@ pub struct BenchArgs {
     /// Independent runs at once, one OS thread each (a sweep's workers).
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
-    /// Training samples of the synthetic dataset held in memory (default: 60000, MNIST's size).
+    /// Training samples of the synthetic dataset held in memory (MNIST has 60000, CIFAR 50000).
     #[arg(long, default_value_t = 60000)]
     pub samples: usize,
     /// First measure the best faer GEMM rate at the step's shapes and report the ratio.

@@ -8,6 +8,13 @@
 //! Threading: each OS thread has its own setting ([`set_threads`]), so a sweep can run one
 //! single-threaded run per worker while a lone run uses every core. Results are bit-identical
 //! for a given thread count.
+//!
+//! The element-wise work around the products (bias, activation, quantisers, noise, the rule's
+//! arithmetic, optimiser) goes through the helpers at the bottom: `for_pieces` and friends
+//! cut a slice into fixed pieces and run them on rayon's pool only when this thread's setting
+//! allows more than one thread, so a piece's result never depends on the thread count, and
+//! `wide` compiles a loop for AVX-512/AVX2 when the CPU has it. docs/performance.md says
+//! what each costs.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};

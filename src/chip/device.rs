@@ -438,33 +438,6 @@ impl DeviceArray {
 /// Requests handled per block of [`PulseCtx::run`] (stack buffers).
 const BLOCK: usize = 64;
 
-/// Per-device parameters of absent variation (every device nominal).
-static ONES: [f32; CHUNK] = [1.0; CHUNK];
-static ZEROS: [f32; CHUNK] = [0.0; CHUNK];
-
-/// The g⁺ and g⁻ halves of a variation vector for weights `s0..s0 + len`, or `absent`.
-fn per_device<'a>(
-    v: &'a Option<Vec<f32>>,
-    absent: &'static [f32],
-    n: usize,
-    s0: usize,
-    len: usize,
-) -> (&'a [f32], &'a [f32]) {
-    match v {
-        Some(v) => (&v[s0..s0 + len], &v[n + s0..n + s0 + len]),
-        None => (&absent[..len], &absent[..len]),
-    }
-}
-
-/// A block of weights' two devices and their parameters (g⁺ side, g⁻ side).
-struct Devices<'a> {
-    gp: &'a mut [f32],
-    gm: &'a mut [f32],
-    gmax: (&'a [f32], &'a [f32]),
-    step: (&'a [f32], &'a [f32]),
-    ud: (&'a [f32], &'a [f32]),
-}
-
 struct Job<'a> {
     start: usize,
     gp: &'a mut [f32],
@@ -573,16 +546,7 @@ impl PulseCtx<'_> {
     fn run(&self, job: &mut Job, rng: &mut Rng) {
         let mut counts = [0i32; BLOCK];
         let mut nonzero = [0usize; BLOCK];
-        let mut z = [0.0f32; BLOCK];
-        // Single pulses go through `single_pulses` (vectorised) unless a device may be stuck
-        // or per-device totals are traced; then everything takes the general loop below.
-        let fast = self.var.stuck.is_none() && job.up.is_none() && job.down.is_none();
-        let (n, s0, len) = (self.n, job.start, job.req.len());
-        let (gmax, step, ud) = (
-            per_device(&self.var.g_max, &ONES, n, s0, len),
-            per_device(&self.var.step, &ONES, n, s0, len),
-            per_device(&self.var.up_down, &ZEROS, n, s0, len),
-        );
+        let len = job.req.len();
         for k0 in (0..len).step_by(BLOCK) {
             let m = BLOCK.min(len - k0);
             let acc = if job.acc.is_empty() {
@@ -597,31 +561,7 @@ impl PulseCtx<'_> {
                 nonzero[nz] = kk;
                 nz += (c != 0) as usize;
             }
-            if fast {
-                // Cycle-to-cycle draws of the single pulses, in weight order, then all of them
-                // at once.
-                if self.c2c > 0.0 {
-                    for &kk in &nonzero[..nz] {
-                        if counts[kk].abs() == 1 {
-                            z[kk] = normal(rng);
-                        }
-                    }
-                }
-                let r = k0..k0 + m;
-                let dev = Devices {
-                    gp: &mut job.gp[r.clone()],
-                    gm: &mut job.gm[r.clone()],
-                    gmax: (&gmax.0[r.clone()], &gmax.1[r.clone()]),
-                    step: (&step.0[r.clone()], &step.1[r.clone()]),
-                    ud: (&ud.0[r.clone()], &ud.1[r.clone()]),
-                };
-                let eff = job.eff.as_mut().map(|e| &mut e[r.clone()]);
-                self.single_pulses(dev, &counts[..m], &z[..m], eff, &mut job.counts);
-            }
             for &kk in &nonzero[..nz] {
-                if fast && counts[kk].abs() == 1 {
-                    continue;
-                }
                 let k = k0 + kk;
                 let steps = (counts[kk] as i64).clamp(-self.max_pulses, self.max_pulses);
                 let dir = steps.signum() as f32;
@@ -714,104 +654,6 @@ impl PulseCtx<'_> {
         }
     }
 
-    /// Every weight of a block whose count is ±1 gets its pulse, in one branch-free pass that
-    /// vectorises: the device with more room in its direction (g⁺ on ties) moves as
-    /// [`PulseCtx::pulse_one`] would move it, with the cycle-to-cycle draw `z` of that weight;
-    /// other weights are left alone. No stuck devices, no traces (the caller checks).
-    fn single_pulses(
-        &self,
-        dev: Devices,
-        counts: &[i32],
-        z: &[f32],
-        eff: Option<&mut [f32]>,
-        out: &mut Counters,
-    ) {
-        let Devices {
-            gp,
-            gm,
-            gmax,
-            step,
-            ud,
-        } = dev;
-        let m = counts.len();
-        let (gp, gm, z) = (&mut gp[..m], &mut gm[..m], &z[..m]);
-        let (gmax_p, gmax_m, step_p, step_m, ud_p, ud_m) = (
-            &gmax.0[..m],
-            &gmax.1[..m],
-            &step.0[..m],
-            &step.1[..m],
-            &ud.0[..m],
-            &ud.1[..m],
-        );
-        let (g_min, dg, c2c, soft) = (self.g_min, self.dg, self.c2c, self.soft);
-        let (gpw, gmw) = (&mut *gp, &mut *gm);
-        let (ups, singles) = wide(
-            #[inline(always)]
-            move || {
-                // Every slice cut to m here, so the loop carries no bounds checks (which would
-                // keep it scalar).
-                let (counts, gpw, gmw, z) = (&counts[..m], &mut gpw[..m], &mut gmw[..m], &z[..m]);
-                let (gmax_p, gmax_m, step_p, step_m, ud_p, ud_m) = (
-                    &gmax_p[..m],
-                    &gmax_m[..m],
-                    &step_p[..m],
-                    &step_m[..m],
-                    &ud_p[..m],
-                    &ud_m[..m],
-                );
-                let (mut ups, mut singles) = (0u32, 0u32);
-                for kk in 0..m {
-                    let c = counts[kk];
-                    let single = c == 1 || c == -1;
-                    let dir = c as f32;
-                    let (p, q) = (gpw[kk], gmw[kk]);
-                    let room_p = if dir > 0.0 { gmax_p[kk] - p } else { p - g_min };
-                    let room_m = if -dir > 0.0 {
-                        gmax_m[kk] - q
-                    } else {
-                        q - g_min
-                    };
-                    let to_minus = room_m > room_p;
-                    let (g, g_max, st, u, sign) = if to_minus {
-                        (q, gmax_m[kk], step_m[kk], ud_m[kk], -dir)
-                    } else {
-                        (p, gmax_p[kk], step_p[kk], ud_p[kk], dir)
-                    };
-                    let base = dg * st * (1.0 + sign * u);
-                    // With c2c = 0 the draw term is exactly 0 (z is finite): no branch needed.
-                    let noise = c2c * z[kk];
-                    let room = if sign > 0.0 { g_max - g } else { g - g_min } / (g_max - g_min);
-                    let target = if soft {
-                        g + sign * base * room.max(0.0) * (1.0 + noise)
-                    } else {
-                        g + sign * base * (1.0 + noise)
-                    };
-                    // `clamp` without its bounds assertion, which would keep the loop scalar.
-                    let moved = if target < g_min {
-                        g_min
-                    } else if target > g_max {
-                        g_max
-                    } else {
-                        target
-                    };
-                    gpw[kk] = if single && !to_minus { moved } else { p };
-                    gmw[kk] = if single && to_minus { moved } else { q };
-                    ups += (single && sign > 0.0) as u32;
-                    singles += single as u32;
-                }
-                (ups, singles)
-            },
-        );
-        if let Some(e) = eff {
-            e.iter_mut()
-                .zip(gp.iter().zip(gm.iter()))
-                .for_each(|(e, (&p, &q))| *e = p - q);
-        }
-        out.pulses_up += ups as u64;
-        out.pulses_down += (singles - ups) as u64;
-        out.cells_written += singles as u64;
-    }
-
     /// [`PulseCtx::pulse`] with `count` = 1, on the value `g`; returns the new value. The same
     /// arithmetic and draws, written so that the compiler can use selects instead of branches.
     #[inline(always)]
@@ -889,6 +731,55 @@ mod round_block_tests {
             c2c: 0.0,
             soft: false,
             var,
+        }
+    }
+
+    #[test]
+    fn one_pulse_fast_path_matches_the_general_pulse() {
+        let mut rng = Rng::seed_from_u64(2);
+        let n = 256;
+        let mut v = |lo: f32, hi: f32| -> Option<Vec<f32>> {
+            Some(
+                (0..2 * n)
+                    .map(|_| lo + (hi - lo) * rng.gen::<f32>())
+                    .collect(),
+            )
+        };
+        let var = Variation {
+            g_max: v(0.7, 1.2),
+            step: v(0.5, 1.5),
+            up_down: v(-0.1, 0.1),
+            stuck: None,
+            nu: None,
+        };
+        for soft in [true, false] {
+            for c2c in [0.0, 0.4] {
+                let ctx = PulseCtx {
+                    n,
+                    g_min: 0.05,
+                    dg: 0.01,
+                    rounding: Rounding::Stochastic,
+                    max_pulses: 31,
+                    c2c,
+                    soft,
+                    var: &var,
+                };
+                let mut r1 = Rng::seed_from_u64(7);
+                let mut r2 = r1.clone();
+                for d in 0..2 * n {
+                    let g0 = 0.05 + 0.9 * ((d * 37 % 101) as f32 / 101.0);
+                    for dir in [1.0f32, -1.0] {
+                        let mut g = g0;
+                        ctx.pulse(&mut g, d, 1, dir, &mut r1);
+                        let h = ctx.pulse_one(g0, d, dir, &mut r2);
+                        assert_eq!(
+                            g.to_bits(),
+                            h.to_bits(),
+                            "soft {soft}, c2c {c2c}, device {d}, dir {dir}"
+                        );
+                    }
+                }
+            }
         }
     }
 
