@@ -281,6 +281,103 @@ fn decorrelation_removes_correlations_and_kappa_keeps_unit_variance() {
     }
 }
 
+/// Correlated Gaussian inputs, `d × b`: a fixed mixing of white noise.
+fn correlated(d: usize, gen: &mut Stream, b: usize) -> DMatrix<f32> {
+    let mix = DMatrix::from_fn(d, d, |i, j| {
+        if i == j {
+            1.0
+        } else {
+            0.6 / (1.0 + (i as f32 - j as f32).abs())
+        }
+    });
+    let mut z = vec![0.0f32; d * b];
+    gen.fill_normal(&mut z, 1);
+    &mix * DMatrix::from_vec(d, b, z)
+}
+
+#[test]
+fn analog_decorrelator_equals_the_digital_one_on_an_ideal_chip() {
+    // On the ideal chip a tile is exact float storage, reads are exact products and the
+    // read-out is R itself: the analog update path (transposed reads, u = ⟨x yᵀ⟩, read-out,
+    // ΔR programmed) must give the digital rule's R up to float rounding.
+    let d = 10;
+    let mut r = Vec::new();
+    for precision in [DecorPrecision::F32, DecorPrecision::Analog { range: 2.0 }] {
+        for rule in [DecorRule::Plain, DecorRule::Whiten] {
+            let decor = DecorConfig {
+                rule,
+                lr: 0.02,
+                precision,
+            };
+            let mut c = chip("ideal", &[d, 3], InjectedNoise::None, Some(decor), 5);
+            let mut gen = Stream::new(3, 0, Purpose::Shuffle);
+            let mut tr = ForwardTrace::default();
+            for _ in 0..50 {
+                let h = correlated(d, &mut gen, 64);
+                c.forward(&h, Pass::Clean, Phase::Inference, &mut tr);
+                let x = tr.inputs()[0].clone();
+                c.decorrelate(0, &x);
+            }
+            let o = c.oracle("test");
+            r.push(o.decorrelator(&c, 0).unwrap().clone());
+        }
+    }
+    for k in 0..2 {
+        let (digital, analog) = (&r[k], &r[k + 2]);
+        let moved = (digital - DMatrix::identity(d, d)).abs().max();
+        let diff = (digital - analog).abs().max();
+        assert!(
+            moved > 0.05,
+            "R barely moved ({moved}): the test says nothing"
+        );
+        assert!(diff < 1e-4 * moved.max(1.0), "analog ≠ digital by {diff}");
+    }
+}
+
+#[test]
+fn analog_decorrelator_on_rram_decorrelates_and_counts_its_reads_and_pulses() {
+    let d = 12;
+    let decor = DecorConfig {
+        rule: DecorRule::Plain,
+        lr: 0.05,
+        precision: DecorPrecision::Analog { range: 2.0 },
+    };
+    let mut c = chip("rram", &[d, 2], InjectedNoise::None, Some(decor), 2);
+    let mut gen = Stream::new(1, 0, Purpose::Shuffle);
+    // Decorrelation quality of R as programmed, on clean inputs (the measured inputs carry
+    // read noise, which by itself lowers their correlation).
+    let probe = correlated(d, &mut gen, 4000);
+    let quality = |c: &mut Chip| {
+        let o = c.oracle("test");
+        let r = o.decorrelator(c, 0).unwrap().clone();
+        npchip::chip::mean_abs_offdiag_correlation(&(r * &probe))
+    };
+    let before = quality(&mut c);
+    let b = 200;
+    let mut tr = ForwardTrace::default();
+    let reads_before = c.counters()[0].0[Phase::Decorrelation as usize].vector_reads;
+    let steps = 300;
+    for _ in 0..steps {
+        let h = correlated(d, &mut gen, b);
+        c.forward(&h, Pass::Clean, Phase::Inference, &mut tr);
+        let x = tr.inputs()[0].clone();
+        c.decorrelate(0, &x);
+    }
+    let after = quality(&mut c);
+    assert!(
+        after < 0.4 * before,
+        "analog R on rram: mean |offdiag corr| {before} → {after}, want ≥ 60 % cut"
+    );
+    // Per step: B forward reads, B transposed reads, d read-out reads.
+    let dc = c.counters()[0].0[Phase::Decorrelation as usize];
+    assert_eq!(
+        dc.vector_reads - reads_before,
+        (steps * (2 * b + d)) as u64,
+        "decorrelation-phase reads"
+    );
+    assert!(dc.pulses_up + dc.pulses_down > 0, "no programming pulses");
+}
+
 #[test]
 fn danp_noisy_noisy_learns_digits_on_the_noisy_rram_chip() {
     use npchip::data::{load, DataSpec};

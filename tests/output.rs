@@ -432,18 +432,23 @@ fn assert_same_run(a: &Path, b: &Path) {
 
 #[test]
 fn resume_equals_the_uninterrupted_run_bit_for_bit() {
-    let dir = tmp();
-    let whole = run_file(dir.path(), "whole.h5", &["--epochs", "4"]);
-    let half = run_file(dir.path(), "half.h5", &["--epochs", "2"]);
-    assert_eq!(read_run(&half, "run0").unwrap().epochs.len(), 2);
-    train_to_file(
-        &train_args(&["--resume", half.to_str().unwrap(), "--epochs", "4"]),
-        true,
-    )
-    .unwrap();
-    assert_same_run(&whole, &half);
-    let run = read_run(&half, "run0").unwrap();
-    assert_eq!(run.attrs["resumed_from_epochs"], AttrValue::Ints(vec![2]));
+    // Digital decorrelators, and the analog one whose state is a second device array.
+    for extra in [&[][..], &["--decor-precision", "analog"][..]] {
+        let dir = tmp();
+        let with = |a: &[&'static str]| [a, extra].concat();
+        let whole = run_file(dir.path(), "whole.h5", &with(&["--epochs", "4"]));
+        let half = run_file(dir.path(), "half.h5", &with(&["--epochs", "2"]));
+        assert_eq!(read_run(&half, "run0").unwrap().epochs.len(), 2);
+        let resume = [
+            &["--resume", half.to_str().unwrap(), "--epochs", "4"][..],
+            extra,
+        ]
+        .concat();
+        train_to_file(&train_args(&resume), true).unwrap();
+        assert_same_run(&whole, &half);
+        let run = read_run(&half, "run0").unwrap();
+        assert_eq!(run.attrs["resumed_from_epochs"], AttrValue::Ints(vec![2]));
+    }
 }
 
 /// Stops the loop (as Ctrl-C does) partway through epoch `at`.

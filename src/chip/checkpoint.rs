@@ -9,6 +9,7 @@
 //! so a checkpoint can never be restored into a different chip. The output code stores these
 //! vectors without touching chip internals.
 
+use super::crossbar::Tile;
 use super::energy::{Counters, LayerCounters};
 use super::network::Chip;
 
@@ -36,10 +37,22 @@ pub struct LayerCheckpoint {
     pub float_weights: Option<Vec<f32>>,
     /// Analog chips only: the device array's state.
     pub devices: Option<DeviceCheckpoint>,
-    /// With decorrelation only: R, `d × d` column-major.
+    /// With decorrelation only: R, `d × d` column-major (for an analog decorrelator, R as
+    /// programmed; its devices are in `decorrelator_tile`).
     pub decorrelator: Option<Vec<f32>>,
+    /// Analog decorrelators only: the tile's state.
+    pub decorrelator_tile: Option<TileState>,
     /// Cumulative event counters, `[phase][counter]` in [`Counters::NAMES`] order.
     pub counters: [[u64; 9]; 4],
+}
+
+/// The state of a tile other than a layer's weight tile (an analog decorrelator).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileState {
+    /// Read-noise stream state.
+    pub read_stream: [u64; 2],
+    /// Conductance devices (None on an ideal chip: R itself is the float state).
+    pub devices: Option<DeviceCheckpoint>,
 }
 
 /// A device array's mutable state.
@@ -69,19 +82,7 @@ impl Chip {
             .iter()
             .map(|layer| {
                 let tile = &layer.tile;
-                let devices = tile.devices().map(|d| {
-                    let (g, accum, t_prog, now_s) = d.state_vectors();
-                    let [programming_stream, update_stream] = d.stream_states();
-                    DeviceCheckpoint {
-                        conductances: g.to_vec(),
-                        accumulate: accum.to_vec(),
-                        t_prog_s: t_prog.to_vec(),
-                        now_s,
-                        programming_stream,
-                        update_stream,
-                        fabrication_fingerprint: d.fabrication_fingerprint(),
-                    }
-                });
+                let devices = device_state(tile);
                 LayerCheckpoint {
                     bias: layer.bias.as_slice().to_vec(),
                     read_stream: tile.noise_state(),
@@ -90,6 +91,12 @@ impl Chip {
                         .then(|| tile.weights().as_slice().to_vec()),
                     devices,
                     decorrelator: layer.decor.as_ref().map(|d| d.r.as_slice().to_vec()),
+                    decorrelator_tile: layer.decor.as_ref().and_then(|d| {
+                        d.analog.as_ref().map(|t| TileState {
+                            read_stream: t.noise_state(),
+                            devices: device_state(t),
+                        })
+                    }),
                     counters: std::array::from_fn(|p| layer.counters.0[p].to_array()),
                 }
             })
@@ -122,24 +129,7 @@ impl Chip {
             }
             let analog = layer.tile.devices().is_some();
             match (analog, &c.devices, &c.float_weights) {
-                (true, Some(dc), _) => {
-                    let d = layer.tile.devices_mut().expect("checked analog");
-                    let fp = d.fabrication_fingerprint();
-                    if fp != dc.fabrication_fingerprint {
-                        return Err(fail(format!(
-                            "the rebuilt chip's fabrication draws differ from the checkpointed chip's (fingerprint {fp:016x} ≠ {:016x}): not the same chip model, seed or simulator version",
-                            dc.fabrication_fingerprint
-                        )));
-                    }
-                    d.restore(
-                        &dc.conductances,
-                        &dc.accumulate,
-                        &dc.t_prog_s,
-                        dc.now_s,
-                        [dc.programming_stream, dc.update_stream],
-                    )
-                    .map_err(fail)?;
-                }
+                (true, Some(dc), _) => restore_devices(&mut layer.tile, dc).map_err(fail)?,
                 (false, _, Some(w)) => layer.tile.restore_float(w).map_err(fail)?,
                 (true, None, _) => {
                     return Err(fail(
@@ -157,7 +147,25 @@ impl Chip {
             layer.tile.restore_noise(c.read_stream);
             layer.bias.as_mut_slice().copy_from_slice(&c.bias);
             match (&mut layer.decor, &c.decorrelator) {
-                (Some(d), Some(r)) if r.len() == d.r.len() => d.r.as_mut_slice().copy_from_slice(r),
+                (Some(d), Some(r)) if r.len() == d.r.len() => {
+                    d.r.as_mut_slice().copy_from_slice(r);
+                    if let Some(tile) = &mut d.analog {
+                        let Some(ts) = &c.decorrelator_tile else {
+                            return Err(fail(
+                                "checkpoint has no analog decorrelator state, but the run has one"
+                                    .into(),
+                            ));
+                        };
+                        match &ts.devices {
+                            Some(dc) => restore_devices(tile, dc)
+                                .map_err(|e| fail(format!("decorrelator: {e}")))?,
+                            None => tile
+                                .restore_float(r)
+                                .map_err(|e| fail(format!("decorrelator: {e}")))?,
+                        }
+                        tile.restore_noise(ts.read_stream);
+                    }
+                }
                 (None, None) => {}
                 (Some(d), Some(r)) => {
                     return Err(fail(format!(
@@ -184,6 +192,44 @@ impl Chip {
         self.oracle_uses = ck.oracle_uses.clone();
         Ok(())
     }
+}
+
+/// A tile's device state, None on an ideal chip.
+fn device_state(tile: &Tile) -> Option<DeviceCheckpoint> {
+    tile.devices().map(|d| {
+        let (g, accum, t_prog, now_s) = d.state_vectors();
+        let [programming_stream, update_stream] = d.stream_states();
+        DeviceCheckpoint {
+            conductances: g.to_vec(),
+            accumulate: accum.to_vec(),
+            t_prog_s: t_prog.to_vec(),
+            now_s,
+            programming_stream,
+            update_stream,
+            fabrication_fingerprint: d.fabrication_fingerprint(),
+        }
+    })
+}
+
+/// Restores a tile's devices, refusing a chip whose fabrication draws differ.
+fn restore_devices(tile: &mut Tile, dc: &DeviceCheckpoint) -> Result<(), String> {
+    let Some(d) = tile.devices_mut() else {
+        return Err("checkpoint has device state, but the tile has no devices".into());
+    };
+    let fp = d.fabrication_fingerprint();
+    if fp != dc.fabrication_fingerprint {
+        return Err(format!(
+            "the rebuilt chip's fabrication draws differ from the checkpointed chip's (fingerprint {fp:016x} ≠ {:016x}): not the same chip model, seed or simulator version",
+            dc.fabrication_fingerprint
+        ));
+    }
+    d.restore(
+        &dc.conductances,
+        &dc.accumulate,
+        &dc.t_prog_s,
+        dc.now_s,
+        [dc.programming_stream, dc.update_stream],
+    )
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::energy::Counters;
 use super::model::{ChipModel, DeviceSpec, InputScaling, ReadSpec};
 use super::periphery::Quantizer;
 use crate::linalg::{
-    abs_max_of, for_pieces, for_pieces2, gemm, piece_cols, sum_squares, wide, Op, PIECE,
+    abs_max_of, copy_into, for_pieces, for_pieces2, gemm, piece_cols, sum_squares, wide, Op, PIECE,
 };
 use crate::rng::{Purpose, Stream};
 use nalgebra::DMatrix;
@@ -35,6 +35,22 @@ enum Storage {
 pub(crate) struct AdcHistogram {
     pub(crate) edges: Vec<f32>,
     pub(crate) counts: Vec<u64>,
+}
+
+/// Which lines a read drives: the inputs (forward, `W·x`) or the outputs (transposed, `Wᵀ·x`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    Forward,
+    Transposed,
+}
+
+/// What a read drives the array with.
+#[derive(Clone, Copy)]
+enum ReadInput<'a> {
+    /// A batch of input vectors, one per column.
+    Batch(&'a DMatrix<f32>),
+    /// The one-hot vectors e_1 … e_cols: a read-out of the whole array.
+    OneHot,
 }
 
 pub(crate) struct Tile {
@@ -150,28 +166,85 @@ impl Tile {
     /// setting allows, bit-identical for any thread count): DAC (scale, quantise, ‖xq‖²) before
     /// the product, then noise, ADC and rescaling fused after it.
     pub(crate) fn read(&mut self, x: &DMatrix<f32>, y: &mut DMatrix<f32>, c: &mut Counters) {
-        let b = x.ncols();
-        assert_eq!(x.nrows(), self.cols);
+        self.read_driven(ReadInput::Batch(x), Direction::Forward, y, c);
+    }
+
+    /// A transposed read, `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the columns are
+    /// driven and the rows sensed, with the same periphery and fresh noise. Crossbars support
+    /// it natively; an analog decorrelator's update needs it (see `decorrelator.rs`).
+    pub(crate) fn read_transposed(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &mut DMatrix<f32>,
+        c: &mut Counters,
+    ) {
+        self.read_driven(ReadInput::Batch(x), Direction::Transposed, y, c);
+    }
+
+    /// Reads the whole array out, one column at a time (`cols` reads of one-hot inputs): a
+    /// noisy, quantised measurement of W (`rows × cols`), as a controller gets it. Simulated
+    /// without the identity product (the result is the same in distribution and in bits of
+    /// the noise-free part), counted as the `cols` reads the chip makes.
+    pub(crate) fn read_out(&mut self, y: &mut DMatrix<f32>, c: &mut Counters) {
+        self.read_driven(ReadInput::OneHot, Direction::Forward, y, c);
+    }
+
+    fn read_driven(
+        &mut self,
+        input: ReadInput<'_>,
+        dir: Direction,
+        y: &mut DMatrix<f32>,
+        c: &mut Counters,
+    ) {
+        let (rows, cols, op) = match dir {
+            Direction::Forward => (self.rows, self.cols, Op::N),
+            Direction::Transposed => (self.cols, self.rows, Op::T),
+        };
+        let b = match input {
+            ReadInput::Batch(x) => {
+                assert_eq!(x.nrows(), cols);
+                x.ncols()
+            }
+            ReadInput::OneHot => {
+                assert_eq!(dir, Direction::Forward, "read-out drives the inputs");
+                cols
+            }
+        };
         c.vector_reads += b as u64;
-        c.macs += (self.rows * self.cols * b) as u64;
-        let (Some(read), Some(dac), Some(adc)) = (&self.read, &self.dac, &self.adc) else {
-            gemm(y, 0.0, 1.0, &self.effective, Op::N, x, Op::N);
+        c.macs += (rows * cols * b) as u64;
+        let (Some(read), Some(dac), Some(_)) = (&self.read, &self.dac, &self.adc) else {
+            match input {
+                ReadInput::Batch(x) => gemm(y, 0.0, 1.0, &self.effective, op, x, Op::N),
+                ReadInput::OneHot => copy_into(y, &self.effective),
+            }
             return;
         };
-        let (rows, cols) = (self.rows, self.cols);
         c.dac_conversions += (cols * b) as u64;
         c.adc_conversions += (rows * b) as u64;
-        // Input scaling and DAC: per sample, xq = Q(x / s), s = max|x| (or 1); ‖xq‖² for the
-        // weight-referred noise.
-        if self.xq.shape() != x.shape() {
-            self.xq = DMatrix::zeros(cols, b);
-        }
         self.col_stats.resize(b, (1.0, 0.0));
         let (abs_max, w_noise) = (
             read.input_scaling == InputScaling::AbsMax,
             read.w_noise > 0.0,
         );
         let dacq = FastQuantizer::new(dac, read.inp_bits);
+        let x = match input {
+            ReadInput::Batch(x) => x,
+            ReadInput::OneHot => {
+                // e_j: abs-max scaling gives s = 1, the DAC converts the 1 (and the zeros).
+                let (q1, _) = dac.apply(1.0);
+                self.col_stats
+                    .fill((1.0, if w_noise { q1 * q1 } else { 0.0 }));
+                copy_into(y, &self.effective);
+                y.iter_mut().for_each(|v| *v *= q1);
+                c.digital_ops += (cols * b) as u64;
+                return self.sense(y, c);
+            }
+        };
+        // Input scaling and DAC: per sample, xq = Q(x / s), s = max|x| (or 1); ‖xq‖² for the
+        // weight-referred noise.
+        if self.xq.shape() != x.shape() {
+            self.xq = DMatrix::zeros(cols, b);
+        }
         let xs = x.as_slice();
         let pc = piece_cols(cols);
         for_pieces2(
@@ -201,7 +274,17 @@ impl Tile {
             },
         );
         c.digital_ops += (cols * b) as u64; // the scaling multiply per input
-        gemm(y, 0.0, 1.0, &self.effective, Op::N, &self.xq, Op::N);
+        gemm(y, 0.0, 1.0, &self.effective, op, &self.xq, Op::N);
+        self.sense(y, c);
+    }
+
+    /// After the array product `y` (`rows × B`, normalised units, `col_stats` set): fresh read
+    /// noise, ADC, and the digital rescale to weight units.
+    fn sense(&mut self, y: &mut DMatrix<f32>, c: &mut Counters) {
+        let (rows, b) = y.shape();
+        let (Some(read), Some(adc)) = (&self.read, &self.adc) else {
+            unreachable!("sense is called only on tiles with a periphery")
+        };
         // Fresh read noise: one normal per output per read, sd_j = √(out_noise² + w_noise²‖xq_j‖²).
         let noisy = read.out_noise > 0.0 || read.w_noise > 0.0;
         if noisy {

@@ -1,11 +1,16 @@
 //! The local decorrelation circuit in front of each layer: x = R h, with R learned from the
 //! layer's own inputs so that their off-diagonal correlations vanish.
 //!
-//! R is a digital matrix (f32, or fixed point with a given number of bits). Its cost is
-//! counted: a forward product is d²·B multiply-adds per batch, an update 2·B·d² or B·d² + d³,
-//! whichever is cheaper for this batch size (see `update`).
+//! R is a digital matrix (f32, or fixed point with a given number of bits), or, as an option,
+//! a `d × d` crossbar tile of the chip's own device model (`Analog`), with its read noise,
+//! converters and pulse-quantised updates. Its cost is counted either way: a digital forward
+//! product is d²·B multiply-adds per batch, an update 2·B·d² or B·d² + d³, whichever is
+//! cheaper for this batch size; an analog one is B reads forward, and per update B transposed
+//! reads, a read-out of the array (d reads), the digital outer product and the pulses.
 
+use super::crossbar::Tile;
 use super::energy::Counters;
+use super::model::ChipModel;
 use crate::linalg::{copy_into, for_pieces, gemm, piece_cols, same_bits, Op};
 use nalgebra::DMatrix;
 use std::cell::RefCell;
@@ -36,10 +41,24 @@ pub enum DecorPrecision {
         /// Largest representable |entry|.
         bound: f32,
     },
+    /// A crossbar tile of the chip's device model: every product is a noisy analog read, every
+    /// update a set of programming pulses. `range` is the |R_ij| mapped to the full
+    /// differential swing (R starts at I, so it must exceed 1).
+    Analog {
+        /// |R_ij| at full swing.
+        range: f32,
+    },
 }
 
+/// Stream unit of layer `l`'s analog decorrelator tile: apart from the weight tiles' `1 + l`.
+const ANALOG_UNIT_BASE: u64 = 1 << 20;
+
 pub(crate) struct Decorrelator {
+    /// R (digital), or for an analog decorrelator R as programmed, without read noise: what
+    /// the oracle and checkpoints see. The rule never reads it on an analog decorrelator.
     pub(crate) r: DMatrix<f32>,
+    /// The crossbar tile holding R when the precision is `Analog`.
+    pub(crate) analog: Option<Box<Tile>>,
     rule: DecorRule,
     precision: DecorPrecision,
     lr: f32,
@@ -56,9 +75,29 @@ struct Reuse {
 }
 
 impl Decorrelator {
-    pub(crate) fn new(d: usize, rule: DecorRule, precision: DecorPrecision, lr: f32) -> Self {
+    /// R = I, digital; for `Analog`, a tile fabricated from `model` (layer `l`, run `seed`) and
+    /// write-verify programmed to I (with the model's programming noise).
+    pub(crate) fn new(
+        d: usize,
+        config: (DecorRule, DecorPrecision, f32),
+        model: &ChipModel,
+        seed: u64,
+        l: usize,
+    ) -> Self {
+        let (rule, precision, lr) = config;
+        let identity = DMatrix::identity(d, d);
+        let analog = match precision {
+            DecorPrecision::Analog { range } => {
+                let unit = ANALOG_UNIT_BASE + l as u64;
+                let mut tile = Tile::fabricate(model, d, d, seed, unit, range);
+                tile.program(&identity);
+                Some(Box::new(tile))
+            }
+            _ => None,
+        };
         Decorrelator {
-            r: DMatrix::identity(d, d),
+            r: analog.as_ref().map_or(identity, |t| t.weights()),
+            analog,
             rule,
             precision,
             lr,
@@ -67,8 +106,11 @@ impl Decorrelator {
         }
     }
 
-    /// x = R h for a batch (`d × B`).
-    pub(crate) fn apply(&self, h: &DMatrix<f32>, x: &mut DMatrix<f32>, c: &mut Counters) {
+    /// x = R h for a batch (`d × B`); on an analog decorrelator a measured read.
+    pub(crate) fn apply(&mut self, h: &DMatrix<f32>, x: &mut DMatrix<f32>, c: &mut Counters) {
+        if let Some(tile) = &mut self.analog {
+            return tile.read(h, x, c);
+        }
         gemm(x, 0.0, 1.0, &self.r, Op::N, h, Op::N);
         let (d, b) = h.shape();
         c.digital_ops += 2 * (d * d * b) as u64;
@@ -78,13 +120,17 @@ impl Decorrelator {
     /// call, copies that call's product instead of recomputing it. The passes of one training
     /// step all feed the first layer the same batch through the same R, so its d²·B product
     /// (the largest of a CIFAR-sized step) is needed once, not once per pass. The circuit
-    /// itself would compute it every time: it is counted every time.
+    /// itself would compute it every time: it is counted every time. An analog read gets
+    /// fresh noise, so it is never reused.
     pub(crate) fn apply_reusing(
         &mut self,
         h: &DMatrix<f32>,
         x: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
+        if self.analog.is_some() {
+            return self.apply(h, x, c);
+        }
         let (d, b) = h.shape();
         c.digital_ops += 2 * (d * d * b) as u64;
         if let Some(m) = &self.reuse {
@@ -132,65 +178,135 @@ impl Decorrelator {
             }
             sq.iter_mut().for_each(|s| *s *= inv_b);
         });
-        // u ← ⟨xxᵀ⟩·R, by the cheaper order: (x·(xᵀR))/B costs 2Bd², (xxᵀ/B)·R costs Bd² + d³.
         let (mut t, mut u) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        if d <= b {
-            t.shape(d, d);
-            gemm(&mut t.m, 0.0, inv_b, x, Op::N, x, Op::T);
-            u.shape(d, d);
-            gemm(&mut u.m, 0.0, 1.0, &t.m, Op::N, &self.r, Op::N);
-            c.digital_ops += 2 * (d * d * b + d * d * d) as u64;
-        } else {
-            t.shape(b, d);
-            gemm(&mut t.m, 0.0, 1.0, x, Op::T, &self.r, Op::N);
-            u.shape(d, d);
-            gemm(&mut u.m, 0.0, inv_b, x, Op::N, &t.m, Op::N);
-            c.digital_ops += 4 * (d * d * b) as u64;
-        }
-        // Per rule, the update direction from u = ⟨xxᵀ⟩R and diag(⟨x²⟩):
-        //   plain:  C R = u − diag(⟨x²⟩) R
-        //   kappa:  a·(u − diag R) + 2κ v R
-        //   whiten: u − R
+        let coefficients = self.coefficients(d);
         let lr = self.lr;
-        let (a, extra, diag_out) = match self.rule {
-            DecorRule::Plain => (1.0, 0.0, true),
-            DecorRule::Kappa { kappa } => {
-                let v = self.sq.iter().map(|s| s - 1.0).sum::<f32>() / d as f32;
-                ((1.0 - kappa) / (d.max(2) - 1) as f32, 2.0 * kappa * v, true)
-            }
-            DecorRule::Whiten => (1.0, -1.0, false),
-        };
-        let fixed = match self.precision {
-            DecorPrecision::Fixed { bits, bound } => {
-                Some((bound, bound / ((1u32 << (bits - 1)) - 1) as f32))
-            }
-            DecorPrecision::F32 => None,
-        };
-        let (us, sq) = (u.m.as_slice(), &self.sq);
-        let pc = piece_cols(d);
-        for_pieces(self.r.as_mut_slice(), pc * d, |p, rp| {
-            // Local copies: scalars in registers, so the loop vectorises.
-            let (lr, a, extra, fixed) = (lr, a, extra, fixed);
-            for (jj, rc) in rp.chunks_mut(d).enumerate() {
-                let j = p * pc + jj;
-                let uc = &us[j * d..(j + 1) * d];
-                for ((r, &u), &s) in rc.iter_mut().zip(uc).zip(sq) {
-                    let r_ij = *r;
-                    let mut g = u;
-                    if diag_out {
-                        g -= s * r_ij;
-                    }
-                    let v = r_ij - lr * (a * g + extra * r_ij);
-                    *r = match fixed {
-                        Some((bound, step)) => (v.clamp(-bound, bound) / step).round() * step,
-                        None => v,
-                    };
+        match &mut self.analog {
+            None => {
+                // u ← ⟨xxᵀ⟩·R, by the cheaper order: (x·(xᵀR))/B costs 2Bd², (xxᵀ/B)·R costs
+                // Bd² + d³.
+                if d <= b {
+                    t.shape(d, d);
+                    gemm(&mut t.m, 0.0, inv_b, x, Op::N, x, Op::T);
+                    u.shape(d, d);
+                    gemm(&mut u.m, 0.0, 1.0, &t.m, Op::N, &self.r, Op::N);
+                    c.digital_ops += 2 * (d * d * b + d * d * d) as u64;
+                } else {
+                    t.shape(b, d);
+                    gemm(&mut t.m, 0.0, 1.0, x, Op::T, &self.r, Op::N);
+                    u.shape(d, d);
+                    gemm(&mut u.m, 0.0, inv_b, x, Op::N, &t.m, Op::N);
+                    c.digital_ops += 4 * (d * d * b) as u64;
                 }
+                let fixed = match self.precision {
+                    DecorPrecision::Fixed { bits, bound } => {
+                        Some((bound, bound / ((1u32 << (bits - 1)) - 1) as f32))
+                    }
+                    _ => None,
+                };
+                // R ← R + step, rounded to the fixed-point grid if there is one.
+                combine(
+                    &mut self.r,
+                    &u.m,
+                    &self.sq,
+                    lr,
+                    coefficients,
+                    move |r, step| {
+                        let v = r + step;
+                        match fixed {
+                            Some((bound, q)) => (v.clamp(-bound, bound) / q).round() * q,
+                            None => v,
+                        }
+                    },
+                );
             }
-        });
+            Some(tile) => {
+                // The controller cannot read R exactly. It measures y = Rᵀx (B transposed
+                // reads), forms u = ⟨x yᵀ⟩ = ⟨xxᵀ⟩R digitally, reads R̂ out (d reads) for the
+                // diagonal and whitening terms, and asks for ΔR = step(u, R̂) in pulses.
+                t.shape(d, b);
+                tile.read_transposed(x, &mut t.m, c);
+                u.shape(d, d);
+                gemm(&mut u.m, 0.0, inv_b, x, Op::N, &t.m, Op::T);
+                c.digital_ops += 2 * (d * d * b) as u64;
+                t.shape(d, d);
+                tile.read_out(&mut t.m, c);
+                combine(&mut t.m, &u.m, &self.sq, lr, coefficients, |_, step| step);
+                tile.update(&t.m, c);
+                copy_into(&mut self.r, &tile.weights());
+            }
+        }
         c.digital_ops += 4 * (d * d) as u64;
         SCRATCH.with(|s| *s.borrow_mut() = (t, u));
     }
+
+    /// Per rule, the update direction from u = ⟨xxᵀ⟩R, R and diag(⟨x²⟩) is
+    /// `a·(u − [diag(⟨x²⟩)]·R) + extra·R`, the bracket present when `diag_out`:
+    ///   plain:  a = 1, extra = 0, diag out (C R = offdiag(⟨xxᵀ⟩) R)
+    ///   kappa:  a = (1−κ)/(d−1), extra = 2κ·v with v = mean_i(⟨x_i²⟩ − 1), diag out
+    ///   whiten: a = 1, extra = −1, diag kept ((⟨xxᵀ⟩ − I) R)
+    fn coefficients(&self, d: usize) -> Coefficients {
+        match self.rule {
+            DecorRule::Plain => Coefficients {
+                a: 1.0,
+                extra: 0.0,
+                diag_out: true,
+            },
+            DecorRule::Kappa { kappa } => {
+                let v = self.sq.iter().map(|s| s - 1.0).sum::<f32>() / d as f32;
+                Coefficients {
+                    a: (1.0 - kappa) / (d.max(2) - 1) as f32,
+                    extra: 2.0 * kappa * v,
+                    diag_out: true,
+                }
+            }
+            DecorRule::Whiten => Coefficients {
+                a: 1.0,
+                extra: -1.0,
+                diag_out: false,
+            },
+        }
+    }
+}
+
+/// See [`Decorrelator::coefficients`].
+#[derive(Clone, Copy)]
+struct Coefficients {
+    a: f32,
+    extra: f32,
+    diag_out: bool,
+}
+
+/// `out_ij ← finish(r_ij, −lr·(a·(u_ij − [sq_i·r_ij]) + extra·r_ij))` where `r` is `out`'s own
+/// entry before the write (R, or the read-out R̂), over column blocks in parallel when this
+/// thread's setting allows.
+fn combine(
+    out: &mut DMatrix<f32>,
+    u: &DMatrix<f32>,
+    sq: &[f32],
+    lr: f32,
+    k: Coefficients,
+    finish: impl Fn(f32, f32) -> f32 + Sync,
+) {
+    let d = out.nrows();
+    let us = u.as_slice();
+    let pc = piece_cols(d);
+    for_pieces(out.as_mut_slice(), pc * d, |p, rp| {
+        // Local copies: scalars in registers, so the loop vectorises.
+        let (lr, k) = (lr, k);
+        for (jj, rc) in rp.chunks_mut(d).enumerate() {
+            let j = p * pc + jj;
+            let uc = &us[j * d..(j + 1) * d];
+            for ((r, &u), &s) in rc.iter_mut().zip(uc).zip(sq) {
+                let r_ij = *r;
+                let mut g = u;
+                if k.diag_out {
+                    g -= s * r_ij;
+                }
+                *r = finish(r_ij, -lr * (k.a * g + k.extra * r_ij));
+            }
+        }
+    });
 }
 
 /// A matrix buffer that keeps its allocation across shapes: reshaping to something no larger

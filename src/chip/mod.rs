@@ -24,7 +24,7 @@ mod telemetry;
 #[cfg(test)]
 mod tests;
 
-pub use checkpoint::{ChipCheckpoint, DeviceCheckpoint, LayerCheckpoint};
+pub use checkpoint::{ChipCheckpoint, DeviceCheckpoint, LayerCheckpoint, TileState};
 pub use decorrelator::{mean_abs_offdiag_correlation, DecorPrecision, DecorRule};
 pub use energy::{Counters, Energy, Phase};
 pub use model::{ChipModel, ChipSpec, ModelError};

@@ -183,9 +183,9 @@ impl Chip {
                     he * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, &mut init)
                 });
                 tile.program(&w0);
-                let decor = config
-                    .decorrelation
-                    .map(|dc| Decorrelator::new(d, dc.rule, dc.precision, dc.lr));
+                let decor = config.decorrelation.map(|dc| {
+                    Decorrelator::new(d, (dc.rule, dc.precision, dc.lr), model, config.seed, l)
+                });
                 Layer {
                     decor,
                     tile,

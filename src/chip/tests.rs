@@ -462,3 +462,72 @@ fn stuck_devices_do_not_move() {
         .any(|d| a.conductances()[d] != g_min);
     assert!(free_moved, "free devices must move");
 }
+
+// ---------------------------------------------------------------- transposed reads, read-out
+
+/// Mean and variance of every output over a batch of identical inputs, against the
+/// programmed weights and the noise model: `sd = scale·√(out_noise² + w_noise²·‖x‖²)` for an
+/// input with max|x| = 1 (abs-max scaling is then the identity). Converters at 14 bits, so
+/// their error (< 1e-3 of the noise) is below the tolerance. Tolerances: 5 SE of the mean
+/// (sd/√n) and of the variance (var·√(2/(n−1))).
+fn check_read_statistics(ys: &DMatrix<f32>, expect: &[f32], sd: f64, what: &str) {
+    let n = ys.ncols();
+    for (i, &e) in expect.iter().enumerate() {
+        let row: Vec<f64> = ys.row(i).iter().map(|&v| v as f64).collect();
+        let (m, v) = mean_var(&row);
+        let se = sd / (n as f64).sqrt();
+        assert!(
+            (m - e as f64).abs() < 5.0 * se,
+            "{what} output {i}: mean {m}, expected {e} ± {}",
+            5.0 * se
+        );
+        let tol = 5.0 * sd * sd * (2.0 / (n as f64 - 1.0)).sqrt();
+        assert!(
+            (v - sd * sd).abs() < tol,
+            "{what} output {i}: variance {v}, expected {} ± {tol}",
+            sd * sd
+        );
+    }
+}
+
+#[test]
+fn transposed_reads_and_read_out_measure_w_transpose_and_w_with_the_read_noise() {
+    let m = model("rram", &["read.inp_bits=14", "read.out_bits=14"]);
+    let (rows, cols) = (5, 7);
+    let mut tile = Tile::fabricate(&m, rows, cols, 3, 1, 1.0);
+    let w = DMatrix::from_fn(rows, cols, |i, j| 0.3 * ((i * cols + j) as f32 * 0.7).sin());
+    tile.program(&w);
+    let w = tile.weights();
+    let read = m.spec().read.clone().unwrap();
+    let (so, sw, scale) = (read.out_noise, read.w_noise, tile.scale() as f64);
+    let mut c = Counters::default();
+    // Transposed: x over the rows, max|x| = 1.
+    let xv: Vec<f32> = (0..rows).map(|i| [1.0, -0.5, 0.25, 0.8, -0.1][i]).collect();
+    let n = 20_000;
+    let x = DMatrix::from_fn(rows, n, |i, _| xv[i]);
+    let mut y = DMatrix::zeros(0, 0);
+    tile.read_transposed(&x, &mut y, &mut c);
+    assert_eq!(y.shape(), (cols, n));
+    let expect: Vec<f32> = (0..cols)
+        .map(|j| (0..rows).map(|i| w[(i, j)] * xv[i]).sum())
+        .collect();
+    let x2: f64 = xv.iter().map(|&v| (v * v) as f64).sum();
+    let sd = scale * (so * so + sw * sw * x2).sqrt();
+    check_read_statistics(&y, &expect, sd, "transposed read");
+    assert_eq!(c.vector_reads, n as u64);
+    assert_eq!(c.macs, (rows * cols * n) as u64);
+    assert_eq!(c.dac_conversions, (rows * n) as u64);
+    assert_eq!(c.adc_conversions, (cols * n) as u64);
+    // Read-out: each column j is a read of e_j; collect entry (i, j) over many read-outs.
+    let reps = 4000;
+    let mut samples = DMatrix::zeros(rows * cols, reps);
+    let mut c = Counters::default();
+    for k in 0..reps {
+        tile.read_out(&mut y, &mut c);
+        assert_eq!(y.shape(), (rows, cols));
+        samples.column_mut(k).copy_from_slice(y.as_slice());
+    }
+    let sd = scale * (so * so + sw * sw).sqrt();
+    check_read_statistics(&samples, w.as_slice(), sd, "read-out");
+    assert_eq!(c.vector_reads, (cols * reps) as u64);
+}

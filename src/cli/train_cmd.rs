@@ -49,7 +49,8 @@ pub struct TrainArgs {
     /// Decorrelation rule: plain, kappa[:K] or whiten.
     #[arg(long, default_value = "plain", value_parser = parse_decor_rule, help_heading = "Learning")]
     pub decor_rule: DecorRule,
-    /// Decorrelator precision: f32 or fixed:BITS:BOUND.
+    /// Decorrelator precision: f32, fixed:BITS:BOUND, or analog[:RANGE] (R in a crossbar tile of
+    /// the chip's device model; RANGE = |R_ij| at full swing, default 2).
     #[arg(long, default_value = "f32", value_parser = parse_decor_precision, help_heading = "Learning")]
     pub decor_precision: DecorPrecision,
     /// Epochs.
@@ -150,6 +151,10 @@ fn parse_decor_rule(s: &str) -> Result<DecorRule, String> {
     }
 }
 
+/// |R_ij| at the full differential swing of an analog decorrelator, unless given: R starts at I,
+/// so its diagonal sits at half swing, leaving room for whitening to grow it.
+const DEFAULT_ANALOG_DECOR_RANGE: f32 = 2.0;
+
 fn parse_decor_precision(s: &str) -> Result<DecorPrecision, String> {
     if s == "f32" {
         return Ok(DecorPrecision::F32);
@@ -168,8 +173,20 @@ fn parse_decor_precision(s: &str) -> Result<DecorPrecision, String> {
                 bound: positive(bound, "fixed-point bound")?,
             })
         }
+        ["analog"] => Ok(DecorPrecision::Analog {
+            range: DEFAULT_ANALOG_DECOR_RANGE,
+        }),
+        ["analog", range] => {
+            let range = positive(range, "analog decorrelator range")?;
+            if range <= 1.0 {
+                return Err(format!(
+                    "analog decorrelator range: R starts at I, so the range must exceed 1, got {range}"
+                ));
+            }
+            Ok(DecorPrecision::Analog { range })
+        }
         _ => Err(format!(
-            "unknown precision `{s}`; expected f32 or fixed:BITS:BOUND"
+            "unknown precision `{s}`; expected f32, fixed:BITS:BOUND or analog[:RANGE]"
         )),
     }
 }

@@ -5,7 +5,7 @@
 use super::hdf5::OutputError;
 use super::runattrs::{attr_u64, attr_u64s};
 use super::schema::{self, group, h5err, put_fixed, Attr, CHECKPOINT, CHECKPOINT_NEW};
-use crate::chip::{Chip, ChipCheckpoint, DeviceCheckpoint, LayerCheckpoint};
+use crate::chip::{Chip, ChipCheckpoint, DeviceCheckpoint, LayerCheckpoint, TileState};
 use crate::learn::{Learner, OptimizerKind};
 use ::hdf5::Group;
 use nalgebra::{DMatrix, DVector};
@@ -63,29 +63,16 @@ pub(crate) fn write(
             put_fixed(path, &lg, "decorrelator", &[r.len()], r)?;
         }
         if let Some(d) = &lc.devices {
-            put_fixed(
-                path,
-                &lg,
-                "conductances",
-                &[d.conductances.len()],
-                &d.conductances,
-            )?;
-            if !d.accumulate.is_empty() {
-                put_fixed(
-                    path,
-                    &lg,
-                    "accumulate",
-                    &[d.accumulate.len()],
-                    &d.accumulate,
-                )?;
+            write_devices(path, &lg, d)?;
+        }
+        if let Some(ts) = &lc.decorrelator_tile {
+            let tg = lg
+                .create_group(DECOR_TILE)
+                .map_err(|e| h5err(path, format!("creating {}/{DECOR_TILE}", lg.name()), e))?;
+            a.array(&tg, "read_stream", &ts.read_stream)?;
+            if let Some(d) = &ts.devices {
+                write_devices(path, &tg, d)?;
             }
-            if !d.t_prog_s.is_empty() {
-                put_fixed(path, &lg, "t_prog_s", &[d.t_prog_s.len()], &d.t_prog_s)?;
-            }
-            a.scalar(&lg, "now_s", d.now_s)?;
-            a.array(&lg, "programming_stream", &d.programming_stream)?;
-            a.array(&lg, "update_stream", &d.update_stream)?;
-            a.scalar(&lg, "fabrication_fingerprint", d.fabrication_fingerprint)?;
         }
     }
     let o = &learner.optimizer;
@@ -107,6 +94,55 @@ pub(crate) fn write(
     }
     run.relink(CHECKPOINT_NEW, CHECKPOINT)
         .map_err(|e| h5err(path, "renaming checkpoint_new to checkpoint", e))
+}
+
+/// The subgroup of a layer's checkpoint holding its analog decorrelator's tile.
+const DECOR_TILE: &str = "decorrelator_tile";
+
+/// A device array's state into group `g`: datasets conductances, accumulate, t_prog_s and
+/// attributes now_s, programming_stream, update_stream, fabrication_fingerprint.
+fn write_devices(path: &Path, g: &Group, d: &DeviceCheckpoint) -> Result<(), OutputError> {
+    let a = Attr { path };
+    put_fixed(
+        path,
+        g,
+        "conductances",
+        &[d.conductances.len()],
+        &d.conductances,
+    )?;
+    if !d.accumulate.is_empty() {
+        put_fixed(path, g, "accumulate", &[d.accumulate.len()], &d.accumulate)?;
+    }
+    if !d.t_prog_s.is_empty() {
+        put_fixed(path, g, "t_prog_s", &[d.t_prog_s.len()], &d.t_prog_s)?;
+    }
+    a.scalar(g, "now_s", d.now_s)?;
+    a.array(g, "programming_stream", &d.programming_stream)?;
+    a.array(g, "update_stream", &d.update_stream)?;
+    a.scalar(g, "fabrication_fingerprint", d.fabrication_fingerprint)
+}
+
+/// The device state [`write_devices`] wrote into `g`, or None if it has none.
+fn read_devices(path: &Path, g: &Group) -> Result<Option<DeviceCheckpoint>, OutputError> {
+    let has_devices = g.link_exists("conductances")
+        || g.attr_names()
+            .map_err(|e| h5err(path, format!("listing attributes of {}", g.name()), e))?
+            .iter()
+            .any(|n| n == "fabrication_fingerprint");
+    if !has_devices {
+        return Ok(None);
+    }
+    Ok(Some(DeviceCheckpoint {
+        conductances: read_vec(path, g, "conductances")?,
+        accumulate: opt_vec(path, g, "accumulate")?.unwrap_or_default(),
+        t_prog_s: opt_vec(path, g, "t_prog_s")?.unwrap_or_default(),
+        now_s: schema::read_attr(path, g, "now_s")?
+            .as_f64()
+            .ok_or_else(|| schema::bad(path, format!("{}@now_s", g.name()), "is not a number"))?,
+        programming_stream: pair(path, g, "programming_stream")?,
+        update_stream: pair(path, g, "update_stream")?,
+        fabrication_fingerprint: attr_u64(path, g, "fabrication_fingerprint")?,
+    }))
 }
 
 fn read_vec<T: ::hdf5::H5Type>(path: &Path, g: &Group, name: &str) -> Result<Vec<T>, OutputError> {
@@ -162,25 +198,12 @@ pub(crate) fn read(
             ));
         }
         let counters = std::array::from_fn(|p| std::array::from_fn(|k| flat[p * 9 + k]));
-        let has_devices = lg.link_exists("conductances")
-            || lg
-                .attr_names()
-                .map_err(|e| h5err(path, format!("listing attributes of {}", lg.name()), e))?
-                .iter()
-                .any(|n| n == "fabrication_fingerprint");
-        let devices = if has_devices {
-            Some(DeviceCheckpoint {
-                conductances: read_vec(path, &lg, "conductances")?,
-                accumulate: opt_vec(path, &lg, "accumulate")?.unwrap_or_default(),
-                t_prog_s: opt_vec(path, &lg, "t_prog_s")?.unwrap_or_default(),
-                now_s: schema::read_attr(path, &lg, "now_s")?
-                    .as_f64()
-                    .ok_or_else(|| {
-                        schema::bad(path, format!("{}@now_s", lg.name()), "is not a number")
-                    })?,
-                programming_stream: pair(path, &lg, "programming_stream")?,
-                update_stream: pair(path, &lg, "update_stream")?,
-                fabrication_fingerprint: attr_u64(path, &lg, "fabrication_fingerprint")?,
+        let devices = read_devices(path, &lg)?;
+        let decorrelator_tile = if lg.link_exists(DECOR_TILE) {
+            let tg = group(path, &lg, DECOR_TILE)?;
+            Some(TileState {
+                read_stream: pair(path, &tg, "read_stream")?,
+                devices: read_devices(path, &tg)?,
             })
         } else {
             None
@@ -191,6 +214,7 @@ pub(crate) fn read(
             float_weights: opt_vec(path, &lg, "float_weights")?,
             devices,
             decorrelator: opt_vec(path, &lg, "decorrelator")?,
+            decorrelator_tile,
             counters,
         });
     }

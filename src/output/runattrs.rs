@@ -57,6 +57,7 @@ pub(crate) fn write(
     let (prec, bits, bound) = match spec.decor_precision {
         DecorPrecision::F32 => ("f32", 0u32, 0.0f32),
         DecorPrecision::Fixed { bits, bound } => ("fixed", bits, bound),
+        DecorPrecision::Analog { range } => ("analog", 0, range),
     };
     a.text(run, "decor_precision", prec)?;
     a.scalar(run, "decor_bits", bits)?;
@@ -185,6 +186,9 @@ pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions),
         "fixed" => DecorPrecision::Fixed {
             bits: attr_int(path, run, "decor_bits")? as u32,
             bound: attr_f32(path, run, "decor_bound")?,
+        },
+        "analog" => DecorPrecision::Analog {
+            range: attr_f32(path, run, "decor_bound")?,
         },
         other => {
             return Err(bad(
