@@ -221,7 +221,7 @@ fn report_produces_non_empty_pngs() {
     .unwrap();
     assert_eq!(s.runs.len(), 8);
     let plots = dir.path().join("plots");
-    report::run(&out, Some(&plots)).unwrap();
+    report::run(std::slice::from_ref(&out), Some(&plots)).unwrap();
     for f in [
         "learning_curves.png",
         "accuracy_vs_bits.png",
@@ -259,12 +259,30 @@ fn report_produces_non_empty_pngs() {
     let one = dir.path().join("one.h5");
     sweep::execute(&sweep_args(&["--chip", "rram"], &one)).unwrap();
     let plots1 = dir.path().join("plots1");
-    report::run(&one, Some(&plots1)).unwrap();
+    report::run(std::slice::from_ref(&one), Some(&plots1)).unwrap();
     assert!(is_png(&plots1.join("learning_curves.png")));
     assert!(
         !plots1.join("accuracy_vs_bits.png").exists(),
         "no precision plot without a precision axis"
     );
+
+    // Several files: one table, runs named by file stem; each has its wall time per epoch.
+    let mut headers = Vec::new();
+    let both =
+        report::collect(&[out.clone(), one.clone()], |h| headers.push(h.to_string())).unwrap();
+    assert_eq!(headers.len(), 2);
+    assert_eq!(both.len(), 9);
+    assert!(
+        both[..8].iter().all(|r| r.name.starts_with("grid/run")),
+        "{:?}",
+        both[0].name
+    );
+    assert_eq!(both[8].name, "one");
+    let rows: Vec<report::Row> = both.iter().map(report::Row::of).collect();
+    assert!(rows
+        .iter()
+        .all(|r| r.seconds_per_epoch.is_some_and(|t| t > 0.0)));
+    assert!(report::table(&rows).contains("s/epoch"));
 }
 
 #[test]

@@ -99,11 +99,12 @@ pub struct MergeArgs {
     pub force: bool,
 }
 
-/// `npchip report FILE`
+/// `npchip report FILE...`
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// An HDF5 file written by `train` or `sweep`.
-    pub file: PathBuf,
+    /// HDF5 files written by `train` or `sweep`; with several, one table over all their runs.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
     /// Directory for the PNG plots (created if missing); no plots without it.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -115,7 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train_cmd::run(*a, cli.quiet > 0),
         Command::Sweep(a) => crate::sweep::run(*a),
         Command::Merge(a) => crate::output::merge::merge(&a.out, &a.inputs, a.force),
-        Command::Report(a) => crate::output::report::run(&a.file, a.out.as_deref()),
+        Command::Report(a) => crate::output::report::run(&a.files, a.out.as_deref()),
         Command::Chip(c) => chip_cmd::run(c),
         Command::Data(DataCommand::Info { data }) => data_cmd::info(&data),
         Command::Bench(a) => crate::bench::run(a),

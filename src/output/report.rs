@@ -44,6 +44,8 @@ pub struct Row {
     pub energy_pj: Option<[f64; 4]>,
     /// Programming pulses (up + down, all phases) per weight over the run.
     pub pulses_per_weight: Option<f64>,
+    /// Median wall time of the training part of an epoch, s (None without finished epochs).
+    pub seconds_per_epoch: Option<f64>,
     /// Saturated ADC conversions / ADC conversions in training (None without an ADC).
     pub adc_saturation: Option<f64>,
     /// How the run ended.
@@ -104,6 +106,16 @@ impl Row {
             .flatten();
         let adc_saturation = (totals.adc_conversions > 0)
             .then(|| totals.adc_saturations as f64 / totals.adc_conversions as f64);
+        let seconds_per_epoch = (!e.train_seconds.is_empty()).then(|| {
+            let mut t = e.train_seconds.clone();
+            t.sort_by(f64::total_cmp);
+            let m = t.len() / 2;
+            if t.len() % 2 == 1 {
+                t[m]
+            } else {
+                0.5 * (t[m - 1] + t[m])
+            }
+        });
         Row {
             name: r.name.clone(),
             rule: attr_str(a, "rule").unwrap_or("?").to_string(),
@@ -120,6 +132,7 @@ impl Row {
             test_acc: e.test_acc.last().copied(),
             energy_pj,
             pulses_per_weight,
+            seconds_per_epoch,
             adc_saturation,
             status: r.status.clone(),
             point: attr_str(a, crate::sweep::record::POINT).map(str::to_string),
@@ -157,7 +170,7 @@ pub fn table(rows: &[Row]) -> String {
             .map(|p| format!("E {p} ({unit})")),
     )
     .chain(
-        ["pulses/weight", "ADC sat.", "status"]
+        ["pulses/weight", "ADC sat.", "s/epoch", "status"]
             .iter()
             .map(|s| s.to_string()),
     )
@@ -190,6 +203,10 @@ pub fn table(rows: &[Row]) -> String {
         c.push(
             r.adc_saturation
                 .map_or("-".into(), |x| format!("{:.3}%", 100.0 * x)),
+        );
+        c.push(
+            r.seconds_per_epoch
+                .map_or("-".into(), |x| format!("{x:.1}")),
         );
         c.push(r.status.name().to_string());
         cells.push(c);
@@ -238,7 +255,7 @@ pub fn table(rows: &[Row]) -> String {
     if rows.iter().any(|r| r.oracle) {
         let _ = writeln!(s, "* oracle rule: reads chip internals (noise samples or weights) that a real controller cannot.");
     }
-    let _ = writeln!(s, "E: training energy per training sample by phase; pulses/weight: programming pulses per weight over all epochs; ADC sat.: saturated / all ADC conversions in training.");
+    let _ = writeln!(s, "E: training energy per training sample by phase; pulses/weight: programming pulses per weight over all epochs; ADC sat.: saturated / all ADC conversions in training; s/epoch: median wall time of an epoch's training (evaluation excluded).");
     s
 }
 
@@ -367,12 +384,42 @@ fn header(path: &Path, root: &Attrs, n: usize) -> String {
     s
 }
 
-/// Prints the table of `file` and, with `out`, writes the plots there.
-pub fn run(file: &Path, out: Option<&Path>) -> anyhow::Result<()> {
-    let root = read_root_attrs(file)?;
-    let runs = read_runs(file)?;
+/// The runs of `files`, named as [`run`] names them; `header` gets each file's header line.
+pub fn collect(
+    files: &[PathBuf],
+    mut header_line: impl FnMut(&str),
+) -> anyhow::Result<Vec<RunRecord>> {
+    let mut runs = Vec::new();
+    for file in files {
+        let root = read_root_attrs(file)?;
+        let mut these = read_runs(file)?;
+        header_line(&header(file, &root, these.len()));
+        if files.len() > 1 {
+            let stem = file.file_stem().map_or_else(
+                || file.display().to_string(),
+                |s| s.to_string_lossy().into(),
+            );
+            let single = these.len() == 1;
+            for r in &mut these {
+                r.name = if single {
+                    stem.clone()
+                } else {
+                    format!("{stem}/{}", r.name)
+                };
+            }
+        }
+        runs.append(&mut these);
+    }
+    Ok(runs)
+}
+
+/// Prints one table of the runs of `files` and, with `out`, writes the plots there. With more
+/// than one file each run is named `<file stem>/<run>` (or just the stem when the file holds a
+/// single run), so runs of separate `npchip train` calls can be compared in one table.
+pub fn run(files: &[PathBuf], out: Option<&Path>) -> anyhow::Result<()> {
+    let runs = collect(files, |h| println!("{h}"))?;
+    println!();
     let rows: Vec<Row> = runs.iter().map(Row::of).collect();
-    println!("{}\n", header(file, &root, runs.len()));
     if rows.is_empty() {
         println!("(no runs)");
     } else {
@@ -410,6 +457,7 @@ mod tests {
             test_acc: Some(0.25),
             energy_pj: Some([1500.0, 0.0, 20.0, 0.0]),
             pulses_per_weight: Some(3.25),
+            seconds_per_epoch: Some(1.5),
             adc_saturation: Some(0.001),
             status,
             point: None,
