@@ -32,11 +32,40 @@ const STUCK_MAX: u8 = 2;
 
 /// Fabrication-time, per-device parameters; a vector is absent when its spread is zero.
 struct Variation {
-    g_max: Option<Vec<f32>>,
-    step: Option<Vec<f32>>,
-    up_down: Option<Vec<f32>>,
+    g_max: Option<Factors>,
+    step: Option<Factors>,
+    up_down: Option<Factors>,
     stuck: Option<Vec<u8>>,
     nu: Option<Vec<f32>>,
+}
+
+/// A per-device fabrication factor in 16-bit fixed point: value = q·2⁻¹³ + offset, so
+/// [offset, offset + 8) at a resolution of 1.2e-4. The pulse loop is bound by memory traffic and
+/// these factors are most of it: half the bytes of f32, with a quantisation far below any
+/// device-to-device spread a model would give (values outside the range are clipped to it).
+struct Factors {
+    q: Vec<u16>,
+    offset: f32,
+}
+
+impl Factors {
+    const RES: f32 = 1.0 / 8192.0;
+
+    fn new(values: impl Iterator<Item = f32>, offset: f32) -> Factors {
+        let q = values
+            .map(|v| {
+                ((v - offset) / Self::RES)
+                    .round()
+                    .clamp(0.0, u16::MAX as f32) as u16
+            })
+            .collect();
+        Factors { q, offset }
+    }
+
+    #[inline(always)]
+    fn get(&self, d: usize) -> f32 {
+        self.q[d] as f32 * Self::RES + self.offset
+    }
 }
 
 /// Per-device totals kept for hardware traces (pulses since the last reset).
@@ -82,18 +111,19 @@ impl DeviceArray {
         let mut fab = Stream::new(seed, unit, Purpose::Fabrication).next_rng();
         let g_min = (spec.g_min_us / spec.g_max_us) as f32;
         let dg = (1.0 - g_min) / (spec.levels - 1) as f32;
-        let per_device = |rng: &mut Rng, spread: f64, f: &dyn Fn(f32) -> f32| -> Option<Vec<f32>> {
-            (spread > 0.0).then(|| (0..2 * n).map(|_| f(spread as f32 * normal(rng))).collect())
+        let per_device = |rng: &mut Rng, spread: f64, f: &dyn Fn(f32) -> f32| -> Option<Factors> {
+            (spread > 0.0)
+                .then(|| Factors::new((0..2 * n).map(|_| f(spread as f32 * normal(rng))), 0.0))
         };
         let g_max = per_device(&mut fab, spec.g_max_dtod, &|z| (1.0 + z).max(g_min + dg));
         let step = per_device(&mut fab, spec.dw_min_dtod, &|z| (1.0 + z).max(0.0));
         let ud = spec.up_down as f32;
         let up_down = if spec.up_down_dtod > 0.0 || spec.up_down != 0.0 {
-            Some(
+            Some(Factors::new(
                 (0..2 * n)
-                    .map(|_| (ud + spec.up_down_dtod as f32 * normal(&mut fab)).clamp(-0.99, 0.99))
-                    .collect(),
-            )
+                    .map(|_| (ud + spec.up_down_dtod as f32 * normal(&mut fab)).clamp(-0.99, 0.99)),
+                -1.0,
+            ))
         } else {
             None
         };
@@ -152,7 +182,7 @@ impl DeviceArray {
     }
 
     fn g_max_of(&self, d: usize) -> f32 {
-        self.var.g_max.as_ref().map_or(1.0, |v| v[d])
+        self.var.g_max.as_ref().map_or(1.0, |v| v.get(d))
     }
 
     fn pin_stuck(&mut self) {
@@ -160,7 +190,7 @@ impl DeviceArray {
             for (d, &s) in st.iter().enumerate() {
                 match s {
                     STUCK_MIN => self.g[d] = self.g_min,
-                    STUCK_MAX => self.g[d] = self.var.g_max.as_ref().map_or(1.0, |v| v[d]),
+                    STUCK_MAX => self.g[d] = self.var.g_max.as_ref().map_or(1.0, |v| v.get(d)),
                     _ => {}
                 }
             }
@@ -422,11 +452,15 @@ impl DeviceArray {
     pub(crate) fn fabrication_fingerprint(&self) -> u64 {
         let v = &self.var;
         let mut h = derive(self.n as u64, &[self.dg.to_bits() as u64]);
-        for (tag, vec) in [(1u64, &v.g_max), (2, &v.step), (3, &v.up_down), (4, &v.nu)] {
-            h = derive(h, &[tag, vec.as_ref().map_or(0, |x| x.len() as u64)]);
-            for x in vec.iter().flatten() {
-                h = derive(h, &[x.to_bits() as u64]);
+        for (tag, f) in [(1u64, &v.g_max), (2, &v.step), (3, &v.up_down)] {
+            h = derive(h, &[tag, f.as_ref().map_or(0, |x| x.q.len() as u64)]);
+            for &q in f.iter().flat_map(|x| &x.q) {
+                h = derive(h, &[q as u64]);
             }
+        }
+        h = derive(h, &[4, v.nu.as_ref().map_or(0, |x| x.len() as u64)]);
+        for x in v.nu.iter().flatten() {
+            h = derive(h, &[x.to_bits() as u64]);
         }
         for &s in v.stuck.iter().flatten() {
             h = derive(h, &[5, s as u64]);
@@ -648,7 +682,7 @@ impl PulseCtx<'_> {
     /// How far device `d` at `g` can move in direction `dir` (±1) before its bound.
     fn room(&self, g: f32, d: usize, dir: f32) -> f32 {
         if dir > 0.0 {
-            self.var.g_max.as_ref().map_or(1.0, |v| v[d]) - g
+            self.var.g_max.as_ref().map_or(1.0, |v| v.get(d)) - g
         } else {
             g - self.g_min
         }
@@ -661,9 +695,9 @@ impl PulseCtx<'_> {
         if self.var.stuck.as_ref().is_some_and(|s| s[d] != FREE) {
             return g;
         }
-        let g_max = self.var.g_max.as_ref().map_or(1.0, |v| v[d]);
-        let ud = self.var.up_down.as_ref().map_or(0.0, |v| v[d]);
-        let base = self.dg * self.var.step.as_ref().map_or(1.0, |v| v[d]) * (1.0 + dir * ud);
+        let g_max = self.var.g_max.as_ref().map_or(1.0, |v| v.get(d));
+        let ud = self.var.up_down.as_ref().map_or(0.0, |v| v.get(d));
+        let base = self.dg * self.var.step.as_ref().map_or(1.0, |v| v.get(d)) * (1.0 + dir * ud);
         let c2c = if self.c2c > 0.0 { normal(rng) } else { 0.0 };
         if self.soft {
             let range = g_max - self.g_min;
@@ -685,9 +719,9 @@ impl PulseCtx<'_> {
         if count == 0 || self.var.stuck.as_ref().is_some_and(|s| s[d] != FREE) {
             return;
         }
-        let g_max = self.var.g_max.as_ref().map_or(1.0, |v| v[d]);
-        let ud = self.var.up_down.as_ref().map_or(0.0, |v| v[d]);
-        let base = self.dg * self.var.step.as_ref().map_or(1.0, |v| v[d]) * (1.0 + dir * ud);
+        let g_max = self.var.g_max.as_ref().map_or(1.0, |v| v.get(d));
+        let ud = self.var.up_down.as_ref().map_or(0.0, |v| v.get(d));
+        let base = self.dg * self.var.step.as_ref().map_or(1.0, |v| v.get(d)) * (1.0 + dir * ud);
         if self.soft {
             let range = g_max - self.g_min;
             for _ in 0..count {
@@ -738,12 +772,11 @@ mod round_block_tests {
     fn one_pulse_fast_path_matches_the_general_pulse() {
         let mut rng = Rng::seed_from_u64(2);
         let n = 256;
-        let mut v = |lo: f32, hi: f32| -> Option<Vec<f32>> {
-            Some(
-                (0..2 * n)
-                    .map(|_| lo + (hi - lo) * rng.gen::<f32>())
-                    .collect(),
-            )
+        let mut v = |lo: f32, hi: f32| -> Option<Factors> {
+            let values: Vec<f32> = (0..2 * n)
+                .map(|_| lo + (hi - lo) * rng.gen::<f32>())
+                .collect();
+            Some(Factors::new(values.into_iter(), lo.min(0.0)))
         };
         let var = Variation {
             g_max: v(0.7, 1.2),
