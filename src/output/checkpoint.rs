@@ -8,7 +8,6 @@ use super::schema::{self, group, h5err, put_fixed, Attr, CHECKPOINT, CHECKPOINT_
 use crate::chip::{Chip, ChipCheckpoint, DeviceCheckpoint, LayerCheckpoint, TileState};
 use crate::learn::{Learner, OptimizerKind};
 use ::hdf5::Group;
-use nalgebra::{DMatrix, DVector};
 use std::path::Path;
 
 /// Optimiser state as stored.
@@ -266,16 +265,17 @@ pub(crate) fn restore_optimizer(learner: &mut Learner, st: &OptimizerState) -> R
         for (l, mom) in st.moments.iter().enumerate() {
             let (mw, mb) = &mut o.m[l];
             let (vw, vb) = &mut o.v[l];
-            fill(mw, &mom[0], l)?;
-            fill_v(mb, &mom[1], l)?;
-            fill(vw, &mom[2], l)?;
-            fill_v(vb, &mom[3], l)?;
+            fill(mw.as_mut_slice(), &mom[0], l)?;
+            fill(mb.as_mut_slice(), &mom[1], l)?;
+            fill(vw.as_mut_slice(), &mom[2], l)?;
+            fill(vb.as_mut_slice(), &mom[3], l)?;
         }
     }
     Ok(())
 }
 
-fn fill(dst: &mut DMatrix<f32>, src: &[f32], l: usize) -> Result<(), String> {
+/// Copies one optimiser moment of layer `l` (a matrix's or vector's storage) from a checkpoint.
+fn fill(dst: &mut [f32], src: &[f32], l: usize) -> Result<(), String> {
     if dst.len() != src.len() {
         return Err(format!(
             "layer {l}: optimiser moment has {} values, expected {}",
@@ -283,18 +283,6 @@ fn fill(dst: &mut DMatrix<f32>, src: &[f32], l: usize) -> Result<(), String> {
             dst.len()
         ));
     }
-    dst.as_mut_slice().copy_from_slice(src);
-    Ok(())
-}
-
-fn fill_v(dst: &mut DVector<f32>, src: &[f32], l: usize) -> Result<(), String> {
-    if dst.len() != src.len() {
-        return Err(format!(
-            "layer {l}: optimiser moment has {} values, expected {}",
-            src.len(),
-            dst.len()
-        ));
-    }
-    dst.as_mut_slice().copy_from_slice(src);
+    dst.copy_from_slice(src);
     Ok(())
 }
