@@ -11,6 +11,7 @@ is the undisturbed figure on a shared machine).
 import argparse
 import os
 import statistics
+import sys
 
 import h5py
 
@@ -30,7 +31,12 @@ def main():
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for path in args.files:
-        with h5py.File(path, "r") as f:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as e:
+            print(f"{path}: cannot open ({e}); a run still writing it holds a lock", file=sys.stderr)
+            continue
+        with f:
             for name, run in f["runs"].items():
                 a = run.attrs
                 e = run["epochs"]
