@@ -97,6 +97,10 @@ pub struct MergeArgs {
     /// Overwrite OUT if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Command that reruns shards given as `K,K,...`, named when shards are missing (the
+    /// merge job of `npchip sweep --slurm` passes its submit.sh).
+    #[arg(long, value_name = "CMD")]
+    pub rerun_hint: Option<String>,
 }
 
 /// `npchip report FILE...`
@@ -115,7 +119,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(a) => train_cmd::run(*a, cli.quiet > 0),
         Command::Sweep(a) => crate::sweep::run(*a),
-        Command::Merge(a) => crate::output::merge::merge(&a.out, &a.inputs, a.force),
+        Command::Merge(a) => crate::output::merge::merge_with_hint(
+            &a.out,
+            &a.inputs,
+            a.force,
+            a.rerun_hint.as_deref(),
+        ),
         Command::Report(a) => crate::output::report::run(&a.files, a.out.as_deref()),
         Command::Chip(c) => chip_cmd::run(c),
         Command::Data(DataCommand::Info { data }) => data_cmd::info(&data),

@@ -6,15 +6,21 @@
 //! merge is refused before OUT is created, naming the file, the differing setting, or the
 //! duplicated/missing points (and which shard would hold them).
 //!
+//! A run whose `status` is `running` or `interrupted` (a shard killed by its time limit, or
+//! cancelled) is not a result: it counts as missing, like the points of an input file that
+//! does not exist (a shard that never ran). The refusal then names the shards that hold the
+//! missing points, so exactly those can be rerun (`--rerun-hint` adds the command).
+//!
 //! Stages: read each input's root attributes and run indices → check grid, schema version,
 //! overlaps and gaps → create OUT (root attributes of a sweep with `sweep_shard = 0/1`) → copy
 //! each run group byte for byte with HDF5's `H5Ocopy` (attributes, datasets, chunking and
 //! compression unchanged).
 
-use crate::output::hdf5::ResultFile;
+use crate::output::hdf5::{ResultFile, RunStatus};
 use crate::sweep::record;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +34,8 @@ struct Input {
     command_line: String,
     /// (run name, sweep index).
     runs: Vec<(String, usize)>,
+    /// Runs that started but did not finish: (name, index, status).
+    unfinished: Vec<(String, usize, String)>,
 }
 
 fn text_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
@@ -62,6 +70,7 @@ fn read_input(path: &Path) -> anyhow::Result<Input> {
     let schema = int_attr(&f, "schema_version").unwrap_or(-1);
     let command_line = text_attr(&f, "command_line").unwrap_or_default();
     let mut runs = Vec::new();
+    let mut unfinished = Vec::new();
     if let Ok(g) = f.group("runs") {
         let mut names = g
             .member_names()
@@ -78,7 +87,12 @@ fn read_input(path: &Path) -> anyhow::Result<Input> {
                     record::INDEX
                 )
             })?;
-            runs.push((name, index as usize));
+            let status = text_attr(&run, "status").unwrap_or_default();
+            if status == RunStatus::Running.name() || status == RunStatus::Interrupted.name() {
+                unfinished.push((name, index as usize, status));
+            } else {
+                runs.push((name, index as usize));
+            }
         }
     }
     Ok(Input {
@@ -89,6 +103,7 @@ fn read_input(path: &Path) -> anyhow::Result<Input> {
         schema,
         command_line,
         runs,
+        unfinished,
     })
 }
 
@@ -134,8 +149,12 @@ fn ranges(v: &[usize]) -> String {
 }
 
 /// Checks that the inputs are the disjoint, complete shards of one grid; returns
-/// index → (input number, run name).
-fn check(inputs: &[Input]) -> anyhow::Result<BTreeMap<usize, (usize, String)>> {
+/// index → (input number, run name). `absent` are input paths that do not exist.
+fn check(
+    inputs: &[Input],
+    absent: &[PathBuf],
+    rerun_hint: Option<&str>,
+) -> anyhow::Result<BTreeMap<usize, (usize, String)>> {
     let first = &inputs[0];
     for other in &inputs[1..] {
         if other.grid != first.grid {
@@ -166,8 +185,11 @@ fn check(inputs: &[Input]) -> anyhow::Result<BTreeMap<usize, (usize, String)>> {
         }
     }
     let mut owner: BTreeMap<usize, (usize, String)> = BTreeMap::new();
+    let mut seen: BTreeMap<usize, (usize, String)> = BTreeMap::new();
     for (k, input) in inputs.iter().enumerate() {
-        for (name, index) in &input.runs {
+        let finished = input.runs.iter().map(|(name, i)| (name, i, true));
+        let unfinished = input.unfinished.iter().map(|(name, i, _)| (name, i, false));
+        for (name, index, done) in finished.chain(unfinished) {
             if *index >= first.points {
                 bail!(
                     "{}: /runs/{name} has sweep index {index}, outside the {}-point grid",
@@ -175,7 +197,7 @@ fn check(inputs: &[Input]) -> anyhow::Result<BTreeMap<usize, (usize, String)>> {
                     first.points
                 );
             }
-            if let Some((j, other_name)) = owner.get(index) {
+            if let Some((j, other_name)) = seen.get(index) {
                 let same = *j == k;
                 bail!(
                     "grid point {index} is in {} ({other_name}) and {} ({name}){}",
@@ -188,12 +210,21 @@ fn check(inputs: &[Input]) -> anyhow::Result<BTreeMap<usize, (usize, String)>> {
                     }
                 );
             }
-            owner.insert(*index, (k, name.clone()));
+            seen.insert(*index, (k, name.clone()));
+            if done {
+                owner.insert(*index, (k, name.clone()));
+            }
         }
     }
     let missing: Vec<usize> = (0..first.points)
         .filter(|i| !owner.contains_key(i))
         .collect();
+    if missing.is_empty() && !absent.is_empty() {
+        bail!(
+            "{}: no such file (every grid point is in the other inputs; leave it out)",
+            absent[0].display()
+        );
+    }
     if !missing.is_empty() {
         let shards: Vec<String> = inputs.iter().map(|i| i.shard.clone()).collect();
         let n = inputs
@@ -204,26 +235,51 @@ fn check(inputs: &[Input]) -> anyhow::Result<BTreeMap<usize, (usize, String)>> {
                     .and_then(|(_, n)| n.parse::<usize>().ok())
             })
             .filter(|&n| n > 1);
+        let unfinished: Vec<String> = inputs
+            .iter()
+            .flat_map(|i| {
+                i.unfinished
+                    .iter()
+                    .map(move |(name, _, status)| format!("{} {name} {status}", i.path.display()))
+            })
+            .collect();
+        let mut why = String::new();
+        if !unfinished.is_empty() {
+            let _ = write!(
+                why,
+                "; {} started but did not finish ({})",
+                unfinished.len(),
+                unfinished.join(", ")
+            );
+        }
+        if !absent.is_empty() {
+            let names: Vec<String> = absent.iter().map(|p| p.display().to_string()).collect();
+            let _ = write!(why, "; no such file: {}", names.join(", "));
+        }
         let hint = match n {
             Some(n) => {
                 let mut ks: Vec<usize> = missing.iter().map(|i| i % n).collect();
-                ks.dedup();
                 ks.sort_unstable();
                 ks.dedup();
+                let list = ks
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let rerun = match rerun_hint {
+                    Some(cmd) => format!("; rerun exactly those and merge again: {cmd} {list}"),
+                    None => format!("; run them (--shard K/{n}) and merge again"),
+                };
                 format!(
-                    "; with --shard K/{n} they belong to shard{} {} (given: {})",
+                    "; with --shard K/{n} they belong to shard{} {list} (given: {}){rerun}",
                     if ks.len() == 1 { "" } else { "s" },
-                    ks.iter()
-                        .map(|k| k.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    shards.join(", ")
+                    shards.join(", "),
                 )
             }
-            None => String::new(),
+            None => "; run the missing shard(s) first".to_string(),
         };
         bail!(
-            "{} of {} grid points are in no input: {}{hint}; run the missing shard(s) first",
+            "{} of {} grid points are in no input or did not finish: {}{why}{hint}",
             missing.len(),
             first.points,
             ranges(&missing)
@@ -258,6 +314,17 @@ fn copy_group(src: &hdf5::File, dst: &hdf5::File, name: &str) -> anyhow::Result<
 
 /// Joins shard files: checks them (see the module doc), then writes `out`.
 pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> anyhow::Result<()> {
+    merge_with_hint(out, inputs, force, None)
+}
+
+/// [`merge`], with the command that reruns shards (`submit.sh` of `npchip sweep --slurm`)
+/// named in the refusal when points are missing: `CMD 2,5`.
+pub fn merge_with_hint(
+    out: &Path,
+    inputs: &[PathBuf],
+    force: bool,
+    rerun_hint: Option<&str>,
+) -> anyhow::Result<()> {
     if inputs.is_empty() {
         bail!("merge needs at least one input file");
     }
@@ -271,11 +338,26 @@ pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> anyhow::Result<()> 
             );
         }
     }
-    let read: Vec<Input> = inputs
+    // A shard that never ran has no file: its points are reported missing with the others.
+    let (present, absent): (Vec<PathBuf>, Vec<PathBuf>) = inputs
+        .iter()
+        .cloned()
+        .partition(|p| std::fs::symlink_metadata(p).is_ok());
+    if present.is_empty() {
+        bail!(
+            "no such file: {}",
+            absent
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let read: Vec<Input> = present
         .iter()
         .map(|p| read_input(p))
         .collect::<anyhow::Result<_>>()?;
-    let owner = check(&read)?;
+    let owner = check(&read, &absent, rerun_hint)?;
     let first = &read[0];
     let cmdline = std::env::args().collect::<Vec<_>>().join(" ");
     let file = ResultFile::create(out, force, &cmdline)?;

@@ -96,6 +96,9 @@ pub struct SweepFlags {
     /// Run only slice K of N (0-based; points with index mod N = K), for cluster job arrays.
     #[arg(long, value_name = "K/N", help_heading = "Sweep")]
     pub shard: Option<Shard>,
+    /// Write a Slurm job array instead of running (`--slurm N` and its options).
+    #[command(flatten)]
+    pub slurm: super::slurm::SlurmFlags,
     /// Everything a single run takes (`npchip train --help`).
     #[command(flatten)]
     pub train: TrainArgs,
@@ -236,8 +239,12 @@ impl SweepArgs {
 }
 
 /// Sweep-only flags that are per invocation: not part of the grid's identity and not allowed in
-/// a sweep TOML.
+/// a sweep TOML (the `--slurm*` flags of [`super::slurm::FLAG_IDS`] too).
 const PER_INVOCATION: [&str; 5] = ["config", "shard", "jobs", "out", "force"];
+
+fn per_invocation(id: &str) -> bool {
+    PER_INVOCATION.contains(&id) || super::slurm::FLAG_IDS.contains(&id)
+}
 /// Train flags a sweep cannot take.
 const NOT_IN_SWEEP: [&str; 1] = ["resume"];
 
@@ -261,6 +268,10 @@ pub struct Resolved {
     /// Every grid-relevant setting (defaults included) as `id = value` lines, sorted: equal for
     /// two invocations exactly when they define the same runs.
     pub settings: String,
+    /// The flags that define the runs as one argument list (the sweep TOML's entries expanded,
+    /// per-invocation flags left out): `npchip sweep` with these defines the same grid, which
+    /// is how a generated Slurm script carries it.
+    pub grid_args: Vec<OsString>,
 }
 
 /// Why the sweep flags or file are unusable.
@@ -435,6 +446,7 @@ fn train_ids(cmd: &Command) -> Vec<String> {
         .iter()
         .map(|(_, f)| *f)
         .chain(PER_INVOCATION)
+        .chain(super::slurm::FLAG_IDS)
         .chain(NOT_IN_SWEEP)
         .collect();
     cmd.get_arguments()
@@ -450,6 +462,7 @@ pub fn resolve(args: &SweepArgs) -> Result<Resolved, FlagError> {
     let typed = &args.typed;
     let is_typed = |id: &str| typed.iter().any(|(t, _)| t == id);
     let mut tokens: Vec<OsString> = Vec::new();
+    let mut grid_args: Vec<OsString> = Vec::new();
     let mut origin = "command line".to_string();
     if let Some(path) = &args.flags.config {
         origin = format!("command line + {}", path.display());
@@ -467,10 +480,14 @@ pub fn resolve(args: &SweepArgs) -> Result<Resolved, FlagError> {
                 continue;
             }
             push_tokens(&cmd, &id, &occ, &mut tokens);
+            push_tokens(&cmd, &id, &occ, &mut grid_args);
         }
     }
     for (id, occ) in typed {
         push_tokens(&cmd, id, occ, &mut tokens);
+        if !per_invocation(id) {
+            push_tokens(&cmd, id, occ, &mut grid_args);
+        }
     }
     let m = cmd
         .clone()
@@ -494,7 +511,11 @@ pub fn resolve(args: &SweepArgs) -> Result<Resolved, FlagError> {
         });
     }
     let settings = canonical_settings(&cmd, &m);
-    Ok(Resolved { flags, settings })
+    Ok(Resolved {
+        flags,
+        settings,
+        grid_args,
+    })
 }
 
 /// Every argument that defines the runs, with its value (defaults included), one per line.
@@ -502,7 +523,7 @@ fn canonical_settings(cmd: &Command, m: &ArgMatches) -> String {
     let mut lines: Vec<String> = Vec::new();
     for a in cmd.get_arguments() {
         let id = a.get_id().as_str();
-        if PER_INVOCATION.contains(&id)
+        if per_invocation(id)
             || NOT_IN_SWEEP.contains(&id)
             || !m.try_contains_id(id).unwrap_or(false)
         {

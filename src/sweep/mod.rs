@@ -5,7 +5,8 @@
 //! points → a validated [`crate::run::RunSpec`] each; everything is checked before anything
 //! runs) → [`worker`] (runs in parallel, one per worker, a failing run recorded and the others
 //! going on) → [`record`] (the grid's definition and each run's coordinates as attributes, so
-//! `npchip merge` can join shards and refuse mismatched ones).
+//! `npchip merge` can join shards and refuse mismatched ones). With `--slurm N`, [`slurm`]
+//! writes a Slurm job array for the checked grid instead of running it.
 //!
 //! Exit status: 0 when every run completed; 1 when any run failed, diverged or was interrupted
 //! (all are recorded in the file with their message) or the sweep could not start; 130 on a
@@ -14,6 +15,7 @@
 pub mod flags;
 pub mod grid;
 pub mod record;
+pub mod slurm;
 pub mod worker;
 
 pub use flags::{Shard, SweepArgs};
@@ -47,6 +49,9 @@ impl Summary {
 
 /// Runs `npchip sweep`; an error when any run did not complete (see the module doc).
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
+    if a.flags.slurm.slurm.is_some() {
+        return slurm::write_scripts(&a).map(|_| ());
+    }
     let s = execute(&a)?;
     let count = |name: &str| s.runs.iter().filter(|f| f.status.name() == name).count();
     let line = format!(
