@@ -711,3 +711,58 @@ fn merge_names_the_shards_of_absent_files_and_unfinished_runs() {
     .to_string();
     assert!(e.contains("shard-9.h5: no such file"), "{e}");
 }
+
+#[test]
+fn the_script_carries_a_sweep_toml_as_flags_that_define_the_same_grid() {
+    use npchip::sweep::flags::resolve;
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = tmp.path().join("grid.toml");
+    std::fs::write(
+        &toml,
+        "[grid]\nbits = [2, 3]\nrule = [\"danp\", \"bp\"]\n\n[train]\nepochs = 7\nhidden = [8, 4]\nset = [\"update.rounding=\\\"accumulate\\\"\"]\n",
+    )
+    .unwrap();
+    let p = toml.to_str().unwrap();
+    let typed = ["--config", p, "--epochs", "1", "--shard", "0/2", "--out", "x.h5"];
+    let r = resolve(&SweepArgs::parse_from(typed).unwrap()).unwrap();
+    let args: Vec<String> = r
+        .grid_args
+        .iter()
+        .map(|a| a.to_str().unwrap().to_string())
+        .collect();
+    for per_invocation in ["--config", "--shard", "--out", "x.h5"] {
+        assert!(!args.iter().any(|a| a == per_invocation), "{args:?}");
+    }
+    // The typed --epochs replaced the file's.
+    assert!(args.windows(2).any(|w| w == ["--epochs", "1"]), "{args:?}");
+    assert!(!args.iter().any(|a| a == "7"), "{args:?}");
+    let again = resolve(&SweepArgs::parse_from(&args).unwrap()).unwrap();
+    assert_eq!(again.settings, r.settings);
+    // In the script, the quotes of the `set` value survive the shell.
+    let out = tmp.path().join("t.h5");
+    let s = write_scripts(
+        &SweepArgs::parse_from(["--config", p, "--out", out.to_str().unwrap(), "--slurm", "2"])
+            .unwrap(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&s.sweep).unwrap();
+    assert!(
+        text.contains("--set 'update.rounding=\"accumulate\"'") && !text.contains("--config"),
+        "{text}"
+    );
+    // The script's own line, split by bash, gives back the two words.
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("--set"))
+        .unwrap()
+        .trim_end_matches('\\');
+    let words = Command::new("bash")
+        .arg("-c")
+        .arg(format!("printf '%s\\n' {line}"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&words.stdout),
+        "--set\nupdate.rounding=\"accumulate\"\n"
+    );
+}
