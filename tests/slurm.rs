@@ -98,7 +98,8 @@ impl Cluster {
             daemons: Vec::new(),
             jobs: Vec::new(),
         };
-        let log = |name: &str| Stdio::from(std::fs::File::create(d(&format!("log/{name}"))).unwrap());
+        let log =
+            |name: &str| Stdio::from(std::fs::File::create(d(&format!("log/{name}"))).unwrap());
         let munged = Command::new(&bins.munged)
             .arg("--foreground")
             .arg("--force")
@@ -589,7 +590,10 @@ fn slurm_scripts_are_written_only_for_a_valid_grid_and_never_over_earlier_ones()
     let merge = std::fs::read_to_string(&s.merge).unwrap();
     assert!(merge.contains("#SBATCH --time=60\n"), "{merge}");
     assert!(
-        merge.contains(&format!("{out_s} {}/shards/shard-{{0..3}}.h5", dir.display())),
+        merge.contains(&format!(
+            "{out_s} {}/shards/shard-{{0..3}}.h5",
+            dir.display()
+        )),
         "{merge}"
     );
     // A second --slurm into the same directory needs --force.
@@ -723,7 +727,9 @@ fn the_script_carries_a_sweep_toml_as_flags_that_define_the_same_grid() {
     )
     .unwrap();
     let p = toml.to_str().unwrap();
-    let typed = ["--config", p, "--epochs", "1", "--shard", "0/2", "--out", "x.h5"];
+    let typed = [
+        "--config", p, "--epochs", "1", "--shard", "0/2", "--out", "x.h5",
+    ];
     let r = resolve(&SweepArgs::parse_from(typed).unwrap()).unwrap();
     let args: Vec<String> = r
         .grid_args
@@ -741,8 +747,15 @@ fn the_script_carries_a_sweep_toml_as_flags_that_define_the_same_grid() {
     // In the script, the quotes of the `set` value survive the shell.
     let out = tmp.path().join("t.h5");
     let s = write_scripts(
-        &SweepArgs::parse_from(["--config", p, "--out", out.to_str().unwrap(), "--slurm", "2"])
-            .unwrap(),
+        &SweepArgs::parse_from([
+            "--config",
+            p,
+            "--out",
+            out.to_str().unwrap(),
+            "--slurm",
+            "2",
+        ])
+        .unwrap(),
     )
     .unwrap();
     let text = std::fs::read_to_string(&s.sweep).unwrap();

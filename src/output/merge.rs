@@ -20,8 +20,8 @@ use crate::output::hdf5::{ResultFile, RunStatus};
 use crate::sweep::record;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::ffi::CString;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// What one input holds.

@@ -59,12 +59,7 @@ pub struct SlurmFlags {
     pub slurm: Option<usize>,
     /// Directory for the scripts, shard files and logs (default: `<out stem>-slurm/` beside
     /// --out).
-    #[arg(
-        long,
-        value_name = "DIR",
-        requires = "slurm",
-        help_heading = "Slurm"
-    )]
+    #[arg(long, value_name = "DIR", requires = "slurm", help_heading = "Slurm")]
     pub slurm_dir: Option<PathBuf>,
     /// Partition(s) for the jobs (`sbatch --partition`; default: the cluster's default).
     #[arg(long, value_name = "NAME", value_parser = parse_partition, requires = "slurm", help_heading = "Slurm")]
@@ -174,7 +169,8 @@ pub fn parse_time(s: &str) -> Result<SlurmTime, String> {
 const SWEEP_SBATCH: &str = r#"#!/bin/bash
 # Written by `npchip sweep --slurm @N@`: the @POINTS@-point grid below as @N@ shard tasks; task K
 # runs the points whose index mod @N@ is K (@PER_SHARD@ or fewer) into shards/shard-K.h5. The grid
-# was checked when this was written. Submit with @DIR@/submit.sh (docs/sweeps.md).
+# was checked when this was written.
+# Submit with @DIR@/submit.sh (docs/sweeps.md).
 #SBATCH --job-name=npchip-@NAME@
 #SBATCH --array=0-@LAST@
 #SBATCH --cpus-per-task=@CPUS@
@@ -451,16 +447,14 @@ pub fn write_scripts(a: &SweepArgs) -> anyhow::Result<Scripts> {
         ("TIME", time.text.clone()),
         ("MERGE_TIME", merge_minutes.to_string()),
         ("PARTITION", partition),
-        (
-            "RUNS",
-            format!("{jobs} run{} at a time", shard_word(jobs)),
-        ),
+        ("RUNS", format!("{jobs} run{} at a time", shard_word(jobs))),
         ("JOBS", jobs.to_string()),
         ("GRID_FLAGS", grid_flags),
     ];
     let fill = |template: &str| {
-        vars.iter()
-            .fold(template.to_string(), |t, (k, v)| t.replace(&format!("@{k}@"), v))
+        vars.iter().fold(template.to_string(), |t, (k, v)| {
+            t.replace(&format!("@{k}@"), v)
+        })
     };
     let (sweep, merge, submit) = (fill(SWEEP_SBATCH), fill(MERGE_SBATCH), fill(SUBMIT_SH));
     let scripts = Scripts {
