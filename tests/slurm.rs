@@ -116,6 +116,15 @@ impl Cluster {
         c.wait_for("the munge socket", || socket.exists());
 
         let ports = free_ports(2);
+        // At most what the machine has: slurmd drains a node that has less than configured.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+        let mem_mb = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                let kb = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+                kb.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map_or(2000, |kb| (kb / 1024 / 2).min(2000));
         let text = format!(
             "ClusterName=npchiptest
 SlurmctldHost={node}(127.0.0.1)
@@ -143,7 +152,7 @@ MpiDefault=none
 SwitchType=switch/none
 ReturnToService=2
 MinJobAge=3600
-NodeName={node} NodeAddr=127.0.0.1 CPUs=2 RealMemory=2000 State=UNKNOWN
+NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} State=UNKNOWN
 PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
 ",
             ports[0],
