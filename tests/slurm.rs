@@ -2,7 +2,8 @@
 //! slurmctld and slurmd started here as child processes, stopped by pid on drop), the generated
 //! scripts submitted with their own `submit.sh`, a shard cancelled with `scancel`, the merge
 //! naming it, and the rerun of just that shard completing the merge — whose runs must equal an
-//! unsharded sweep's point by point.
+//! unsharded sweep's point by point; then tasks cancelled while training, whose `running` runs
+//! the merge must name.
 //!
 //! The configuration needs neither systemd nor cgroups: `ProctrackType=proctrack/linuxproc`,
 //! `TaskPlugin=task/none`, `JobAcctGatherType=jobacct_gather/none`, no accounting database,
@@ -513,6 +514,57 @@ fn a_generated_job_array_runs_on_slurm_and_reruns_exactly_the_cancelled_shard() 
         .map(|r| format!("{:?}", r.epochs.test_loss))
         .collect();
     assert!(accs.len() > 4, "{accs:?}");
+
+    // A task cancelled while running (as a time limit does): its run stays `running` in the
+    // shard file, and the merge names it and both shards. Two long runs, one per shard.
+    let long = [
+        "sweep",
+        "--chip",
+        "rram",
+        "--bits",
+        "2,4",
+        "--rule",
+        "bp",
+        "--hidden",
+        "64",
+        "--epochs",
+        "100000",
+        "--trace",
+        "none",
+        "--out",
+        "runs/long.h5",
+        "--slurm",
+        "2",
+        "--slurm-cpus",
+        "1",
+        "--slurm-mem",
+        "300M",
+    ];
+    npchip(&work, &long);
+    let dir = work.join("runs/long-slurm");
+    let submit = dir.join("submit.sh");
+    let (array, merge_job) = cluster.submit(&submit, None);
+    let shard_files = [0, 1].map(|k| dir.join(format!("shards/shard-{k}.h5")));
+    cluster.wait_for("both long shards to start writing", || {
+        shard_files.iter().all(|f| f.exists())
+    });
+    // Time for each run's group to be added (it is, before its first batch).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(cluster.states(&array), ["0 RUNNING", "1 RUNNING"]);
+    cluster
+        .run("scancel", &[&array])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cluster.wait_job(&merge_job), "FAILED");
+    let log = std::fs::read_to_string(dir.join(format!("logs/merge-job{merge_job}.out"))).unwrap();
+    assert!(
+        log.contains("2 of 2 grid points are in no input or did not finish: 0-1")
+            && log.contains("2 started but did not finish")
+            && log.contains("run0000 running")
+            && log.contains("run0001 running")
+            && log.contains(&format!("{} 0,1", submit.display())),
+        "{log}"
+    );
+    assert!(!work.join("runs/long.h5").exists());
 }
 
 /// `npchip sweep ARGS` parsed as the command line would parse it.
