@@ -5,4 +5,6 @@ mod data;
 mod learning;
 mod output;
 mod slurm;
+mod slurm_cluster;
+mod slurm_scripts;
 mod sweep;
