@@ -4,4 +4,5 @@ mod crossbar;
 mod data;
 mod learning;
 mod output;
+mod port;
 mod sweep;
