@@ -63,16 +63,7 @@ fn mean_estimate(
     let mut sum: Vec<DMatrix<f32>> = Vec::new();
     let mut port = chip.port();
     for _ in 0..reps {
-        estimate(
-            &rule,
-            &mut port,
-            x,
-            t,
-            Loss::CrossEntropy,
-            &mut ws,
-            &mut g,
-        )
-        .unwrap();
+        estimate(&rule, &mut port, x, t, Loss::CrossEntropy, &mut ws, &mut g).unwrap();
         if sum.is_empty() {
             sum = g.w.clone();
         } else {

@@ -159,7 +159,11 @@ fn a_twin_starts_equal_and_what_runs_on_it_leaves_the_chip_alone() {
     twin.forward(&x, Pass::Noisy, Phase::Inference, &mut t2);
     let dw = DMatrix::from_element(3, 4, 0.1);
     twin.update_layer(1, &dw, &nalgebra::DVector::zeros(3));
-    assert_eq!(bits(&a.checkpoint()), bits(&before), "the chip is untouched");
+    assert_eq!(
+        bits(&a.checkpoint()),
+        bits(&before),
+        "the chip is untouched"
+    );
     a.forward(&x, Pass::Noisy, Phase::Inference, &mut tr);
     assert_eq!(
         tr.output().as_slice(),
@@ -176,20 +180,25 @@ fn an_oracle_reads_only_the_injected_noise_of_its_own_chip() {
     let (mut ta, mut tb) = (ForwardTrace::default(), ForwardTrace::default());
     a.forward(&x, Pass::Noisy, Phase::Inference, &mut ta);
     b.forward(&x, Pass::Noisy, Phase::Inference, &mut tb);
-    let mut port = a.port();
-    let o = port.oracle("test: injected noise");
-    // Same seed, same draws: only the chip identity tells the traces apart.
-    let own = o.injected(&ta).expect("its own trace");
-    assert!(own[0].iter().any(|&e| e != 0.0), "noise was injected");
-    assert_eq!(o.injected(&tb).unwrap_err(), OracleRefusal::OtherChip);
-    assert_eq!(
-        o.injected(&ForwardTrace::default()).unwrap_err(),
-        OracleRefusal::OtherChip,
-        "an unfilled trace"
-    );
-    drop(port);
+    assert_eq!(ta.pre(), tb.pre(), "same seed, same draws");
+    {
+        let mut port = a.port();
+        let o = port.oracle("test: injected noise");
+        // Only the chip identity tells the two traces apart.
+        let own = o.injected(&ta).expect("its own trace");
+        assert!(own[0].iter().any(|&e| e != 0.0), "noise was injected");
+        assert_eq!(o.injected(&tb).unwrap_err(), OracleRefusal::OtherChip);
+        assert_eq!(
+            o.injected(&ForwardTrace::default()).unwrap_err(),
+            OracleRefusal::OtherChip,
+            "an unfilled trace"
+        );
+    }
     assert_eq!(a.oracle_uses(), ["test: injected noise"], "use recorded");
-    assert!(b.oracle_uses().is_empty(), "nothing recorded on the other chip");
+    assert!(
+        b.oracle_uses().is_empty(),
+        "nothing recorded on the other chip"
+    );
     // A hidden source stays hidden even from its own chip's oracle.
     let mut h = chip(InjectedNoise::Hidden { sigma: 0.5 }, 1);
     let mut th = ForwardTrace::default();
@@ -238,7 +247,10 @@ fn the_oracle_flag_in_the_file_is_the_chips_record_not_the_rule_name() {
     assert!(flag, "bp asked for the weights");
     assert!(uses.contains("bp: backward pass"), "{uses}");
     let (flag, uses) = oracle_attrs(&small("danp-nn", "rram", &["--diagnostics"]), None);
-    assert!(!flag && uses.is_empty(), "physical, diagnostics on a twin: {uses}");
+    assert!(
+        !flag && uses.is_empty(),
+        "physical, diagnostics on a twin: {uses}"
+    );
     // A physical rule's name, but the chip did hand out a view: the file says so.
     let (flag, uses) = oracle_attrs(&small("danp-nn", "rram", &[]), Some("test: lab peek"));
     assert!(flag, "{uses}");
@@ -273,5 +285,9 @@ fn no_chip_internal_is_crate_wide() {
         &mut files,
     );
     assert!(files >= 10, "read the chip sources ({files} files)");
-    assert!(hits.is_empty(), "crate-wide chip items:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "crate-wide chip items:\n{}",
+        hits.join("\n")
+    );
 }

@@ -51,7 +51,10 @@ impl<'c> Oracle<'c> {
     }
 
     /// The injected noise ε_l of a pass of this chip, if the source was declared readable.
-    pub fn injected<'t>(&self, trace: &'t ForwardTrace) -> Result<&'t [DMatrix<f32>], OracleRefusal> {
+    pub fn injected<'t>(
+        &self,
+        trace: &'t ForwardTrace,
+    ) -> Result<&'t [DMatrix<f32>], OracleRefusal> {
         if trace.chip_id != self.chip.id {
             return Err(OracleRefusal::OtherChip);
         }

@@ -177,7 +177,13 @@ impl Chip {
 impl Port<'_> {
     /// One forward pass of a batch `x` (`features × B`); the measurements go into `trace`.
     #[inline]
-    pub fn forward(&mut self, x: &DMatrix<f32>, pass: Pass, phase: Phase, trace: &mut ForwardTrace) {
+    pub fn forward(
+        &mut self,
+        x: &DMatrix<f32>,
+        pass: Pass,
+        phase: Phase,
+        trace: &mut ForwardTrace,
+    ) {
         self.chip.forward(x, pass, phase, trace);
     }
 

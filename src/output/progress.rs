@@ -62,7 +62,11 @@ impl Observer for Terminal {
             } else {
                 String::new()
             },
-            if oracle { "  [oracle: not physical]" } else { "" },
+            if oracle {
+                "  [oracle: not physical]"
+            } else {
+                ""
+            },
         );
         self.bar.reset();
         self.started = Instant::now();
