@@ -399,7 +399,7 @@ impl StepRunner {
         };
         let mut chip = Chip::build(&model, config);
         let learner = Learner::new(
-            &mut chip,
+            &chip.port(),
             a.rule,
             Loss::CrossEntropy,
             optimizer_kind(&a.optimizer)?,
@@ -440,7 +440,7 @@ impl StepRunner {
         let idx = &self.order[k * self.batch..(k + 1) * self.batch];
         self.split.gather(idx, &mut self.x);
         self.split.one_hot(idx, self.classes, &mut self.t);
-        self.learner.step(&mut self.chip, &self.x, &self.t)?;
+        crate::train::train_step(&mut self.chip, &mut self.learner, &self.x, &self.t)?;
         self.steps += 1;
         Ok(())
     }
@@ -676,14 +676,15 @@ mod tests {
 
     /// Every number a run leaves behind that a step changes: weights, biases, R, counters.
     fn fingerprint(s: &mut StepRunner) -> Vec<u32> {
+        let depth = s.chip.depth();
         let oracle = s.chip.oracle("test: determinism fingerprint");
         let mut v = Vec::new();
-        for l in 0..s.chip.depth() {
-            v.extend(oracle.weights(&s.chip, l).iter().map(|w| w.to_bits()));
-            v.extend(oracle.bias(&s.chip, l).iter().map(|w| w.to_bits()));
+        for l in 0..depth {
+            v.extend(oracle.weights(l).iter().map(|w| w.to_bits()));
+            v.extend(oracle.bias(l).iter().map(|w| w.to_bits()));
             v.extend(
                 oracle
-                    .decorrelator(&s.chip, l)
+                    .decorrelator(l)
                     .into_iter()
                     .flat_map(|r| r.iter().map(|w| w.to_bits())),
             );

@@ -2,9 +2,10 @@
 //!
 //! The one rule that matters: a learning controller sees only what a real chip exposes
 //! (ADC readings, the loss it computes from them, and the programming circuit it drives).
-//! Noise samples, conductances and RNG streams are private to [`chip`]; the few baselines that
-//! must peek inside (backprop, classic node perturbation) go through [`chip::Oracle`], and every
-//! output marks them as oracles.
+//! A rule receives a [`chip::Port`], never the chip; noise samples, conductances and RNG streams
+//! are private to [`chip`]. The few baselines that must peek inside (backprop, classic node
+//! perturbation) ask the port for a [`chip::Oracle`], the chip records it, and every output marks
+//! the run as an oracle run from that record.
 //!
 //! Stages, in the order a training step runs through them:
 //! [`data`] → [`chip`] (decorrelator → DAC → crossbar → ADC → activation) → [`learn`]

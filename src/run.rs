@@ -55,7 +55,8 @@ impl RunSpec {
         s
     }
 
-    /// Whether the run peeks inside the chip (BP, NP, INP): marked `oracle` in every output.
+    /// Whether the rule will ask for oracle views (BP, NP, INP). Outputs do not use this: their
+    /// `oracle` flag is the chip's own record of the views it handed out.
     pub fn is_oracle(&self) -> bool {
         self.rule.oracle_need().is_some()
     }
@@ -99,7 +100,7 @@ impl RunSpec {
             seed: self.seed,
         };
         let mut chip = Chip::build(&self.chip, config);
-        let learner = Learner::new(&mut chip, self.rule, self.loss, self.optimizer, self.lr);
+        let learner = Learner::new(&chip.port(), self.rule, self.loss, self.optimizer, self.lr);
         (chip, learner)
     }
 

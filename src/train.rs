@@ -141,7 +141,7 @@ pub fn run(
             let idx = &order[s * batch..(s + 1) * batch];
             data.train.gather(idx, &mut x);
             data.train.one_hot(idx, data.n_classes, &mut t);
-            let st = learner.step(chip, &x, &t)?;
+            let st = train_step(chip, learner, &x, &t)?;
             step += 1;
             if !st.loss.is_finite() {
                 return Err(TrainError::Diverged {
@@ -188,11 +188,9 @@ pub fn run(
             let idx = &order[..batch];
             data.train.gather(idx, &mut x);
             data.train.one_hot(idx, data.n_classes, &mut t);
-            let snapshot = chip.counters();
-            let rule = learner.rule;
-            let a = diagnostics::alignment(&rule, chip, &x, &t, learner.loss);
+            // On a twin of the chip: the run it observes is left bit for bit as it was.
+            let a = diagnostics::alignment(&learner.rule, chip, &x, &t, learner.loss);
             let d = diagnostics::decorrelation_quality(&learner.ws.first);
-            chip.set_counters(snapshot);
             (Some(a), Some(d))
         } else {
             (None, None)
@@ -232,6 +230,22 @@ pub fn run(
         }
     }
     Ok(records)
+}
+
+/// One training step: the learner drives the chip through its port (all a rule gets), then
+/// the chip clock advances by one step's time (drifting devices; the lab's business).
+pub fn train_step(
+    chip: &mut Chip,
+    learner: &mut Learner,
+    x: &DMatrix<f32>,
+    targets: &DMatrix<f32>,
+) -> Result<crate::learn::BatchStats, RuleError> {
+    let stats = learner.step(&mut chip.port(), x, targets)?;
+    let dt = chip.step_time_s();
+    if dt > 0.0 {
+        chip.advance_time(dt);
+    }
+    Ok(stats)
 }
 
 fn diff(after: &[LayerCounters], before: &[LayerCounters]) -> Vec<LayerCounters> {

@@ -53,7 +53,7 @@ fn build(model: &ChipModel, sizes: &[usize], seed: u64) -> Chip {
 
 fn weights(chip: &mut Chip, l: usize) -> DMatrix<f32> {
     let o = chip.oracle("test: inspect programmed weights");
-    o.weights(chip, l)
+    o.weights(l)
 }
 
 /// The digital gain w = scale·(g⁺ − g⁻) of layer `l`, from the file alone: the weight at full

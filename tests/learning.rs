@@ -59,21 +59,11 @@ fn mean_estimate(
     reps: usize,
 ) -> Vec<DMatrix<f32>> {
     let rule: RuleSpec = rule.parse().unwrap();
-    let oracle = rule.oracle_need().map(|why| chip.oracle(why));
     let (mut ws, mut g) = (Workspace::default(), Gradients::default());
     let mut sum: Vec<DMatrix<f32>> = Vec::new();
+    let mut port = chip.port();
     for _ in 0..reps {
-        estimate(
-            &rule,
-            chip,
-            oracle.as_ref(),
-            x,
-            t,
-            Loss::CrossEntropy,
-            &mut ws,
-            &mut g,
-        )
-        .unwrap();
+        estimate(&rule, &mut port, x, t, Loss::CrossEntropy, &mut ws, &mut g).unwrap();
         if sum.is_empty() {
             sum = g.w.clone();
         } else {
@@ -99,9 +89,8 @@ fn bp_gradient_equals_finite_differences() {
         let mut c = chip("ideal", &[6, 5, 4, 3], InjectedNoise::None, decor, 3);
         let (x, t) = batch(6, 3, 8, 1);
         let rule: RuleSpec = if decor.is_some() { "dbp" } else { "bp" }.parse().unwrap();
-        let oracle = c.oracle("test");
         let (mut ws, mut g) = (Workspace::default(), Gradients::default());
-        estimate(&rule, &mut c, Some(&oracle), &x, &t, loss, &mut ws, &mut g).unwrap();
+        estimate(&rule, &mut c.port(), &x, &t, loss, &mut ws, &mut g).unwrap();
         let h = 1e-2f32;
         for l in 0..3 {
             let (rows, cols) = g.w[l].shape();
@@ -135,7 +124,7 @@ fn np_mean_estimate_is_the_true_gradient_in_direction_and_scale() {
         5,
     );
     let (x, t) = batch(8, 4, 16, 2);
-    let truth = true_gradient(&mut c, &x, &t, Loss::CrossEntropy);
+    let truth = true_gradient(&mut c.port(), &x, &t, Loss::CrossEntropy);
     let est = mean_estimate("np", &mut c, &x, &t, 3000);
     for (l, (e, tr)) in est.iter().zip(&truth).enumerate() {
         let cos = cosine(e, tr);
@@ -162,7 +151,7 @@ fn anp_single_layer_is_unbiased_and_multilayer_aligned() {
         7,
     );
     let (x, t) = batch(8, 5, 16, 3);
-    let truth = true_gradient(&mut c, &x, &t, Loss::CrossEntropy);
+    let truth = true_gradient(&mut c.port(), &x, &t, Loss::CrossEntropy);
     let est = mean_estimate("anp", &mut c, &x, &t, 3000);
     let (cos, ratio) = (cosine(&est[0], &truth[0]), est[0].norm() / truth[0].norm());
     assert!(cos > 0.95, "cosine {cos}");
@@ -177,7 +166,7 @@ fn anp_single_layer_is_unbiased_and_multilayer_aligned() {
         5,
     );
     let (x, t) = batch(8, 4, 16, 2);
-    let truth = true_gradient(&mut c, &x, &t, Loss::CrossEntropy);
+    let truth = true_gradient(&mut c.port(), &x, &t, Loss::CrossEntropy);
     for rule in ["anp", "anp-nn"] {
         let est = mean_estimate(rule, &mut c, &x, &t, 3000);
         for (l, (e, tr)) in est.iter().zip(&truth).enumerate() {
@@ -195,7 +184,7 @@ fn noisy_noisy_anp_on_intrinsic_read_noise_aligns_with_the_gradient() {
     // No injected noise at all: the only perturbation is the rram chip's own read noise.
     let mut c = chip("rram", &[16, 12, 4], InjectedNoise::None, None, 11);
     let (x, t) = batch(16, 4, 32, 4);
-    let truth = true_gradient(&mut c, &x, &t, Loss::CrossEntropy);
+    let truth = true_gradient(&mut c.port(), &x, &t, Loss::CrossEntropy);
     let est = mean_estimate("anp-nn", &mut c, &x, &t, 2000);
     for (l, (e, tr)) in est.iter().zip(&truth).enumerate() {
         let cos = cosine(e, tr);
@@ -211,8 +200,7 @@ fn zero_perturbation_is_skipped_and_counted_not_nan() {
     let (mut ws, mut g) = (Workspace::default(), Gradients::default());
     let stats = estimate(
         &rule,
-        &mut c,
-        None,
+        &mut c.port(),
         &x,
         &t,
         Loss::CrossEntropy,
@@ -319,7 +307,7 @@ fn analog_decorrelator_equals_the_digital_one_on_an_ideal_chip() {
                 c.decorrelate(0, &x);
             }
             let o = c.oracle("test");
-            r.push(o.decorrelator(&c, 0).unwrap().clone());
+            r.push(o.decorrelator(0).unwrap().clone());
         }
     }
     for k in 0..2 {
@@ -349,7 +337,7 @@ fn analog_decorrelator_on_rram_decorrelates_and_counts_its_reads_and_pulses() {
     let probe = correlated(d, &mut gen, 4000);
     let quality = |c: &mut Chip| {
         let o = c.oracle("test");
-        let r = o.decorrelator(c, 0).unwrap().clone();
+        let r = o.decorrelator(0).unwrap().clone();
         npchip::chip::mean_abs_offdiag_correlation(&(r * &probe))
     };
     let before = quality(&mut c);

@@ -4,6 +4,7 @@ mod crossbar;
 mod data;
 mod learning;
 mod output;
+mod port;
 mod slurm;
 mod slurm_cluster;
 mod slurm_scripts;

@@ -109,6 +109,17 @@ impl Chip {
         }
     }
 
+    /// A second chip in the same state: same fabrication (rebuilt from the seed), then this
+    /// chip's checkpoint restored into it, so its conductances, streams, counters and oracle
+    /// record start equal to this one's. What runs on the twin leaves this chip untouched: the
+    /// lab measures on it (alignment diagnostics) without changing the run it observes.
+    pub fn twin(&self) -> Chip {
+        let mut twin = Chip::build(&self.model, self.config.clone());
+        twin.restore(&self.checkpoint())
+            .expect("a chip rebuilt from its own definition accepts its own checkpoint");
+        twin
+    }
+
     /// Restores a checkpoint into a chip built from the same run definition (same model,
     /// sizes, seed and decorrelation). On error the chip may be partly restored: discard it.
     pub fn restore(&mut self, ck: &ChipCheckpoint) -> Result<(), String> {

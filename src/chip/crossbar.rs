@@ -32,9 +32,9 @@ enum Storage {
 }
 
 /// Per-tile histogram of ADC inputs (normalised output units), for hardware traces.
-pub(crate) struct AdcHistogram {
-    pub(crate) edges: Vec<f32>,
-    pub(crate) counts: Vec<u64>,
+pub(super) struct AdcHistogram {
+    pub(super) edges: Vec<f32>,
+    pub(super) counts: Vec<u64>,
 }
 
 /// Which lines a read drives: the inputs (forward, `W·x`) or the outputs (transposed, `Wᵀ·x`).
@@ -53,7 +53,7 @@ enum ReadInput<'a> {
     OneHot,
 }
 
-pub(crate) struct Tile {
+pub(super) struct Tile {
     rows: usize,
     cols: usize,
     storage: Storage,
@@ -68,13 +68,13 @@ pub(crate) struct Tile {
     /// Per sample of the last read: input scale s_j and ‖xq_j‖².
     col_stats: Vec<(f32, f32)>,
     noise_buf: Vec<f32>,
-    pub(crate) adc_hist: Option<AdcHistogram>,
+    pub(super) adc_hist: Option<AdcHistogram>,
 }
 
 impl Tile {
     /// Fabricates a tile of `rows × cols` weights; `w_range` is the weight mapped to the full
     /// differential swing (from the chip model's mapping and the layer's He std).
-    pub(crate) fn fabricate(
+    pub(super) fn fabricate(
         model: &ChipModel,
         rows: usize,
         cols: usize,
@@ -120,12 +120,12 @@ impl Tile {
         }
     }
 
-    pub(crate) fn shape(&self) -> (usize, usize) {
+    pub(super) fn shape(&self) -> (usize, usize) {
         (self.rows, self.cols)
     }
 
     /// Write-verify programming of target weights (initialisation).
-    pub(crate) fn program(&mut self, w: &DMatrix<f32>) {
+    pub(super) fn program(&mut self, w: &DMatrix<f32>) {
         assert_eq!(w.shape(), (self.rows, self.cols));
         match &mut self.storage {
             Storage::Float => self.effective.copy_from(w),
@@ -145,7 +145,7 @@ impl Tile {
     }
 
     /// The weights as programmed (no read noise, no periphery): for the oracle only.
-    pub(crate) fn weights(&self) -> DMatrix<f32> {
+    pub(super) fn weights(&self) -> DMatrix<f32> {
         match &self.storage {
             Storage::Float => self.effective.clone(),
             Storage::Analog { scale, .. } => &self.effective * *scale,
@@ -153,7 +153,7 @@ impl Tile {
     }
 
     /// Smallest weight change one pulse makes (0 on an ideal chip).
-    pub(crate) fn weight_step(&self) -> f32 {
+    pub(super) fn weight_step(&self) -> f32 {
         match &self.storage {
             Storage::Float => 0.0,
             Storage::Analog { devices, scale } => devices.step() * scale,
@@ -165,14 +165,14 @@ impl Tile {
     /// The periphery work is two passes over column blocks (parallel when this thread's
     /// setting allows, bit-identical for any thread count): DAC (scale, quantise, ‖xq‖²) before
     /// the product, then noise, ADC and rescaling fused after it.
-    pub(crate) fn read(&mut self, x: &DMatrix<f32>, y: &mut DMatrix<f32>, c: &mut Counters) {
+    pub(super) fn read(&mut self, x: &DMatrix<f32>, y: &mut DMatrix<f32>, c: &mut Counters) {
         self.read_driven(ReadInput::Batch(x), Direction::Forward, y, c);
     }
 
     /// A transposed read, `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the columns are
     /// driven and the rows sensed, with the same periphery and fresh noise. Crossbars support
     /// it natively; an analog decorrelator's update needs it (see `decorrelator.rs`).
-    pub(crate) fn read_transposed(
+    pub(super) fn read_transposed(
         &mut self,
         x: &DMatrix<f32>,
         y: &mut DMatrix<f32>,
@@ -185,7 +185,7 @@ impl Tile {
     /// noisy, quantised measurement of W (`rows × cols`), as a controller gets it. Simulated
     /// without the identity product (the result is the same in distribution and in bits of
     /// the noise-free part), counted as the `cols` reads the chip makes.
-    pub(crate) fn read_out(&mut self, y: &mut DMatrix<f32>, c: &mut Counters) {
+    pub(super) fn read_out(&mut self, y: &mut DMatrix<f32>, c: &mut Counters) {
         self.read_driven(ReadInput::OneHot, Direction::Forward, y, c);
     }
 
@@ -344,7 +344,7 @@ impl Tile {
     }
 
     /// Asks the programming circuit for a weight change `dw` (same shape as W).
-    pub(crate) fn update(&mut self, dw: &DMatrix<f32>, c: &mut Counters) {
+    pub(super) fn update(&mut self, dw: &DMatrix<f32>, c: &mut Counters) {
         assert_eq!(dw.shape(), (self.rows, self.cols));
         let d = dw.as_slice();
         match &mut self.storage {
@@ -374,7 +374,7 @@ impl Tile {
     }
 
     /// Advances the chip clock; re-reads drifting conductances.
-    pub(crate) fn advance_time(&mut self, dt_s: f64) {
+    pub(super) fn advance_time(&mut self, dt_s: f64) {
         if let Storage::Analog { devices, .. } = &mut self.storage {
             if devices.drifts() {
                 devices.advance_time(dt_s);
@@ -384,14 +384,14 @@ impl Tile {
     }
 
     /// The device array (absent on an ideal chip).
-    pub(crate) fn devices(&self) -> Option<&DeviceArray> {
+    pub(super) fn devices(&self) -> Option<&DeviceArray> {
         match &self.storage {
             Storage::Analog { devices, .. } => Some(devices),
             Storage::Float => None,
         }
     }
 
-    pub(crate) fn devices_mut(&mut self) -> Option<&mut DeviceArray> {
+    pub(super) fn devices_mut(&mut self) -> Option<&mut DeviceArray> {
         match &mut self.storage {
             Storage::Analog { devices, .. } => Some(devices),
             Storage::Float => None,
@@ -399,7 +399,7 @@ impl Tile {
     }
 
     /// The digital gain w = scale·(g⁺ − g⁻) (1 on an ideal chip).
-    pub(crate) fn scale(&self) -> f32 {
+    pub(super) fn scale(&self) -> f32 {
         match &self.storage {
             Storage::Analog { scale, .. } => *scale,
             Storage::Float => 1.0,
@@ -407,7 +407,7 @@ impl Tile {
     }
 
     /// Turns on per-device pulse totals and the ADC-input histogram (hardware traces).
-    pub(crate) fn enable_traces(&mut self, adc_bins: usize) {
+    pub(super) fn enable_traces(&mut self, adc_bins: usize) {
         let n = self.rows * self.cols;
         if let Storage::Analog { devices, .. } = &mut self.storage {
             devices.pulse_trace = Some(PulseTrace {
@@ -428,18 +428,18 @@ impl Tile {
     }
 
     /// Read-noise stream state (for checkpoints).
-    pub(crate) fn noise_state(&self) -> [u64; 2] {
+    pub(super) fn noise_state(&self) -> [u64; 2] {
         self.noise.state()
     }
 
     /// Restores the read-noise stream and re-derives the read matrix.
-    pub(crate) fn restore_noise(&mut self, s: [u64; 2]) {
+    pub(super) fn restore_noise(&mut self, s: [u64; 2]) {
         self.noise = Stream::from_state(s);
         self.refresh();
     }
 
     /// Float weights (ideal chip): restore from a checkpoint.
-    pub(crate) fn restore_float(&mut self, w: &[f32]) -> Result<(), String> {
+    pub(super) fn restore_float(&mut self, w: &[f32]) -> Result<(), String> {
         match &self.storage {
             Storage::Float if w.len() == self.effective.len() => {
                 self.effective.as_mut_slice().copy_from_slice(w);

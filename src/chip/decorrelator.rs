@@ -53,12 +53,12 @@ pub enum DecorPrecision {
 /// Stream unit of layer `l`'s analog decorrelator tile: apart from the weight tiles' `1 + l`.
 const ANALOG_UNIT_BASE: u64 = 1 << 20;
 
-pub(crate) struct Decorrelator {
+pub(super) struct Decorrelator {
     /// R (digital), or for an analog decorrelator R as programmed, without read noise: what
     /// the oracle and checkpoints see. The rule never reads it on an analog decorrelator.
-    pub(crate) r: DMatrix<f32>,
+    pub(super) r: DMatrix<f32>,
     /// The crossbar tile holding R when the precision is `Analog`.
-    pub(crate) analog: Option<Box<Tile>>,
+    pub(super) analog: Option<Box<Tile>>,
     rule: DecorRule,
     precision: DecorPrecision,
     lr: f32,
@@ -77,7 +77,7 @@ struct Reuse {
 impl Decorrelator {
     /// R = I, digital; for `Analog`, a tile fabricated from `model` (layer `l`, run `seed`) and
     /// write-verify programmed to I (with the model's programming noise).
-    pub(crate) fn new(
+    pub(super) fn new(
         d: usize,
         config: (DecorRule, DecorPrecision, f32),
         model: &ChipModel,
@@ -107,7 +107,7 @@ impl Decorrelator {
     }
 
     /// x = R h for a batch (`d × B`); on an analog decorrelator a measured read.
-    pub(crate) fn apply(&mut self, h: &DMatrix<f32>, x: &mut DMatrix<f32>, c: &mut Counters) {
+    pub(super) fn apply(&mut self, h: &DMatrix<f32>, x: &mut DMatrix<f32>, c: &mut Counters) {
         if let Some(tile) = &mut self.analog {
             return tile.read(h, x, c);
         }
@@ -122,7 +122,7 @@ impl Decorrelator {
     /// (the largest of a CIFAR-sized step) is needed once, not once per pass. The circuit
     /// itself would compute it every time: it is counted every time. An analog read gets
     /// fresh noise, so it is never reused.
-    pub(crate) fn apply_reusing(
+    pub(super) fn apply_reusing(
         &mut self,
         h: &DMatrix<f32>,
         x: &mut DMatrix<f32>,
@@ -162,7 +162,7 @@ impl Decorrelator {
     /// The element-wise parts (⟨x_i²⟩ over row blocks, the update of R over column blocks)
     /// run in parallel when this thread's setting allows, each entry summed in sample order,
     /// so the result does not depend on the thread count.
-    pub(crate) fn update(&mut self, x: &DMatrix<f32>, c: &mut Counters) {
+    pub(super) fn update(&mut self, x: &DMatrix<f32>, c: &mut Counters) {
         let (d, b) = x.shape();
         let inv_b = 1.0 / b as f32;
         // sq_i = ⟨x_i²⟩, each row summed over samples in order; row blocks in parallel.

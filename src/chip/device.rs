@@ -69,12 +69,12 @@ impl Factors {
 }
 
 /// Per-device totals kept for hardware traces (pulses since the last reset).
-pub(crate) struct PulseTrace {
-    pub(crate) up: Vec<u32>,
-    pub(crate) down: Vec<u32>,
+pub(super) struct PulseTrace {
+    pub(super) up: Vec<u32>,
+    pub(super) down: Vec<u32>,
 }
 
-pub(crate) struct DeviceArray {
+pub(super) struct DeviceArray {
     spec: ConductanceSpec,
     update: UpdateSpec,
     drift: Option<DriftSpec>,
@@ -91,7 +91,7 @@ pub(crate) struct DeviceArray {
     now_s: f64,
     programming: Stream,
     updates: Stream,
-    pub(crate) pulse_trace: Option<PulseTrace>,
+    pub(super) pulse_trace: Option<PulseTrace>,
 }
 
 fn normal(rng: &mut Rng) -> f32 {
@@ -100,7 +100,7 @@ fn normal(rng: &mut Rng) -> f32 {
 
 impl DeviceArray {
     /// Fabricates `n` weights (2n devices) with variation drawn from the tile's fabrication stream.
-    pub(crate) fn fabricate(
+    pub(super) fn fabricate(
         spec: &ConductanceSpec,
         update: &UpdateSpec,
         drift: Option<&DriftSpec>,
@@ -198,18 +198,18 @@ impl DeviceArray {
     }
 
     /// Largest representable |g⁺ − g⁻| (nominal).
-    pub(crate) fn max_diff(&self) -> f32 {
+    pub(super) fn max_diff(&self) -> f32 {
         1.0 - self.g_min
     }
 
     /// One nominal pulse step in differential units.
-    pub(crate) fn step(&self) -> f32 {
+    pub(super) fn step(&self) -> f32 {
         self.dg
     }
 
     /// Write-verify programming of target differentials (one per weight, column-major):
     /// the carrying device lands on the nearest level plus programming noise, its partner on g_min.
-    pub(crate) fn program(&mut self, target: &[f32]) {
+    pub(super) fn program(&mut self, target: &[f32]) {
         assert_eq!(target.len(), self.n);
         let mut rng = self.programming.next_rng();
         let sigma = self.spec.prog_noise_std as f32;
@@ -235,12 +235,12 @@ impl DeviceArray {
     }
 
     /// Advances the chip clock (drift only).
-    pub(crate) fn advance_time(&mut self, dt_s: f64) {
+    pub(super) fn advance_time(&mut self, dt_s: f64) {
         self.now_s += dt_s;
     }
 
     /// Whether reads change with time (drift is configured).
-    pub(crate) fn drifts(&self) -> bool {
+    pub(super) fn drifts(&self) -> bool {
         self.drift.is_some()
     }
 
@@ -260,7 +260,7 @@ impl DeviceArray {
     }
 
     /// The differential conductances as a read sees them now (drift applied), column-major.
-    pub(crate) fn differential(&self, out: &mut [f32]) {
+    pub(super) fn differential(&self, out: &mut [f32]) {
         let (gp, gm) = self.g.split_at(self.n);
         if self.drifts() {
             for (i, o) in out.iter_mut().enumerate() {
@@ -278,14 +278,14 @@ impl DeviceArray {
     }
 
     /// Both devices' conductances, normalised (g⁺ block then g⁻ block), for traces.
-    pub(crate) fn conductances(&self) -> &[f32] {
+    pub(super) fn conductances(&self) -> &[f32] {
         &self.g
     }
 
     /// Applies requested differential changes (one per weight, in differential units) as pulses.
     // The tile goes through `apply_scaled_update`; the chip tests pulse raw requests.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn apply_update(&mut self, request: &[f32], counters: &mut Counters) {
+    pub(super) fn apply_update(&mut self, request: &[f32], counters: &mut Counters) {
         self.apply_scaled_update(request, 1.0, None, counters);
     }
 
@@ -294,7 +294,7 @@ impl DeviceArray {
     /// equal to g⁺ − g⁻ by rewriting the entries of the weights that received pulses: the
     /// caller guarantees it held g⁺ − g⁻ for every weight before (as after
     /// [`DeviceArray::differential`]), and need not recompute all of it afterwards.
-    pub(crate) fn apply_scaled_update(
+    pub(super) fn apply_scaled_update(
         &mut self,
         dw: &[f32],
         gain: f32,
@@ -404,18 +404,18 @@ impl DeviceArray {
     }
 
     /// Stream states for checkpoints: (programming, updates).
-    pub(crate) fn stream_states(&self) -> [[u64; 2]; 2] {
+    pub(super) fn stream_states(&self) -> [[u64; 2]; 2] {
         [self.programming.state(), self.updates.state()]
     }
 
     /// Mutable state that a checkpoint must hold besides the fabrication draws
     /// (which are re-drawn from the seed): conductances, buffer, drift clocks, time.
-    pub(crate) fn state_vectors(&self) -> (&[f32], &[f32], &[f32], f64) {
+    pub(super) fn state_vectors(&self) -> (&[f32], &[f32], &[f32], f64) {
         (&self.g, &self.accum, &self.t_prog, self.now_s)
     }
 
     /// Restores what [`DeviceArray::state_vectors`] and [`DeviceArray::stream_states`] saved.
-    pub(crate) fn restore(
+    pub(super) fn restore(
         &mut self,
         g: &[f32],
         accum: &[f32],
@@ -443,13 +443,13 @@ impl DeviceArray {
     }
 
     /// Whether device `d` (0..2n) is stuck; for tests and characterisation.
-    pub(crate) fn is_stuck(&self, d: usize) -> bool {
+    pub(super) fn is_stuck(&self, d: usize) -> bool {
         self.var.stuck.as_ref().is_some_and(|s| s[d] != FREE)
     }
 
     /// A hash of every fabrication draw (variation vectors), so a checkpoint can verify that a
     /// chip rebuilt from the same seed is the same chip.
-    pub(crate) fn fabrication_fingerprint(&self) -> u64 {
+    pub(super) fn fabrication_fingerprint(&self) -> u64 {
         let v = &self.var;
         let mut h = derive(self.n as u64, &[self.dg.to_bits() as u64]);
         for (tag, f) in [(1u64, &v.g_max), (2, &v.step), (3, &v.up_down)] {

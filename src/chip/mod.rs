@@ -3,10 +3,11 @@
 //! A layer of the chip is a decorrelator circuit, then a crossbar tile whose read runs
 //! DAC → conductance MVM with fresh read noise → ADC, then a digital bias and activation.
 //! The rule that matters: **noise draws, conductances and RNG streams never leave this
-//! module.** Visibility enforces it: [`Chip`]'s public API returns only ADC readings (and what
-//! the digital periphery computes from them) and accepts only what a programming circuit could
-//! do. Baselines that must see inside get an [`Oracle`], which only [`Chip::oracle`] makes and
-//! whose use is recorded.
+//! module.** Visibility enforces it: every field and internal method here is private to
+//! `crate::chip` (none is `pub(crate)`), a learning rule receives only a [`Port`] (ADC readings
+//! in, programming requests out), and the lab keeps the [`Chip`] (checkpoints, telemetry,
+//! counters). Baselines that must see inside get an [`Oracle`], a borrow of one chip that only
+//! [`Port::oracle`] or [`Chip::oracle`] makes and whose use that chip records.
 
 pub mod characterize;
 mod checkpoint;
@@ -19,6 +20,7 @@ mod model_check;
 mod network;
 mod oracle;
 mod periphery;
+mod port;
 pub mod presets;
 mod telemetry;
 #[cfg(test)]
@@ -29,5 +31,6 @@ pub use decorrelator::{mean_abs_offdiag_correlation, DecorPrecision, DecorRule};
 pub use energy::{Counters, Energy, Phase};
 pub use model::{ChipModel, ChipSpec, ModelError};
 pub use network::{Activation, Chip, ChipConfig, DecorConfig, ForwardTrace, InjectedNoise, Pass};
-pub use oracle::Oracle;
+pub use oracle::{Oracle, OracleRefusal};
+pub use port::Port;
 pub use telemetry::{AdcHistogramView, LayerTelemetry, PulseTotals, Telemetry};

@@ -1,9 +1,11 @@
 //! The chip as a network: per layer, decorrelator → crossbar tile → digital bias → activation.
 //!
-//! This is the narrow interface a learning controller drives: [`Chip::forward`] (returns only
-//! what the ADCs measured, and the inputs each layer saw), [`Chip::update_layer`] (goes through
-//! the programming circuit), [`Chip::decorrelate`] and [`Chip::count_digital`] (the controller's
-//! own arithmetic, so it is priced). Nothing here hands out a noise sample or a conductance.
+//! The [`Chip`] is the lab's handle on the hardware (build, forward passes, checkpoints,
+//! telemetry, counters). A learning rule never gets it: it gets a [`super::Port`], which
+//! forwards only [`Chip::forward`] (what the ADCs measured, and the inputs each layer saw),
+//! [`Chip::update_layer`] (the programming circuit), [`Chip::decorrelate`] and
+//! [`Chip::count_digital`] (the controller's own arithmetic, so it is priced). The fields here
+//! are private to `crate::chip`: nothing outside it reads a noise sample or a conductance.
 
 use super::crossbar::Tile;
 use super::decorrelator::{DecorPrecision, DecorRule, Decorrelator};
@@ -13,6 +15,7 @@ use crate::linalg::{copy_into, for_pieces, for_pieces2, piece_cols, PIECE};
 use crate::rng::{Purpose, Stream};
 use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, StandardNormal};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The hidden-layer nonlinearity (a digital or analog neuron circuit after the ADC).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -118,21 +121,26 @@ pub struct ChipConfig {
     pub seed: u64,
 }
 
-pub(crate) struct Layer {
-    pub(crate) decor: Option<Decorrelator>,
-    pub(crate) tile: Tile,
-    pub(crate) bias: DVector<f32>,
-    pub(crate) counters: LayerCounters,
+pub(super) struct Layer {
+    pub(super) decor: Option<Decorrelator>,
+    pub(super) tile: Tile,
+    pub(super) bias: DVector<f32>,
+    pub(super) counters: LayerCounters,
 }
 
 /// The measured result of one forward pass, reused across passes to avoid allocation.
+///
+/// It remembers which chip filled it, so an [`super::Oracle`] refuses to read the injected
+/// noise of a trace that another chip filled.
 #[derive(Default)]
 pub struct ForwardTrace {
-    pub(crate) inputs: Vec<DMatrix<f32>>,
-    pub(crate) pre: Vec<DMatrix<f32>>,
-    pub(crate) post: Vec<DMatrix<f32>>,
+    pub(super) inputs: Vec<DMatrix<f32>>,
+    pub(super) pre: Vec<DMatrix<f32>>,
+    pub(super) post: Vec<DMatrix<f32>>,
     /// Injected noise samples; readable only through an [`super::Oracle`].
-    pub(crate) injected: Vec<DMatrix<f32>>,
+    pub(super) injected: Vec<DMatrix<f32>>,
+    /// [`Chip`] id of the chip that last filled it (0: never filled).
+    pub(super) chip_id: u64,
 }
 
 impl ForwardTrace {
@@ -144,6 +152,11 @@ impl ForwardTrace {
     pub fn pre(&self) -> &[DMatrix<f32>] {
         &self.pre
     }
+    /// The measured pre-activations, writable: a controller may reuse its own copy of the
+    /// measurements as scratch (ANP writes δa over pass (2)). The next pass overwrites them.
+    pub fn pre_mut(&mut self) -> &mut [DMatrix<f32>] {
+        &mut self.pre
+    }
     /// The network output (the last layer's pre-activation: logits), `N_L × B`.
     pub fn output(&self) -> &DMatrix<f32> {
         self.pre.last().expect("a chip has at least one layer")
@@ -152,12 +165,17 @@ impl ForwardTrace {
 
 /// A simulated chip: the only owner of tiles, noise streams and counters.
 pub struct Chip {
-    pub(crate) model: ChipModel,
-    pub(crate) config: ChipConfig,
-    pub(crate) layers: Vec<Layer>,
-    pub(crate) injection: Stream,
-    pub(crate) oracle_uses: Vec<String>,
+    pub(super) model: ChipModel,
+    pub(super) config: ChipConfig,
+    pub(super) layers: Vec<Layer>,
+    pub(super) injection: Stream,
+    pub(super) oracle_uses: Vec<String>,
+    /// Unique per chip built in this process: ties traces and oracles to their chip.
+    pub(super) id: u64,
 }
+
+/// Source of [`Chip`] ids (0 is never handed out: it marks an unfilled trace).
+static NEXT_CHIP_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Chip {
     /// Fabricates a chip and programs He-normal initial weights (zero bias, R = I).
@@ -200,6 +218,7 @@ impl Chip {
             config,
             layers,
             oracle_uses: Vec::new(),
+            id: NEXT_CHIP_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -246,6 +265,7 @@ impl Chip {
     ) {
         let depth = self.layers.len();
         let b = x.ncols();
+        trace.chip_id = self.id;
         for v in [
             &mut trace.inputs,
             &mut trace.pre,
@@ -417,14 +437,5 @@ impl Chip {
     /// Which oracle views were handed out, and why (empty for a physical run).
     pub fn oracle_uses(&self) -> &[String] {
         &self.oracle_uses
-    }
-}
-
-impl Chip {
-    /// Replaces the event counters (the trainer keeps diagnostics out of the training counts).
-    pub fn set_counters(&mut self, counters: Vec<LayerCounters>) {
-        for (layer, c) in self.layers.iter_mut().zip(counters) {
-            layer.counters = c;
-        }
     }
 }

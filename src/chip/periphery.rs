@@ -6,7 +6,7 @@
 
 /// A uniform, symmetric, clipping quantiser.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Quantizer {
+pub(super) struct Quantizer {
     step: f32,
     bound: f32,
     sign_only: bool,
@@ -14,7 +14,7 @@ pub(crate) struct Quantizer {
 
 impl Quantizer {
     /// A `bits`-bit quantiser over [−bound, bound]; `bits ≥ 1` (checked by the chip model).
-    pub(crate) fn new(bits: u32, bound: f64) -> Self {
+    pub(super) fn new(bits: u32, bound: f64) -> Self {
         let steps = (1u64 << bits.min(62)) as f64 - 2.0;
         Quantizer {
             step: if bits >= 2 {
@@ -28,18 +28,18 @@ impl Quantizer {
     }
 
     /// The spacing of adjacent levels.
-    pub(crate) fn step(&self) -> f32 {
+    pub(super) fn step(&self) -> f32 {
         self.step
     }
 
     /// The clipping bound.
-    pub(crate) fn bound(&self) -> f32 {
+    pub(super) fn bound(&self) -> f32 {
         self.bound
     }
 
     /// Quantises one value; returns it and whether it clipped.
     #[inline]
-    pub(crate) fn apply(&self, x: f32) -> (f32, bool) {
+    pub(super) fn apply(&self, x: f32) -> (f32, bool) {
         let sat = x.abs() > self.bound;
         if self.sign_only {
             return (if x < 0.0 { -self.bound } else { self.bound }, sat);
@@ -50,7 +50,7 @@ impl Quantizer {
 
     /// Quantises in place; returns the number of saturated values. NaN stays NaN (and is caught
     /// by the caller's finiteness check) rather than being silently clipped.
-    pub(crate) fn apply_slice(&self, xs: &mut [f32]) -> u64 {
+    pub(super) fn apply_slice(&self, xs: &mut [f32]) -> u64 {
         let mut sat = 0u64;
         for x in xs.iter_mut() {
             let (q, s) = self.apply(*x);

@@ -2,7 +2,7 @@
 //! per-device pulse totals, ADC-input histograms), read by the HDF5 trace writer.
 //!
 //! **Simulation only.** A real chip cannot report these numbers, so no learning rule may use
-//! them: rules get an [`super::Chip`] or an [`super::Oracle`], never a [`Telemetry`]. The
+//! them: rules get a [`super::Port`] (and at most an [`super::Oracle`]), never a [`Telemetry`]. The
 //! view borrows the chip immutably, so reading it cannot change a run, and turning the trace
 //! counters on ([`Chip::enable_traces`]) changes no random draw: a traced run equals an
 //! untraced one bit for bit.
@@ -39,7 +39,7 @@ pub struct AdcHistogramView<'c> {
     /// Bin edges in normalised ADC units (the ADC range is ±`read.out_bound`); `bins + 1`
     /// values spanning ±1.5·out_bound. Values outside fall in the end bins.
     pub edges: &'c [f32],
-    /// Reads per bin (every read of the tile: training, evaluation and diagnostics).
+    /// Reads per bin (every read of the tile: training and evaluation; diagnostics run on a twin).
     pub counts: &'c [u64],
 }
 

@@ -8,13 +8,13 @@
 use super::estimator::{mean, BatchStats, Gradients, Workspace};
 use super::loss::Loss;
 use super::rule::{Family, RuleSpec};
-use crate::chip::{Chip, Pass, Phase};
+use crate::chip::{Pass, Phase, Port};
 use crate::linalg::{for_pieces2, piece_cols, sum_squares};
 use nalgebra::DMatrix;
 
 pub(crate) fn estimate(
     rule: &RuleSpec,
-    chip: &mut Chip,
+    port: &mut Port<'_>,
     x: &DMatrix<f32>,
     targets: &DMatrix<f32>,
     loss: Loss,
@@ -26,13 +26,13 @@ pub(crate) fn estimate(
     } else {
         Pass::Clean
     };
-    chip.forward(x, first_pass, Phase::Inference, &mut ws.first);
+    port.forward(x, first_pass, Phase::Inference, &mut ws.first);
     loss.per_sample(ws.first.output(), targets, &mut ws.loss1);
-    let (depth, b, n_units) = (chip.depth(), x.ncols(), chip.n_units() as f32);
+    let (depth, b, n_units) = (port.depth(), x.ncols(), port.n_units() as f32);
     let k = rule.resamples.max(1);
     let mut skipped = 0;
     for rep in 0..k {
-        chip.forward(x, Pass::Noisy, Phase::Perturbation, &mut ws.second);
+        port.forward(x, Pass::Noisy, Phase::Perturbation, &mut ws.second);
         loss.per_sample(ws.second.output(), targets, &mut ws.loss2);
         // δa_l = a_l⁽²⁾ − a_l⁽¹⁾, written over pass (2)'s activities (nothing reads them after
         // its loss), and per sample ‖δa‖² = Σ_l ‖δa_l‖² (into coef, then turned into the
@@ -41,8 +41,8 @@ pub(crate) fn estimate(
         norm2.clear();
         norm2.resize(b, 0.0);
         for l in 0..depth {
-            let a1 = ws.first.pre[l].as_slice();
-            let d = &mut ws.second.pre[l];
+            let a1 = ws.first.pre()[l].as_slice();
+            let d = &mut ws.second.pre_mut()[l];
             let n = d.nrows();
             let pc = piece_cols(n);
             for_pieces2(d.as_mut_slice(), pc * n, norm2, pc, |p, dp, np| {
@@ -68,8 +68,8 @@ pub(crate) fn estimate(
             ws.acc.accumulate_in_place(
                 g,
                 l,
-                &mut ws.second.pre[l],
-                &ws.first.inputs[l],
+                &mut ws.second.pre_mut()[l],
+                &ws.first.inputs()[l],
                 k,
                 rep > 0,
             );

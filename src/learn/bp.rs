@@ -7,24 +7,25 @@
 
 use super::estimator::{mean, BatchStats, Gradients, Workspace};
 use super::loss::Loss;
-use crate::chip::{Chip, Oracle, Pass, Phase};
+use crate::chip::{ForwardTrace, Oracle, Pass, Phase, Port};
 use crate::linalg::{gemm, Op};
 use nalgebra::DMatrix;
 
+/// Why backprop asks for an oracle (the chip records it).
+pub(crate) const WHY: &str = "bp: backward pass through the programmed weights";
+
 pub(crate) fn estimate(
-    chip: &mut Chip,
-    oracle: &Oracle,
+    port: &mut Port<'_>,
     x: &DMatrix<f32>,
     targets: &DMatrix<f32>,
     loss: Loss,
     ws: &mut Workspace,
     g: &mut Gradients,
 ) -> BatchStats {
-    chip.forward(x, Pass::Clean, Phase::Inference, &mut ws.first);
+    port.forward(x, Pass::Clean, Phase::Inference, &mut ws.first);
     loss.per_sample(ws.first.output(), targets, &mut ws.loss1);
     backward(
-        chip,
-        oracle,
+        &port.oracle(WHY),
         &ws.first,
         targets,
         loss,
@@ -34,13 +35,13 @@ pub(crate) fn estimate(
     );
     ws.acc.coef.clear();
     ws.acc.coef.resize(x.ncols(), 1.0);
-    for l in 0..chip.depth() {
+    for l in 0..port.depth() {
         ws.acc
             .accumulate(g, l, &ws.delta[l], &ws.first.inputs()[l], 1, false);
         // Backward products are digital work: 2·N·d·B per W product, 2·d²·B per R product.
-        let (n, d) = (chip.sizes()[l + 1], chip.sizes()[l]);
-        let r = if chip.has_decorrelation() { d * d } else { 0 };
-        chip.count_digital(l, Phase::Update, (2 * (n * d + r) * x.ncols()) as u64);
+        let (n, d) = (port.sizes()[l + 1], port.sizes()[l]);
+        let r = if port.has_decorrelation() { d * d } else { 0 };
+        port.count_digital(l, Phase::Update, (2 * (n * d + r) * x.ncols()) as u64);
     }
     BatchStats {
         loss: mean(&ws.loss1),
@@ -49,25 +50,23 @@ pub(crate) fn estimate(
 }
 
 /// Fills `delta[l]` = ∂ℓ_n/∂a_l for every sample, from a trace's activations.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
-    chip: &Chip,
-    oracle: &Oracle,
-    trace: &crate::chip::ForwardTrace,
+    oracle: &Oracle<'_>,
+    trace: &ForwardTrace,
     targets: &DMatrix<f32>,
     loss: Loss,
     delta: &mut Vec<DMatrix<f32>>,
     back: &mut DMatrix<f32>,
     back2: &mut DMatrix<f32>,
 ) {
-    let depth = chip.depth();
+    let depth = oracle.depth();
     delta.resize_with(depth, || DMatrix::zeros(0, 0));
     loss.gradient(trace.output(), targets, &mut delta[depth - 1]);
-    let act = chip.config().activation;
+    let act = oracle.activation();
     for l in (1..depth).rev() {
-        let w = oracle.weights(chip, l);
+        let w = oracle.weights(l);
         gemm(back, 0.0, 1.0, &w, Op::T, &delta[l], Op::N);
-        let upstream: &DMatrix<f32> = match oracle.decorrelator(chip, l) {
+        let upstream: &DMatrix<f32> = match oracle.decorrelator(l) {
             Some(r) => {
                 gemm(back2, 0.0, 1.0, r, Op::T, back, Op::N);
                 back2

@@ -6,7 +6,7 @@
 
 use super::loss::{correct, Loss};
 use super::rule::{Family, RuleSpec};
-use crate::chip::{Chip, ForwardTrace, Oracle, Phase};
+use crate::chip::{ForwardTrace, OracleRefusal, Phase, Port};
 use crate::linalg::{for_pieces, gemm, piece_cols, Op};
 use nalgebra::{DMatrix, DVector};
 
@@ -41,9 +41,9 @@ pub enum RuleError {
     /// NP/INP without any injected noise.
     #[error("rule `{0}` needs an injected noise source (--inject readable:SIGMA)")]
     NoInjectedNoise(String),
-    /// An oracle rule was run without an oracle.
-    #[error("rule `{0}` needs an oracle view of the chip")]
-    NoOracle(String),
+    /// The chip's oracle refused to hand out the injected noise.
+    #[error("rule `{0}`: {1}")]
+    Refused(String, OracleRefusal),
 }
 
 /// Buffers reused across batches: no allocation in the steady state.
@@ -161,43 +161,34 @@ fn finish(g: &mut Gradients, l: usize, s: &DMatrix<f32>, x: &DMatrix<f32>, k: us
     });
 }
 
-/// Estimates the batch-mean gradient with `rule`; the chip's passes are counted on the chip.
-#[allow(clippy::too_many_arguments)]
+/// Estimates the batch-mean gradient with `rule` through the chip's `port`; the passes are
+/// counted on the chip. Oracle rules ask the port for their view, which the chip records.
 pub fn estimate(
     rule: &RuleSpec,
-    chip: &mut Chip,
-    oracle: Option<&Oracle>,
+    port: &mut Port<'_>,
     x: &DMatrix<f32>,
     targets: &DMatrix<f32>,
     loss: Loss,
     ws: &mut Workspace,
     g: &mut Gradients,
 ) -> Result<BatchStats, RuleError> {
-    let depth = chip.depth();
+    let depth = port.depth();
     g.w.resize_with(depth, || DMatrix::zeros(0, 0));
     g.b.resize_with(depth, || DVector::zeros(0));
     let mut stats = match rule.family {
-        Family::Bp => super::bp::estimate(
-            chip,
-            oracle.ok_or_else(|| RuleError::NoOracle(rule.to_string()))?,
-            x,
-            targets,
-            loss,
-            ws,
-            g,
-        ),
-        Family::Np => super::np::estimate(rule, chip, oracle, x, targets, loss, ws, g)?,
-        Family::Inp => super::inp::estimate(rule, chip, oracle, x, targets, loss, ws, g)?,
+        Family::Bp => super::bp::estimate(port, x, targets, loss, ws, g),
+        Family::Np => super::np::estimate(rule, port, x, targets, loss, ws, g)?,
+        Family::Inp => super::inp::estimate(rule, port, x, targets, loss, ws, g)?,
         Family::Anp | Family::AnpNoisyNoisy => {
-            super::anp::estimate(rule, chip, x, targets, loss, ws, g)
+            super::anp::estimate(rule, port, x, targets, loss, ws, g)
         }
     };
     stats.samples = x.ncols();
     stats.correct = correct(ws.first.output(), targets);
     // The controller's arithmetic per layer: forming c·u (N·B) and the outer products (2·N·d·B).
     for l in 0..depth {
-        let (n, d) = (chip.sizes()[l + 1], chip.sizes()[l]);
-        chip.count_digital(l, Phase::Update, ((n + 2 * n * d) * x.ncols()) as u64);
+        let (n, d) = (port.sizes()[l + 1], port.sizes()[l]);
+        port.count_digital(l, Phase::Update, ((n + 2 * n * d) * x.ncols()) as u64);
     }
     Ok(stats)
 }

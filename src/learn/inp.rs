@@ -7,34 +7,33 @@ use super::estimator::{mean, BatchStats, Gradients, RuleError, Workspace};
 use super::loss::Loss;
 use super::np::readable_sigma2;
 use super::rule::RuleSpec;
-use crate::chip::{Chip, Oracle, Pass, Phase};
+use crate::chip::{Pass, Phase, Port};
 use nalgebra::DMatrix;
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn estimate(
     rule: &RuleSpec,
-    chip: &mut Chip,
-    oracle: Option<&Oracle>,
+    port: &mut Port<'_>,
     x: &DMatrix<f32>,
     targets: &DMatrix<f32>,
     loss: Loss,
     ws: &mut Workspace,
     g: &mut Gradients,
 ) -> Result<BatchStats, RuleError> {
-    readable_sigma2(rule, chip, oracle)?;
-    let oracle = oracle.expect("checked above");
-    chip.forward(x, Pass::Clean, Phase::Inference, &mut ws.first);
+    readable_sigma2(rule, port)?;
+    let why = rule.oracle_need().expect("inp is an oracle rule");
+    port.forward(x, Pass::Clean, Phase::Inference, &mut ws.first);
     loss.per_sample(ws.first.output(), targets, &mut ws.loss1);
     let k = rule.resamples.max(1);
     let mut skipped = 0;
-    for l in 0..chip.depth() {
-        let n_l = chip.sizes()[l + 1] as f32;
+    for l in 0..port.depth() {
+        let n_l = port.sizes()[l + 1] as f32;
         for rep in 0..k {
-            chip.forward(x, Pass::NoisyLayer(l), Phase::Perturbation, &mut ws.second);
+            port.forward(x, Pass::NoisyLayer(l), Phase::Perturbation, &mut ws.second);
             loss.per_sample(ws.second.output(), targets, &mut ws.loss2);
-            let eps = &oracle
+            let eps = &port
+                .oracle(why)
                 .injected(&ws.second)
-                .expect("readable source checked above")[l];
+                .map_err(|e| RuleError::Refused(rule.to_string(), e))?[l];
             ws.acc.coef.clear();
             for (j, col) in eps.column_iter().enumerate() {
                 let n2 = col.norm_squared();

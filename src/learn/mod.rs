@@ -1,9 +1,10 @@
 //! Learning controllers: the rules, the optimiser, and the step that ties them to the chip.
 //!
-//! A rule drives the chip only through [`crate::chip::Chip`]'s narrow interface (forward
-//! passes that return ADC readings, programming requests, decorrelation steps). Rules that
-//! must see inside (BP, NP, INP) receive an [`crate::chip::Oracle`] and are marked as oracles in
-//! every output. Order within one step, as the paper's reference code: (1) estimate with the
+//! A rule drives the chip only through a [`crate::chip::Port`] (forward passes that return ADC
+//! readings, programming requests, decorrelation steps, pricing of its own arithmetic); it never
+//! holds the [`crate::chip::Chip`]. Rules that must see inside (BP, NP, INP) ask the port for an
+//! [`crate::chip::Oracle`]; the chip records it, and that record marks the run as an oracle run
+//! in every output. Order within one step, as the paper's reference code: (1) estimate with the
 //! current R, (2) update R, (3) optimiser step on W and b, sent as programming pulses.
 
 mod anp;

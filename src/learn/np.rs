@@ -7,17 +7,12 @@
 use super::estimator::{mean, BatchStats, Gradients, RuleError, Workspace};
 use super::loss::Loss;
 use super::rule::RuleSpec;
-use crate::chip::{Chip, InjectedNoise, Oracle, Pass, Phase};
+use crate::chip::{InjectedNoise, Pass, Phase, Port};
 use nalgebra::DMatrix;
 
-/// σ² of a readable source, or the reason there is none.
-pub(crate) fn readable_sigma2(
-    rule: &RuleSpec,
-    chip: &Chip,
-    oracle: Option<&Oracle>,
-) -> Result<f32, RuleError> {
-    oracle.ok_or_else(|| RuleError::NoOracle(rule.to_string()))?;
-    match chip.config().injected {
+/// σ² of a readable source (as declared), or the reason there is none.
+pub(crate) fn readable_sigma2(rule: &RuleSpec, port: &Port<'_>) -> Result<f32, RuleError> {
+    match port.injected() {
         InjectedNoise::Readable { sigma } if sigma > 0.0 => Ok(sigma * sigma),
         InjectedNoise::None | InjectedNoise::Readable { .. } => {
             Err(RuleError::NoInjectedNoise(rule.to_string()))
@@ -26,24 +21,22 @@ pub(crate) fn readable_sigma2(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn estimate(
     rule: &RuleSpec,
-    chip: &mut Chip,
-    oracle: Option<&Oracle>,
+    port: &mut Port<'_>,
     x: &DMatrix<f32>,
     targets: &DMatrix<f32>,
     loss: Loss,
     ws: &mut Workspace,
     g: &mut Gradients,
 ) -> Result<BatchStats, RuleError> {
-    let sigma2 = readable_sigma2(rule, chip, oracle)?;
-    let oracle = oracle.expect("checked above");
-    chip.forward(x, Pass::Clean, Phase::Inference, &mut ws.first);
+    let sigma2 = readable_sigma2(rule, port)?;
+    let why = rule.oracle_need().expect("np is an oracle rule");
+    port.forward(x, Pass::Clean, Phase::Inference, &mut ws.first);
     loss.per_sample(ws.first.output(), targets, &mut ws.loss1);
     let k = rule.resamples.max(1);
     for rep in 0..k {
-        chip.forward(x, Pass::Noisy, Phase::Perturbation, &mut ws.second);
+        port.forward(x, Pass::Noisy, Phase::Perturbation, &mut ws.second);
         loss.per_sample(ws.second.output(), targets, &mut ws.loss2);
         ws.acc.coef.clear();
         ws.acc.coef.extend(
@@ -52,9 +45,10 @@ pub(crate) fn estimate(
                 .zip(&ws.loss1)
                 .map(|(l2, l1)| (l2 - l1) / sigma2),
         );
-        let eps = oracle
+        let eps = port
+            .oracle(why)
             .injected(&ws.second)
-            .expect("readable source checked above");
+            .map_err(|e| RuleError::Refused(rule.to_string(), e))?;
         for (l, e) in eps.iter().enumerate() {
             ws.acc
                 .accumulate(g, l, e, &ws.first.inputs()[l], k, rep > 0);

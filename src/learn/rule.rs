@@ -76,10 +76,12 @@ impl fmt::Display for RuleSpec {
 }
 
 impl RuleSpec {
-    /// Why this rule needs an oracle view, or None for a physical rule.
+    /// Why this rule asks for an oracle view, or None for a physical rule. This is the reason
+    /// the rule gives the chip when it asks; whether a run *did* peek is the chip's own record
+    /// ([`crate::chip::Chip::oracle_uses`]), which is what every output reports.
     pub fn oracle_need(&self) -> Option<&'static str> {
         match self.family {
-            Family::Bp => Some("bp: backward pass through the programmed weights"),
+            Family::Bp => Some(super::bp::WHY),
             Family::Np => Some("np: reads the injected noise samples"),
             Family::Inp => Some("inp: reads the injected noise samples"),
             Family::Anp | Family::AnpNoisyNoisy => None,

@@ -1,13 +1,15 @@
-//! One training step on the chip: estimate → decorrelate → optimiser → programming pulses.
+//! One training step through the chip's port: estimate → decorrelate → optimiser → pulses.
 
 use super::estimator::{estimate, BatchStats, Gradients, RuleError, Workspace};
 use super::loss::Loss;
 use super::optim::{ops_per_param, Optimizer, OptimizerKind};
 use super::rule::RuleSpec;
-use crate::chip::{Chip, Oracle, Phase};
+use crate::chip::{Phase, Port};
 use nalgebra::DMatrix;
 
-/// A learning controller: rule, loss, optimiser, and the buffers it reuses.
+/// A learning controller: rule, loss, optimiser, and the buffers it reuses. It holds no view
+/// of the chip between steps: each step gets the [`Port`] anew, and an oracle rule asks that
+/// port for its view inside the step (the chip records it).
 pub struct Learner {
     /// The rule.
     pub rule: RuleSpec,
@@ -19,41 +21,38 @@ pub struct Learner {
     pub ws: Workspace,
     /// Last step's gradient estimates (then the applied changes).
     pub grads: Gradients,
-    oracle: Option<Oracle>,
 }
 
 impl Learner {
-    /// A controller for `chip`. Oracle rules get their oracle view here, which the chip records.
+    /// A controller for the chip behind `port` (only its layer sizes are read).
     pub fn new(
-        chip: &mut Chip,
+        port: &Port<'_>,
         rule: RuleSpec,
         loss: Loss,
         optimizer: OptimizerKind,
         lr: f32,
     ) -> Self {
-        let shapes: Vec<(usize, usize)> = chip.sizes().windows(2).map(|w| (w[1], w[0])).collect();
-        let oracle = rule.oracle_need().map(|why| chip.oracle(why));
+        let shapes: Vec<(usize, usize)> = port.sizes().windows(2).map(|w| (w[1], w[0])).collect();
         Learner {
             rule,
             loss,
             optimizer: Optimizer::new(optimizer, lr, &shapes),
             ws: Workspace::default(),
             grads: Gradients::default(),
-            oracle,
         }
     }
 
-    /// One step on a batch: returns what the first pass measured.
+    /// One step on a batch: returns what the first pass measured. The chip clock (drift) is
+    /// the lab's business: [`crate::train::train_step`] advances it after the step.
     pub fn step(
         &mut self,
-        chip: &mut Chip,
+        port: &mut Port<'_>,
         x: &DMatrix<f32>,
         targets: &DMatrix<f32>,
     ) -> Result<BatchStats, RuleError> {
         let stats = estimate(
             &self.rule,
-            chip,
-            self.oracle.as_ref(),
+            port,
             x,
             targets,
             self.loss,
@@ -61,21 +60,17 @@ impl Learner {
             &mut self.grads,
         )?;
         if self.rule.decorrelated {
-            for l in 0..chip.depth() {
-                chip.decorrelate(l, &self.ws.first.inputs()[l]);
+            for l in 0..port.depth() {
+                port.decorrelate(l, &self.ws.first.inputs()[l]);
             }
         }
         self.optimizer.begin_step();
         let per = ops_per_param(self.optimizer.kind);
-        for l in 0..chip.depth() {
+        for l in 0..port.depth() {
             let (gw, gb) = (&mut self.grads.w[l], &mut self.grads.b[l]);
             self.optimizer.delta(l, gw, gb);
-            chip.count_digital(l, Phase::Update, per * (gw.len() + gb.len()) as u64);
-            chip.update_layer(l, gw, gb);
-        }
-        let dt = chip.step_time_s();
-        if dt > 0.0 {
-            chip.advance_time(dt);
+            port.count_digital(l, Phase::Update, per * (gw.len() + gb.len()) as u64);
+            port.update_layer(l, gw, gb);
         }
         Ok(stats)
     }

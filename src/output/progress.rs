@@ -12,7 +12,6 @@ use std::time::Instant;
 pub struct Terminal {
     bar: ProgressBar,
     started: Instant,
-    oracle: bool,
 }
 
 impl Terminal {
@@ -37,20 +36,19 @@ impl Terminal {
             data = data.name.as_str(),
             train = data.train.len(),
             test = data.test.len(),
-            oracle = spec.is_oracle(),
-            "training{}",
-            if spec.is_oracle() { " (oracle rule: not physical)" } else { "" }
+            "training"
         );
         Terminal {
             bar,
             started: Instant::now(),
-            oracle: spec.is_oracle(),
         }
     }
 }
 
 impl Observer for Terminal {
-    fn epoch(&mut self, r: &EpochRecord, _chip: &Chip, _l: &Learner) -> anyhow::Result<()> {
+    fn epoch(&mut self, r: &EpochRecord, chip: &Chip, _l: &Learner) -> anyhow::Result<()> {
+        // The oracle flag is the chip's record of views handed out, not the rule's name.
+        let oracle = !chip.oracle_uses().is_empty();
         self.bar.finish_and_clear();
         eprintln!(
             "epoch {:>3}  loss {:.4}  train {:.2}%  test {:.2}%  {:.0} samples/s{}{}",
@@ -64,7 +62,11 @@ impl Observer for Terminal {
             } else {
                 String::new()
             },
-            if self.oracle { "  [oracle]" } else { "" },
+            if oracle {
+                "  [oracle: not physical]"
+            } else {
+                ""
+            },
         );
         self.bar.reset();
         self.started = Instant::now();

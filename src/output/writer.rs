@@ -375,8 +375,10 @@ impl WriterState {
     ) -> Result<(), OutputError> {
         let path = self.path.clone();
         let a = Attr { path: &path };
+        // Derived from the chip's own record of the oracle views it handed out.
         self.oracle_uses = chip.oracle_uses().to_vec();
         a.text(&self.run, "oracle_uses", &self.oracle_uses.join("; "))?;
+        a.scalar(&self.run, "oracle", !self.oracle_uses.is_empty())?;
         if r.interrupted {
             // A partial epoch is not a result: keep the file at the last finished epoch.
             a.scalar(&self.run, "interrupted_in_epoch", r.epoch as u64)?;
