@@ -271,6 +271,14 @@ pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> anyhow::Result<()> 
             );
         }
     }
+    // Said here, in merge's own terms: the writer's message names train's `--out` flag.
+    crate::cli::preflight::check_out_path(out, "OUT")?;
+    if out.exists() && !force {
+        bail!(
+            "OUT {} exists: use --force to overwrite it, or give another OUT path",
+            out.display()
+        );
+    }
     let read: Vec<Input> = inputs
         .iter()
         .map(|p| read_input(p))

@@ -52,6 +52,15 @@ impl Terminal {
 impl Observer for Terminal {
     fn epoch(&mut self, r: &EpochRecord, _chip: &Chip, _l: &Learner) -> anyhow::Result<()> {
         self.bar.finish_and_clear();
+        if r.interrupted {
+            // Its accuracy covers a part of the epoch and is not in the file: not shown as if
+            // it were an epoch's result.
+            eprintln!(
+                "epoch {:>3}  interrupted after {} samples: not stored",
+                r.epoch, r.samples
+            );
+            return Ok(());
+        }
         eprintln!(
             "epoch {:>3}  loss {:.4}  train {:.2}%  test {:.2}%  {:.0} samples/s{}{}",
             r.epoch,
