@@ -30,8 +30,9 @@ impl Footprint {
         self.weights + self.learning + self.batch + self.decorrelators
     }
 
-    /// The lower bound for `spec` with layer widths `sizes` (input, hidden..., classes).
-    pub fn of(spec: &RunSpec, sizes: &[usize]) -> Footprint {
+    /// The lower bound for `spec` with layer widths `sizes` (input, hidden..., classes) on a
+    /// training split of `n_train` samples (the loop's batch is at most the split).
+    pub fn of(spec: &RunSpec, sizes: &[usize], n_train: usize) -> Footprint {
         const F32: f64 = 4.0;
         let n_weights: f64 = sizes
             .windows(2)
@@ -51,7 +52,7 @@ impl Footprint {
         // Every pass keeps inputs, pre- and post-activations of the batch; NP-type rules make
         // 1 + resamples passes.
         let passes = 1.0 + spec.rule.resamples as f64;
-        let batch = spec.batch as f64 * units * 3.0 * passes * F32;
+        let batch = spec.batch.min(n_train).max(1) as f64 * units * 3.0 * passes * F32;
         let decorrelators = if spec.rule.decorrelated {
             let per_entry = match spec.decor_precision {
                 DecorPrecision::Analog { .. } => 4.0,

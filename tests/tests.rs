@@ -1,4 +1,5 @@
 //! Integration tests: one binary, one module per area.
+mod bad_input;
 mod chip_model;
 mod crossbar;
 mod data;

@@ -44,13 +44,13 @@ pub fn check_out_path(path: &Path, flag: &str) -> anyhow::Result<()> {
 }
 
 /// Refuses a run whose memory lower bound exceeds the machine's available memory.
-pub fn check_memory(spec: &RunSpec, sizes: &[usize]) -> anyhow::Result<()> {
+pub fn check_memory(spec: &RunSpec, sizes: &[usize], n_train: usize) -> anyhow::Result<()> {
     let sizes_text = sizes
         .iter()
         .map(|s| s.to_string())
         .collect::<Vec<_>>()
         .join("-");
-    Footprint::of(spec, sizes)
+    Footprint::of(spec, sizes, n_train)
         .check(Memory::of_machine())
         .map_err(|e| anyhow::anyhow!("layers {sizes_text}, --batch {}: {e}", spec.batch))
 }

@@ -44,10 +44,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "adam", value_parser = parse_optimizer, help_heading = "Learning")]
     pub optimizer: OptimizerKind,
     /// Learning rate.
-    #[arg(long, default_value_t = 3e-3, value_parser = numbers::float, allow_negative_numbers = true, help_heading = "Learning")]
+    #[arg(long, default_value_t = 3e-3, value_parser = numbers::float, allow_hyphen_values = true, help_heading = "Learning")]
     pub lr: f32,
     /// Decorrelation learning rate η_R.
-    #[arg(long, default_value_t = 1e-3, value_parser = numbers::float, allow_negative_numbers = true, help_heading = "Learning")]
+    #[arg(long, default_value_t = 1e-3, value_parser = numbers::float, allow_hyphen_values = true, help_heading = "Learning")]
     pub decor_lr: f32,
     /// Decorrelation rule: plain, kappa[:K] or whiten.
     #[arg(long, default_value = "plain", value_parser = parse_decor_rule, help_heading = "Learning")]
@@ -241,7 +241,7 @@ pub fn preflight_train(
 ) -> anyhow::Result<()> {
     super::preflight::check_out_path(out, "--out")?;
     let sizes = spec.sizes(data);
-    super::preflight::check_memory(spec, &sizes)?;
+    super::preflight::check_memory(spec, &sizes, data.train.len())?;
     for w in super::preflight::warnings(spec, &sizes) {
         tracing::warn!("{w}");
     }

@@ -51,6 +51,12 @@ fn int_attr(loc: &hdf5::Location, name: &str) -> Option<i64> {
 }
 
 fn read_input(path: &Path) -> anyhow::Result<Input> {
+    // Said plainly before libhdf5 says it in its own words (twice, with flags and errno).
+    match std::fs::metadata(path) {
+        Err(e) => bail!("IN {}: cannot read: {e}", path.display()),
+        Ok(m) if !m.is_file() => bail!("IN {}: not a regular file", path.display()),
+        Ok(_) => {}
+    }
     let f = hdf5::File::open(path)
         .with_context(|| format!("{}: cannot open as HDF5", path.display()))?;
     let not_sweep = || {

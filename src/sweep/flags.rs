@@ -60,7 +60,7 @@ pub struct SweepFlags {
         long,
         value_delimiter = ',',
         value_name = "σ,...",
-        allow_negative_numbers = true,
+        allow_hyphen_values = true,
         help_heading = "Grid"
     )]
     pub read_noise: Vec<f64>,
@@ -69,7 +69,7 @@ pub struct SweepFlags {
         long,
         value_delimiter = ',',
         value_name = "σ,...",
-        allow_negative_numbers = true,
+        allow_hyphen_values = true,
         help_heading = "Grid"
     )]
     pub prog_noise: Vec<f64>,
@@ -82,7 +82,7 @@ pub struct SweepFlags {
         value_delimiter = ',',
         value_name = "LR,...",
         conflicts_with = "lr",
-        allow_negative_numbers = true,
+        allow_hyphen_values = true,
         help_heading = "Grid"
     )]
     pub lrs: Vec<f32>,

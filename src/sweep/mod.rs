@@ -95,6 +95,7 @@ pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
     // One dataset for all runs, drawn with --seed: seeds vary the chip and the training only.
     let data = train.dataset()?;
     let path = train.out.clone().unwrap_or_else(|| default_out(f.shard));
+    crate::cli::preflight::check_out_path(&path, "--out")?;
     let file = ResultFile::create(&path, train.force, &command_line())?;
     record::write_grid(&file, &grid, f.shard)?;
     file.flush()?;
