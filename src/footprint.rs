@@ -51,7 +51,10 @@ impl Footprint {
         let units: f64 = sizes.iter().map(|&n| n as f64).sum();
         // Every pass keeps inputs, pre- and post-activations of the batch; NP-type rules make
         // 1 + resamples passes.
-        let passes = 1.0 + spec.rule.resamples as f64;
+        let passes = match spec.rule.family {
+            crate::learn::Family::Bp => 1.0,
+            _ => 1.0 + spec.rule.resamples as f64,
+        };
         let batch = spec.batch.min(n_train).max(1) as f64 * units * 3.0 * passes * F32;
         let decorrelators = if spec.rule.decorrelated {
             let per_entry = match spec.decor_precision {
@@ -80,7 +83,7 @@ impl Footprint {
             return Ok(());
         }
         Err(format!(
-            "the run needs at least {} of memory ({} weights and devices, {} gradients and optimiser moments, {} batch buffers, {} decorrelators) but this machine has {} available of {} (/proc/meminfo); reduce --hidden, --batch or --resamples",
+            "needs at least {} of memory ({} weights and devices, {} gradients and optimiser moments, {} batch buffers, {} decorrelators) but this machine has {} available of {} (/proc/meminfo); reduce --hidden, --batch or --resamples",
             human(self.total()),
             human(self.weights),
             human(self.learning),
@@ -148,10 +151,62 @@ pub fn human(bytes: f64) -> String {
 mod tests {
     use super::*;
 
+    fn spec(extra: &[&str]) -> RunSpec {
+        let mut args = vec!["npchip", "train", "--hidden", "10", "--batch", "4"];
+        args.extend_from_slice(extra);
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(args).unwrap();
+        let crate::cli::Command::Train(a) = cli.command else {
+            panic!("not train")
+        };
+        a.to_spec().unwrap()
+    }
+
+    #[test]
+    fn the_estimate_counts_each_buffer() {
+        let sizes = [64, 10, 10];
+        // 64·10 + 10 + 10·10 + 10 = 760 parameters.
+        let f = Footprint::of(
+            &spec(&["--chip", "ideal", "--rule", "bp", "--optimizer", "sgd"]),
+            &sizes,
+            1000,
+        );
+        assert_eq!(f.weights, 760.0 * 4.0);
+        assert_eq!(f.learning, 760.0 * 4.0);
+        // 4 samples × 84 units × (inputs, pre, post) × 1 pass (BP) × 4 bytes.
+        assert_eq!(f.batch, 4.0 * 84.0 * 3.0 * 4.0);
+        assert_eq!(f.decorrelators, 0.0);
+        // Analog weights hold g⁺, g⁻ and the effective weight; Adam two moments; DANP makes
+        // 1 + 1 passes and keeps one R per layer input (64² + 10²) with a work copy; a batch is at
+        // most the training split.
+        let g = Footprint::of(&spec(&["--rule", "danp", "--optimizer", "adam"]), &sizes, 3);
+        assert_eq!(g.weights, 760.0 * 3.0 * 4.0);
+        assert_eq!(g.learning, 760.0 * 3.0 * 4.0);
+        assert_eq!(g.batch, 3.0 * 84.0 * 3.0 * 2.0 * 4.0);
+        assert_eq!(g.decorrelators, (64.0 * 64.0 + 100.0) * 2.0 * 4.0);
+        let mem = Memory {
+            available: g.total() as u64,
+            total: 1 << 40,
+        };
+        assert!(g.check(Some(mem)).is_ok());
+        let e = g
+            .check(Some(Memory {
+                available: g.total() as u64 - 1,
+                ..mem
+            }))
+            .unwrap_err();
+        assert!(
+            e.contains("needs at least") && e.contains("available"),
+            "{e}"
+        );
+        assert!(g.check(None).is_ok(), "no /proc/meminfo: no check");
+    }
+
     #[test]
     fn meminfo_parses_and_human_units_scale() {
-        let m = Memory::parse("MemTotal:       16318712 kB\nMemFree: 1 kB\nMemAvailable:    8000000 kB\n")
-            .unwrap();
+        let m = Memory::parse(
+            "MemTotal:       16318712 kB\nMemFree: 1 kB\nMemAvailable:    8000000 kB\n",
+        )
+        .unwrap();
         assert_eq!(m.total, 16318712 * 1024);
         assert_eq!(m.available, 8_000_000 * 1024);
         assert_eq!(human(25_600_000_000.0), "25.6 GB");

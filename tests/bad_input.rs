@@ -84,7 +84,11 @@ fn corpus() -> Vec<Case> {
         }
         for v in values {
             for form in [format!("train --{flag} {v}"), format!("train --{flag}={v}")] {
-                c.push(case("integer flag out of range", form, &[flag, v, "allowed"]));
+                c.push(case(
+                    "integer flag out of range",
+                    form,
+                    &[flag, v, "allowed"],
+                ));
             }
         }
     }
@@ -119,8 +123,19 @@ fn corpus() -> Vec<Case> {
     c.push(case(
         "unbounded work",
         "train --set update.max_pulses=100000",
-        &["update.max_pulses", "1..=4096", "--set update.max_pulses=100000"],
+        &[
+            "update.max_pulses",
+            "1..=4096",
+            "--set update.max_pulses=100000",
+        ],
     ));
+    let mut k = case(
+        "size beyond memory",
+        "sweep --hidden 100000000 --epochs 1 --seeds 1,2 --jobs 2 --out {d}/mem5.h5",
+        &["2 parallel runs", "needs at least", "available", "--jobs"],
+    );
+    k.absent = Some("mem5.h5");
+    c.push(k);
     let mut k = case(
         "state recorded honestly",
         "train --epochs 0 --out {d}/e0.h5",
@@ -237,7 +252,11 @@ fn corpus() -> Vec<Case> {
         ("=3", "empty key"),
         ("drift.nu=0.1", "no section `drift`"),
     ] {
-        c.push(case("--set unknown key", format!("chip show rram --set {s}"), &[must]));
+        c.push(case(
+            "--set unknown key",
+            format!("chip show rram --set {s}"),
+            &[must],
+        ));
     }
     // ---- chip TOML files (written by `fixtures`).
     for (file, must) in [
@@ -271,15 +290,46 @@ fn corpus() -> Vec<Case> {
     ));
     // ---- dataset paths and files.
     for (spec, must) in [
-        ("mnist:{d}/no-such-dir", &["no-such-dir", "directory not found"][..]),
-        ("mnist:{d}/plain-file", &["plain-file", "is a regular file, not a directory"]),
-        ("mnist:{d}/m-dir", &["train-images-idx3-ubyte", "is a directory, not a regular file"]),
+        (
+            "mnist:{d}/no-such-dir",
+            &["no-such-dir", "directory not found"][..],
+        ),
+        (
+            "mnist:{d}/plain-file",
+            &["plain-file", "is a regular file, not a directory"],
+        ),
+        (
+            "mnist:{d}/m-dir",
+            &[
+                "train-images-idx3-ubyte",
+                "is a directory, not a regular file",
+            ],
+        ),
         ("mnist:{d}/m-fifo", &["train-images-idx3-ubyte", "FIFO"]),
-        ("mnist:{d}/m-dangling", &["train-images-idx3-ubyte", "dangling symbolic link"]),
-        ("mnist:{d}/m-bomb", &["train-images-idx3-ubyte.gz", "larger than", "the supported dataset formats"]),
-        ("mnist:{d}/m-corrupt", &["train-images-idx3-ubyte.gz", "corrupt gzip"]),
-        ("mnist:{d}/m-empty", &["m-empty", "missing MNIST training images"]),
-        ("fashion:{d}/m-dir", &["train-images-idx3-ubyte", "is a directory"]),
+        (
+            "mnist:{d}/m-dangling",
+            &["train-images-idx3-ubyte", "dangling symbolic link"],
+        ),
+        (
+            "mnist:{d}/m-bomb",
+            &[
+                "train-images-idx3-ubyte.gz",
+                "larger than",
+                "the supported dataset formats",
+            ],
+        ),
+        (
+            "mnist:{d}/m-corrupt",
+            &["train-images-idx3-ubyte.gz", "corrupt gzip"],
+        ),
+        (
+            "mnist:{d}/m-empty",
+            &["m-empty", "missing MNIST training images"],
+        ),
+        (
+            "fashion:{d}/m-dir",
+            &["train-images-idx3-ubyte", "is a directory"],
+        ),
         ("cifar10:{d}/m-empty", &["m-empty", "CIFAR-10"]),
         ("cifar10:{d}/c-fifo", &["data_batch_1", "FIFO"]),
         ("imagenet:/x", &["unknown dataset", "imagenet"]),
@@ -287,9 +337,17 @@ fn corpus() -> Vec<Case> {
         ("synthetic:spiral", &["synthetic:spiral"]),
         ("mnist:", &["mnist"]),
     ] {
-        c.push(case("dataset path or file", format!("train --data {spec}"), must));
+        c.push(case(
+            "dataset path or file",
+            format!("train --data {spec}"),
+            must,
+        ));
         if spec.contains("fifo") || spec.contains("dir") {
-            c.push(case("dataset path or file", format!("data info --data {spec}"), must));
+            c.push(case(
+                "dataset path or file",
+                format!("data info --data {spec}"),
+                must,
+            ));
         }
     }
     c.push(case(
@@ -300,8 +358,14 @@ fn corpus() -> Vec<Case> {
     // ---- --out and merge OUT.
     let outs: &[(&str, &[&str])] = &[
         ("{d}", &["--out", "is a directory"]),
-        ("{d}/plain-file/run.h5", &["--out", "plain-file is a file, not a directory"]),
-        ("{d}/plain-file/a/b/run.h5", &["plain-file is a file, not a directory"]),
+        (
+            "{d}/plain-file/run.h5",
+            &["--out", "plain-file is a file, not a directory"],
+        ),
+        (
+            "{d}/plain-file/a/b/run.h5",
+            &["plain-file is a file, not a directory"],
+        ),
         ("/dev/null", &["/dev/null", "not a regular file"]),
         ("{d}/plain-file", &["exists", "--force"]),
     ];
@@ -323,14 +387,26 @@ fn corpus() -> Vec<Case> {
         "merge {d}/plain-file {d}/plain-file2",
         &["OUT", "exists", "--force", "another OUT path"],
     ));
-    c.push(case("merge", "merge {d} {d}/plain-file", &["OUT", "is a directory"]));
+    c.push(case(
+        "merge",
+        "merge {d} {d}/plain-file",
+        &["OUT", "is a directory"],
+    ));
     c.push(case(
         "merge",
         "merge {d}/plain-file/x.h5 {d}/plain-file2",
         &["OUT", "is a file, not a directory"],
     ));
-    c.push(case("merge", "merge {d}/new.h5 {d}/no-such.h5", &["IN", "no-such.h5", "No such file"]));
-    c.push(case("merge", "merge {d}/new.h5 {d}/m-dir", &["IN", "m-dir", "not a regular file"]));
+    c.push(case(
+        "merge",
+        "merge {d}/new.h5 {d}/no-such.h5",
+        &["IN", "no-such.h5", "No such file"],
+    ));
+    c.push(case(
+        "merge",
+        "merge {d}/new.h5 {d}/m-dir",
+        &["IN", "m-dir", "not a regular file"],
+    ));
     // ---- sweep flags and grid files.
     for (args, must) in [
         ("sweep --lrs -1 --epochs 1", &["--lr -1", "> 0"][..]),
@@ -339,30 +415,66 @@ fn corpus() -> Vec<Case> {
         ("sweep --lrs -1e-3 --epochs 1", &["--lr -0.001", "> 0"]),
         ("sweep --bits 0 --epochs 1", &["--bits 0", "1..=19"]),
         ("sweep --seeds -1 --epochs 1", &["--seeds", "-1"]),
-        ("sweep --read-noise -1 --epochs 1", &["read.out_noise", "≥ 0"]),
-        ("sweep --prog-noise=-0.5 --epochs 1", &["device.prog_noise_std", "≥ 0"]),
+        (
+            "sweep --read-noise -1 --epochs 1",
+            &["read.out_noise", "≥ 0"],
+        ),
+        (
+            "sweep --prog-noise=-0.5 --epochs 1",
+            &["device.prog_noise_std", "≥ 0"],
+        ),
         ("sweep --epochs 0", &["--epochs", "1..="]),
         ("sweep --resamples 0 --epochs 1", &["--resamples", "1..="]),
         ("sweep --shard 3/2 --epochs 1", &["--shard", "K/N"]),
         ("sweep --config {d}/no-such.toml", &["no-such.toml"]),
-        ("sweep --config {d}/sweep_bad_key.toml", &["sweep_bad_key.toml", "`colour`"]),
-        ("sweep --config {d}/sweep_bad_type.toml", &["sweep_bad_type.toml", "epochs"]),
-        ("sweep --config {d}/sweep_bits.toml", &["--bits 23", "1..=19"]),
+        (
+            "sweep --config {d}/sweep_bad_key.toml",
+            &["sweep_bad_key.toml", "`colour`"],
+        ),
+        (
+            "sweep --config {d}/sweep_bad_type.toml",
+            &["sweep_bad_type.toml", "epochs"],
+        ),
+        (
+            "sweep --config {d}/sweep_bits.toml",
+            &["--bits 23", "1..=19"],
+        ),
         ("sweep --levels 4,4 --epochs 1", &["levels"]),
     ] {
         c.push(case("sweep flags and grid files", args, must));
     }
     // ---- settings under which learning is impossible: warned with the right reason.
     for (args, must) in [
-        ("--set mapping.w_range_sigmas=1e-9", &["mapping.w_range_sigmas", "clips"][..]),
-        ("--set mapping.w_range_sigmas=1e9", &["one pulse step", "He-init std"]),
-        ("--set read.out_bound=1e12", &["below half the ADC step", "read.out_bound"]),
-        ("--set read.out_bound=1e-9", &["read.out_bound", "saturates"]),
+        (
+            "--set mapping.w_range_sigmas=1e-9",
+            &["mapping.w_range_sigmas", "clips"][..],
+        ),
+        (
+            "--set mapping.w_range_sigmas=1e9",
+            &["one pulse step", "He-init std"],
+        ),
+        (
+            "--set read.out_bound=1e12",
+            &["below half the ADC step", "read.out_bound"],
+        ),
+        (
+            "--set read.out_bound=1e-9",
+            &["read.out_bound", "saturates"],
+        ),
         ("--inject hidden:1e30", &["--inject", "dwarfs"]),
-        ("--chip ideal --rule danp --inject hidden:1e-30", &["--inject", "f32 resolution"]),
-        ("--set read.out_noise=0 --set read.w_noise=0", &["no perturbation to learn from"]),
+        (
+            "--chip ideal --rule danp --inject hidden:1e-30",
+            &["--inject", "f32 resolution"],
+        ),
+        (
+            "--set read.out_noise=0 --set read.w_noise=0",
+            &["no perturbation to learn from"],
+        ),
         ("--set read.out_noise=100", &["read.out_noise", "ADC range"]),
-        ("--set device.levels=2", &["one pulse step", "device.levels = 2"]),
+        (
+            "--set device.levels=2",
+            &["one pulse step", "device.levels = 2"],
+        ),
     ] {
         c.push(warned(
             "learning impossible: warned",
@@ -396,19 +508,42 @@ fn fixtures(d: &Path) {
     variant("levels_float.toml", &line("levels"), "levels = 16.5");
     variant("levels_f32.toml", &line("levels"), "levels = 8388608");
     variant("soft_int.toml", &line("soft_bounds"), "soft_bounds = 3");
-    variant("unknown_key.toml", &line("soft_bounds"), &format!("{}\ncolour = 1", line("soft_bounds")));
-    variant("bad_kind.toml", "kind = \"conductance\"", "kind = \"memristor\"");
-    variant("max_pulses.toml", &line("max_pulses"), "max_pulses = 4294967295");
-    variant("inp_bits_str.toml", &line("inp_bits"), "inp_bits = \"seven\"");
+    variant(
+        "unknown_key.toml",
+        &line("soft_bounds"),
+        &format!("{}\ncolour = 1", line("soft_bounds")),
+    );
+    variant(
+        "bad_kind.toml",
+        "kind = \"conductance\"",
+        "kind = \"memristor\"",
+    );
+    variant(
+        "max_pulses.toml",
+        &line("max_pulses"),
+        "max_pulses = 4294967295",
+    );
+    variant(
+        "inp_bits_str.toml",
+        &line("inp_bits"),
+        "inp_bits = \"seven\"",
+    );
     variant("syntax.toml", &line("levels"), "levels = = 3");
     put("empty.toml", b"");
     put("binary.toml", &[0xff, 0xfe, 0x00, 0x9c, 0x12]);
     put("sweep_bad_key.toml", b"[grid]\ncolour = [1]\n");
     put("sweep_bad_type.toml", b"[train]\nepochs = \"many\"\n");
-    put("sweep_bits.toml", b"[grid]\nbits = [23]\n[train]\nepochs = 1\n");
+    put(
+        "sweep_bits.toml",
+        b"[grid]\nbits = [23]\n[train]\nepochs = 1\n",
+    );
     // MNIST-style directories whose train-images entry is not a file.
     let mnist_rest = |dir: &Path| {
-        for n in ["train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+        for n in [
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        ] {
             std::fs::write(dir.join(n), b"x").unwrap();
         }
     };
@@ -427,7 +562,11 @@ fn fixtures(d: &Path) {
     std::os::unix::fs::symlink(d.join("nowhere"), m.join("train-images-idx3-ubyte")).unwrap();
     mnist_rest(&m);
     let m = mk("m-bomb");
-    std::fs::write(m.join("train-images-idx3-ubyte.gz"), gzip_of_zeros(300 << 20)).unwrap();
+    std::fs::write(
+        m.join("train-images-idx3-ubyte.gz"),
+        gzip_of_zeros(300 << 20),
+    )
+    .unwrap();
     mnist_rest(&m);
     let m = mk("m-corrupt");
     let mut junk = gzip_of_zeros(1 << 16);
@@ -443,7 +582,11 @@ fn fixtures(d: &Path) {
 fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo {path:?}");
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
+        0,
+        "mkfifo {path:?}"
+    );
 }
 
 /// A gzip stream of `n` zero bytes (about n/1000 bytes compressed): a decompression bomb.
@@ -529,7 +672,10 @@ fn run_case(bin: &Path, d: &Path, k: &Case) -> (Outcome, String) {
         Outcome::StaleFile
     } else if k.want == Want::Refused && status.success() {
         Outcome::Accepted
-    } else if k.must.iter().any(|m| !text.contains(&m.replace("{d}", dir)))
+    } else if k
+        .must
+        .iter()
+        .any(|m| !text.contains(&m.replace("{d}", dir)))
         || NEVER.iter().any(|n| text.contains(n))
         || said_twice(&text)
     {
@@ -542,12 +688,10 @@ fn run_case(bin: &Path, d: &Path, k: &Case) -> (Outcome, String) {
 
 /// An `error:` line in which one cause follows itself (`X: X`), the old doubled io messages.
 fn said_twice(text: &str) -> bool {
-    text.lines()
-        .filter(|l| l.starts_with("error:"))
-        .any(|l| {
-            let parts: Vec<&str> = l.split(": ").collect();
-            parts.windows(2).any(|w| w[0] == w[1])
-        })
+    text.lines().filter(|l| l.starts_with("error:")).any(|l| {
+        let parts: Vec<&str> = l.split(": ").collect();
+        parts.windows(2).any(|w| w[0] == w[1])
+    })
 }
 
 #[test]
@@ -563,10 +707,19 @@ fn every_bad_input_is_refused_with_a_clear_message() {
     let mut failures = Vec::new();
     for k in &cases {
         let (outcome, text) = run_case(&bin, d.path(), k);
-        *table.entry(k.class).or_default().entry(outcome).or_default() += 1;
+        *table
+            .entry(k.class)
+            .or_default()
+            .entry(outcome)
+            .or_default() += 1;
         if outcome != Outcome::Clean {
             let last: Vec<&str> = text.lines().rev().take(3).collect();
-            failures.push(format!("{outcome:?}: npchip {}\n    must say {:?}\n    said: {}", k.args, k.must, last.join(" | ")));
+            failures.push(format!(
+                "{outcome:?}: npchip {}\n    must say {:?}\n    said: {}",
+                k.args,
+                k.must,
+                last.join(" | ")
+            ));
         }
     }
     println!("{} cases against {}", cases.len(), bin.display());
@@ -579,7 +732,13 @@ fn every_bad_input_is_refused_with_a_clear_message() {
         println!("{f}");
     }
     if other.is_none() {
-        assert!(failures.is_empty(), "{} of {} cases not clean:\n{}", failures.len(), cases.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} of {} cases not clean:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n")
+        );
     }
 }
 
@@ -607,7 +766,10 @@ fn ctrl_c_exits_non_zero_and_prints_no_result_for_the_cut_epoch() {
         let n = err.read(&mut buf).unwrap();
         assert!(n > 0, "train ended before its first epoch: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        assert!(started.elapsed() < Duration::from_secs(120), "no epoch in 2 min");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no epoch in 2 min"
+        );
     }
     std::thread::sleep(Duration::from_millis(150));
     // SAFETY: signalling our own child.
@@ -616,9 +778,18 @@ fn ctrl_c_exits_non_zero_and_prints_no_result_for_the_cut_epoch() {
     err.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
     let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
     let stderr = seen + &rest;
-    assert_eq!(status.code(), Some(1), "interrupted is not success:\n{stderr}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "interrupted is not success:\n{stderr}"
+    );
     assert!(stderr.contains("interrupted (Ctrl-C) in epoch"), "{stderr}");
     assert!(stderr.contains("not stored"), "{stderr}");
     // "N epochs in the file" on stdout equals the accuracy lines printed.
@@ -628,7 +799,13 @@ fn ctrl_c_exits_non_zero_and_prints_no_result_for_the_cut_epoch() {
         .and_then(|s| s.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no epoch count in: {stdout}"));
-    let printed = stderr.lines().filter(|l| l.starts_with("epoch") && l.contains("  loss ")).count();
-    assert_eq!(printed, done, "printed accuracy lines vs epochs in the file\n{stderr}");
+    let printed = stderr
+        .lines()
+        .filter(|l| l.starts_with("epoch") && l.contains("  loss "))
+        .count();
+    assert_eq!(
+        printed, done,
+        "printed accuracy lines vs epochs in the file\n{stderr}"
+    );
     assert!(done >= 1);
 }

@@ -41,10 +41,10 @@ fn mark_overrides(e: ModelError, overrides: &[String]) -> ModelError {
             mut violations,
         } => {
             for v in &mut violations {
-                let set = overrides.iter().rev().find(|o| {
-                    o.split_once('=')
-                        .is_some_and(|(k, _)| k.trim() == v.key)
-                });
+                let set = overrides
+                    .iter()
+                    .rev()
+                    .find(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == v.key));
                 if let Some(o) = set {
                     v.value = format!("{} (from --set {o})", v.value);
                 }

@@ -33,7 +33,10 @@ mod tests {
 
     #[test]
     fn a_cause_quoted_by_its_wrapper_is_printed_once() {
-        let io = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "File exists (os error 17)");
+        let io = std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "File exists (os error 17)",
+        );
         let e = anyhow::Error::new(Quoting { source: io }).context("run0");
         assert_eq!(error_text(&e), "run0: out.h5: File exists (os error 17)");
         let plain = anyhow::anyhow!("inner").context("outer");

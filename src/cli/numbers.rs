@@ -93,7 +93,10 @@ mod tests {
         assert!(epochs("-1").unwrap_err().contains("out of range"));
         assert!(batch("abc").unwrap_err().contains("not an integer"));
         assert!(resamples(&(limits::MAX_RESAMPLES + 1).to_string()).is_err());
-        assert_eq!(resamples(&limits::MAX_RESAMPLES.to_string()), Ok(limits::MAX_RESAMPLES));
+        assert_eq!(
+            resamples(&limits::MAX_RESAMPLES.to_string()),
+            Ok(limits::MAX_RESAMPLES)
+        );
         assert_eq!(seed("18446744073709551615"), Ok(u64::MAX));
         assert!(seed("18446744073709551616").is_err());
         assert!(float("inf").is_err());

@@ -52,7 +52,46 @@ pub fn check_memory(spec: &RunSpec, sizes: &[usize], n_train: usize) -> anyhow::
         .join("-");
     Footprint::of(spec, sizes, n_train)
         .check(Memory::of_machine())
-        .map_err(|e| anyhow::anyhow!("layers {sizes_text}, --batch {}: {e}", spec.batch))
+        .map_err(|e| anyhow::anyhow!("layers {sizes_text}, --batch {}: the run {e}", spec.batch))
+}
+
+/// Refuses a sweep whose `at_once` parallel runs, each as large as its largest point, cannot
+/// fit in the machine's available memory.
+pub fn check_sweep_memory<'a>(
+    specs: impl Iterator<Item = &'a RunSpec>,
+    data: &crate::data::Dataset,
+    at_once: usize,
+) -> anyhow::Result<()> {
+    let Some((spec, one)) = specs
+        .map(|s| (s, Footprint::of(s, &s.sizes(data), data.train.len())))
+        .max_by(|a, b| a.1.total().total_cmp(&b.1.total()))
+    else {
+        return Ok(());
+    };
+    let n = at_once as f64;
+    let all = Footprint {
+        weights: one.weights * n,
+        learning: one.learning * n,
+        batch: one.batch * n,
+        decorrelators: one.decorrelators * n,
+    };
+    all.check(Memory::of_machine()).map_err(|e| {
+        anyhow::anyhow!(
+            "{at_once} parallel run{} of layers {}, --batch {}: {} {e} (or fewer --jobs)",
+            if at_once == 1 { "" } else { "s" },
+            spec.sizes(data)
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join("-"),
+            spec.batch,
+            if at_once == 1 {
+                "the run"
+            } else {
+                "together they"
+            },
+        )
+    })
 }
 
 /// Reasons this run cannot learn (or learns nothing meaningful), each one sentence naming the
@@ -116,7 +155,8 @@ fn erfc(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let r = poly * (-z * z).exp();
     if x >= 0.0 {
         r

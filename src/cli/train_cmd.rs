@@ -1,10 +1,10 @@
 //! `npchip train`: flags → [`RunSpec`] → the training loop with a progress bar and an HDF5 file.
 
+use super::numbers;
 use crate::chip::{presets, DecorPrecision, DecorRule, InjectedNoise};
 use crate::data::{load, DataSpec};
 use crate::learn::{Loss, OptimizerKind, RuleSpec};
 use crate::run::RunSpec;
-use super::numbers;
 use clap::Args;
 use std::path::PathBuf;
 

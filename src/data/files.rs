@@ -306,3 +306,46 @@ pub(crate) fn read_all(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, DataError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn streams_beyond_the_limit_are_refused_and_smaller_ones_kept_whole() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &data[..], &mut xz).unwrap();
+        let p = Path::new("/d/f");
+        for (name, raw) in [("f.gz", &gz), ("f.xz", &xz)] {
+            assert_eq!(
+                decompress_capped(p, name, raw.clone(), 10_000).unwrap(),
+                data
+            );
+            match decompress_capped(p, name, raw.clone(), 9_999) {
+                Err(DataError::TooLarge { limit, .. }) => assert_eq!(limit, 9_999),
+                other => panic!("{name}: expected TooLarge, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn entries_are_named_by_what_they_are() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        std::os::unix::fs::symlink(d.path().join("gone"), d.path().join("link")).unwrap();
+        assert_eq!(not_a_file_kind(&file), None);
+        assert_eq!(not_a_file_kind(d.path()), Some("a directory"));
+        assert_eq!(
+            not_a_file_kind(&d.path().join("link")),
+            Some("a dangling symbolic link")
+        );
+        assert_eq!(not_a_file_kind(&d.path().join("nothing")), None);
+        assert_eq!(entry_kind(&file), Some(REGULAR));
+    }
+}

@@ -472,7 +472,7 @@ mod tests {
         assert!(e.starts_with("3 grid points"), "{e}");
         assert!(e.contains("levels=1") && e.contains("rule=np"), "{e}");
         let e = grid(&["--bits", "0"]).unwrap_err().to_string();
-        assert!(e.contains("1..=24"), "{e}");
+        assert!(e.contains("1..=19"), "{e}");
         let e = grid(&["--seeds", "1,1"]).unwrap_err().to_string();
         assert!(e.contains("twice"), "{e}");
     }
