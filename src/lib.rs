@@ -16,6 +16,7 @@ pub mod bench;
 pub mod chip;
 pub mod cli;
 pub mod data;
+pub mod footprint;
 pub mod learn;
 pub mod linalg;
 pub mod output;

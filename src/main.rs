@@ -22,7 +22,7 @@ fn main() {
         .init();
     if let Err(e) = run(cli) {
         // One line that says what went wrong and, where the error knows it, what to do.
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", npchip::cli::error_text(&e));
         std::process::exit(1);
     }
 }

@@ -9,6 +9,15 @@ use crate::chip::{
 use crate::data::Dataset;
 use crate::learn::{Learner, Loss, OptimizerKind, RuleSpec};
 
+/// Documented limits on settings whose cost grows without bound (docs/chip-model.md, README).
+pub mod limits {
+    /// Most epochs one run takes (a run of 10⁶ epochs of even the digits is ~10 days of CPU).
+    pub const MAX_EPOCHS: usize = 1_000_000;
+    /// Most noisy passes per sample (`--resamples`): each is a full forward pass of the batch,
+    /// so the step's cost grows linearly; the papers use K ≤ 100.
+    pub const MAX_RESAMPLES: usize = 1024;
+}
+
 /// One run's complete definition (besides the dataset, which is named separately).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunSpec {
@@ -72,11 +81,31 @@ impl RunSpec {
         if self.batch == 0 {
             return Err("--batch must be at least 1".into());
         }
+        if !(1..=limits::MAX_EPOCHS).contains(&self.epochs) {
+            return Err(format!(
+                "--epochs {}: allowed 1..={} (a run of no epochs would be recorded as completed with nothing in it)",
+                self.epochs,
+                limits::MAX_EPOCHS
+            ));
+        }
+        if !(1..=limits::MAX_RESAMPLES).contains(&self.rule.resamples) {
+            return Err(format!(
+                "--resamples {}: allowed 1..={} (each resample is one more noisy forward pass per sample)",
+                self.rule.resamples,
+                limits::MAX_RESAMPLES
+            ));
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("--lr must be a positive number, got {}", self.lr));
+            return Err(format!(
+                "--lr {}: the learning rate must be a finite number > 0",
+                self.lr
+            ));
         }
         if !(self.decor_lr.is_finite() && self.decor_lr >= 0.0) {
-            return Err(format!("--decor-lr must be ≥ 0, got {}", self.decor_lr));
+            return Err(format!(
+                "--decor-lr {}: the decorrelation learning rate must be a finite number ≥ 0",
+                self.decor_lr
+            ));
         }
         if self.hidden.contains(&0) {
             return Err("--hidden widths must be ≥ 1".into());

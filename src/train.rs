@@ -180,7 +180,7 @@ pub fn run(
         }
         let train_seconds = started.elapsed().as_secs_f64();
         if skipped > 0 {
-            tracing::warn!(skipped, "samples gave no update: their perturbation ‖δa‖² was 0 (a noise-free chip and no injected noise?)");
+            tracing::warn!(skipped, "samples gave no update: their perturbation ‖δa‖² was 0 (no noise reached the measured activations: none configured, below the ADC step or f32 resolution, or a saturated ADC; the warnings before training name the likely cause)");
         }
         let after = chip.counters();
         let counters = diff(&after, &before);

@@ -1,4 +1,6 @@
 //! Integration tests: one binary, one module per area.
+mod bad_input;
+mod bad_input_corpus;
 mod chip_model;
 mod crossbar;
 mod data;

@@ -193,6 +193,17 @@ impl Characterization {
         rows
     }
 
+    /// The quantities whose measured value is NaN or infinite, one `label = value` each: such a
+    /// measurement is no measurement (a model where every device is stuck has no pulse step to
+    /// measure), so `chip characterize` fails instead of printing it as a result.
+    pub fn non_finite(&self) -> Vec<String> {
+        self.rows()
+            .into_iter()
+            .filter(|r| !r.m.value.is_finite())
+            .map(|r| format!("{} = {}", r.label, r.m.value))
+            .collect()
+    }
+
     /// The quantities whose measurement disagrees with the file by more than `k` standard errors
     /// (plus the prediction's own tolerance), one line each; empty when all agree.
     pub fn disagreements(&self, k: f64) -> Vec<String> {

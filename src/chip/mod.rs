@@ -17,6 +17,7 @@ mod device;
 pub mod energy;
 pub mod model;
 mod model_check;
+pub use model_check::{max_levels, MAX_PULSES, MIN_STEP_OF_GMAX};
 mod network;
 mod oracle;
 mod periphery;

@@ -297,10 +297,8 @@ impl ChipSpec {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        ChipSpec::deserialize(toml::Value::Table(table)).map_err(|e| ModelError::Parse {
-            path: origin.into(),
-            message: e.to_string(),
-        })
+        ChipSpec::deserialize(toml::Value::Table(table.clone()))
+            .map_err(|e| type_error(&table, origin, overrides, &e.to_string()))
     }
 
     /// Reads and parses a file.
@@ -329,6 +327,65 @@ impl ChipSpec {
             })
         }
     }
+}
+
+/// A deserialisation error as one line naming the dotted key, blamed on the `--set` override
+/// that wrote that key if there is one, else on the file.
+///
+/// toml reports the key path (`in `read.inp_bits``), except inside `[device]`, which is an
+/// internally tagged enum: serde buffers it, and the path ends at `device`. For that section the
+/// device table is deserialised again on its own, as the variant `kind` names, to find the key.
+fn type_error(table: &toml::Table, origin: &str, overrides: &[String], raw: &str) -> ModelError {
+    let (mut reason, mut key) = split_toml_message(raw);
+    if key.as_deref() == Some("device") {
+        if let Some(device) = table.get("device").and_then(|d| d.as_table()) {
+            let mut fields = device.clone();
+            let kind = fields.remove("kind");
+            if kind.as_ref().and_then(|k| k.as_str()) == Some("conductance") {
+                if let Err(e) = ConductanceSpec::deserialize(toml::Value::Table(fields)) {
+                    let (r, k) = split_toml_message(&e.to_string());
+                    reason = r;
+                    key = Some(match k {
+                        Some(k) => format!("device.{k}"),
+                        None => "device".into(),
+                    });
+                }
+            }
+        }
+    }
+    let Some(key) = key else {
+        return ModelError::Parse {
+            path: origin.into(),
+            message: reason,
+        };
+    };
+    let set_here = overrides.iter().rev().find(|o| {
+        o.split_once('=')
+            .is_some_and(|(k, _)| k.trim() == key || key.starts_with(&format!("{}.", k.trim())))
+    });
+    match set_here {
+        Some(o) => ModelError::Override {
+            spec: o.clone(),
+            message: format!("`{key}`: {reason}"),
+        },
+        None => ModelError::Parse {
+            path: origin.into(),
+            message: format!("`{key}`: {reason}"),
+        },
+    }
+}
+
+/// Splits toml's `REASON\nin `KEY`\n` into the reason (one line) and the key, if named.
+fn split_toml_message(raw: &str) -> (String, Option<String>) {
+    let mut reason = Vec::new();
+    let mut key = None;
+    for line in raw.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.strip_prefix("in `").and_then(|l| l.strip_suffix('`')) {
+            Some(k) => key = Some(k.to_string()),
+            None => reason.push(line),
+        }
+    }
+    (reason.join(" "), key)
 }
 
 fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ModelError> {

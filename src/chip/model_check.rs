@@ -5,6 +5,24 @@ use super::model::{
     UpdateSpec, Violation,
 };
 
+/// The smallest nominal pulse step, as a fraction of g_max: 2⁻¹⁹, 16 f32 ulps of a conductance
+/// just above g_max (devices with a g_max above nominal sit in [1, 2), where one ulp is 2⁻²³).
+/// Conductances are f32 normalised by g_max, so a finer step, once scaled by device-to-device
+/// and cycle-to-cycle spreads, rounds to no change for a share of the devices: at 2²² levels
+/// some devices never move while the run still reports `completed`.
+pub const MIN_STEP_OF_GMAX: f64 = 1.0 / (1u64 << 19) as f64;
+
+/// Most pulses one device may receive in one update: the update loop simulates every pulse
+/// (each with its own cycle-to-cycle draw), so its cost grows with `max_pulses`; 4096 pulses
+/// already cross a device of 4096 levels in one update.
+pub const MAX_PULSES: u32 = 4096;
+
+/// The most levels a device with this conductance range can have (see [`MIN_STEP_OF_GMAX`]).
+pub fn max_levels(g_min_us: f64, g_max_us: f64) -> u64 {
+    let span = (1.0 - g_min_us / g_max_us).clamp(0.0, 1.0);
+    (span / MIN_STEP_OF_GMAX).floor() as u64 + 1
+}
+
 struct Checker<'a> {
     out: &'a mut Vec<Violation>,
     section: &'static str,
@@ -116,6 +134,15 @@ fn device(d: &ConductanceSpec, out: &mut Vec<Violation>) {
     }
     if d.levels < 2 {
         c.push("levels", d.levels, "an integer ≥ 2");
+    } else if d.g_min_us < d.g_max_us && d.g_max_us > 0.0 {
+        let most = max_levels(d.g_min_us, d.g_max_us);
+        if u64::from(d.levels) > most {
+            c.push(
+                "levels",
+                d.levels,
+                &format!("at most {most} for g_min_us/g_max_us = {}/{}: one step (1 − g_min/g_max)/(levels − 1) must be ≥ 2⁻¹⁹ of g_max, the finest that f32 conductances resolve with margin (finer steps round to no change on a share of devices)", d.g_min_us, d.g_max_us),
+            );
+        }
     }
     c.nonneg("g_max_dtod", d.g_max_dtod);
     c.nonneg("dw_min_dtod", d.dw_min_dtod);
@@ -154,8 +181,12 @@ fn update(u: &UpdateSpec, out: &mut Vec<Violation>) {
         out,
         section: "update",
     };
-    if u.max_pulses == 0 {
-        c.push("max_pulses", 0, "an integer ≥ 1");
+    if !(1..=MAX_PULSES).contains(&u.max_pulses) {
+        c.push(
+            "max_pulses",
+            u.max_pulses,
+            &format!("an integer in 1..={MAX_PULSES} (every pulse is simulated, so an update's cost grows with it)"),
+        );
     }
 }
 

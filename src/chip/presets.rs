@@ -30,6 +30,32 @@ pub fn preset_text(name: &str) -> Option<&'static str> {
 /// `name_or_path` is an existing file (read from disk) or a preset name; `overrides` are
 /// `section.key=value` strings (TOML values) applied before validation.
 pub fn resolve(name_or_path: &str, overrides: &[String]) -> Result<ChipModel, ModelError> {
+    resolve_unmarked(name_or_path, overrides).map_err(|e| mark_overrides(e, overrides))
+}
+
+/// Says which out-of-range values came from a `--set` rather than from the file.
+fn mark_overrides(e: ModelError, overrides: &[String]) -> ModelError {
+    match e {
+        ModelError::Invalid {
+            path,
+            mut violations,
+        } => {
+            for v in &mut violations {
+                let set = overrides
+                    .iter()
+                    .rev()
+                    .find(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == v.key));
+                if let Some(o) = set {
+                    v.value = format!("{} (from --set {o})", v.value);
+                }
+            }
+            ModelError::Invalid { path, violations }
+        }
+        other => other,
+    }
+}
+
+fn resolve_unmarked(name_or_path: &str, overrides: &[String]) -> Result<ChipModel, ModelError> {
     let path = Path::new(name_or_path);
     if path.is_file() {
         return ChipSpec::from_file(path, overrides)?.check(&path.display().to_string());

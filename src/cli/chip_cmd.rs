@@ -18,7 +18,17 @@ pub(super) fn run(c: ChipCommand) -> anyhow::Result<()> {
         }
         ChipCommand::Characterize { chip, set, seed } => {
             let model = presets::resolve(&chip, &set)?;
-            print!("{}", characterize::characterize(&model, seed));
+            let c = characterize::characterize(&model, seed);
+            print!("{c}");
+            let bad = c.non_finite();
+            if !bad.is_empty() {
+                anyhow::bail!(
+                    "chip characterize {chip}: {} measurement{} not a finite number ({}): the model's parameters leave nothing to measure there",
+                    bad.len(),
+                    if bad.len() == 1 { " is" } else { "s are" },
+                    bad.join("; ")
+                );
+            }
             Ok(())
         }
     }

@@ -6,12 +6,16 @@
 
 mod chip_cmd;
 mod data_cmd;
+mod errors;
+mod numbers;
+pub mod preflight;
 mod train_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use train_cmd::TrainArgs;
+pub use errors::error_text;
+pub use train_cmd::{preflight_train, TrainArgs};
 
 /// npchip: simulate analog neuromorphic chips that learn on-chip.
 #[derive(Debug, Parser)]

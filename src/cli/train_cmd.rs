@@ -1,5 +1,6 @@
 //! `npchip train`: flags → [`RunSpec`] → the training loop with a progress bar and an HDF5 file.
 
+use super::numbers;
 use crate::chip::{presets, DecorPrecision, DecorRule, InjectedNoise};
 use crate::data::{load, DataSpec};
 use crate::learn::{Loss, OptimizerKind, RuleSpec};
@@ -24,13 +25,15 @@ pub struct TrainArgs {
     #[arg(long, default_value = "danp-nn", value_parser = parse_rule, help_heading = "Learning")]
     pub rule: RuleSpec,
     /// Noisy passes per sample (resampling K) for NP-type rules.
-    #[arg(long, default_value_t = 1, help_heading = "Learning")]
+    #[arg(long, default_value_t = 1, value_parser = numbers::resamples, allow_negative_numbers = true, help_heading = "Learning")]
     pub resamples: usize,
     /// Hidden layer widths, comma-separated.
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "100",
+        value_parser = numbers::width,
+        allow_negative_numbers = true,
         help_heading = "Network"
     )]
     pub hidden: Vec<usize>,
@@ -41,10 +44,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "adam", value_parser = parse_optimizer, help_heading = "Learning")]
     pub optimizer: OptimizerKind,
     /// Learning rate.
-    #[arg(long, default_value_t = 3e-3, help_heading = "Learning")]
+    #[arg(long, default_value_t = 3e-3, value_parser = numbers::float, allow_hyphen_values = true, help_heading = "Learning")]
     pub lr: f32,
     /// Decorrelation learning rate η_R.
-    #[arg(long, default_value_t = 1e-3, help_heading = "Learning")]
+    #[arg(long, default_value_t = 1e-3, value_parser = numbers::float, allow_hyphen_values = true, help_heading = "Learning")]
     pub decor_lr: f32,
     /// Decorrelation rule: plain, kappa[:K] or whiten.
     #[arg(long, default_value = "plain", value_parser = parse_decor_rule, help_heading = "Learning")]
@@ -54,22 +57,22 @@ pub struct TrainArgs {
     #[arg(long, default_value = "f32", value_parser = parse_decor_precision, help_heading = "Learning")]
     pub decor_precision: DecorPrecision,
     /// Epochs.
-    #[arg(long, default_value_t = 30, help_heading = "Training")]
+    #[arg(long, default_value_t = 30, value_parser = numbers::epochs, allow_negative_numbers = true, help_heading = "Training")]
     pub epochs: usize,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 32, help_heading = "Training")]
+    #[arg(long, default_value_t = 32, value_parser = numbers::batch, allow_negative_numbers = true, help_heading = "Training")]
     pub batch: usize,
     /// Run seed: fabrication, noise, initialisation and shuffling all derive from it.
-    #[arg(long, default_value_t = 1, help_heading = "Training")]
+    #[arg(long, default_value_t = 1, value_parser = numbers::seed, allow_negative_numbers = true, help_heading = "Training")]
     pub seed: u64,
     /// Dataset: digits (embedded), mnist:DIR, fashion:DIR, cifar10:DIR, cifar100:DIR, synthetic:...
     #[arg(long, default_value = "digits", help_heading = "Data")]
     pub data: String,
     /// Use a seeded random subset of N training samples.
-    #[arg(long, value_name = "N", help_heading = "Data")]
+    #[arg(long, value_name = "N", value_parser = numbers::samples, allow_negative_numbers = true, help_heading = "Data")]
     pub train_samples: Option<usize>,
     /// Use a seeded random subset of N test samples.
-    #[arg(long, value_name = "N", help_heading = "Data")]
+    #[arg(long, value_name = "N", value_parser = numbers::samples, allow_negative_numbers = true, help_heading = "Data")]
     pub test_samples: Option<usize>,
     /// Output HDF5 file (default: runs/<rule>-<chip>-s<seed>-<time>.h5).
     #[arg(long, short, help_heading = "Output")]
@@ -84,13 +87,13 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Output")]
     pub diagnostics: bool,
     /// Also record loss and accuracy every N steps.
-    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Output")]
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = numbers::count, allow_negative_numbers = true, help_heading = "Output")]
     pub log_every: usize,
     /// Hardware traces: none, summary (histograms) or full (plus per-device pulse totals and snapshots).
     #[arg(long, default_value = "summary", help_heading = "Output")]
     pub trace: crate::output::TraceLevel,
     /// Threads for this run's matrix products (0: all cores).
-    #[arg(long, default_value_t = 0, help_heading = "Training")]
+    #[arg(long, default_value_t = 0, value_parser = numbers::count, allow_negative_numbers = true, help_heading = "Training")]
     pub threads: usize,
 }
 
@@ -196,7 +199,7 @@ impl TrainArgs {
     pub fn to_spec(&self) -> anyhow::Result<RunSpec> {
         let chip = presets::resolve(&self.chip, &self.set)?;
         let mut rule = self.rule;
-        rule.resamples = self.resamples.max(1);
+        rule.resamples = self.resamples;
         let spec = RunSpec {
             chip,
             rule,
@@ -227,6 +230,22 @@ impl TrainArgs {
             .map_err(|e| anyhow::anyhow!("--data {}: {e}", self.data))?;
         Ok(load(&spec, self.seed)?.subset(self.train_samples, self.test_samples, self.seed)?)
     }
+}
+
+/// The checks that need the dataset, made before the result file is created: `--out` can be
+/// a file, the run fits in memory; then the warnings for settings under which nothing learns.
+pub fn preflight_train(
+    spec: &RunSpec,
+    data: &crate::data::Dataset,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    super::preflight::check_out_path(out, "--out")?;
+    let sizes = spec.sizes(data);
+    super::preflight::check_memory(spec, &sizes, data.train.len())?;
+    for w in super::preflight::warnings(spec, &sizes) {
+        tracing::warn!("{w}");
+    }
+    Ok(())
 }
 
 /// Runs `npchip train`.

@@ -21,6 +21,36 @@ pub enum DataError {
         /// What the directory should hold, e.g. "the MNIST IDX files".
         expected: String,
     },
+    /// The spec names a path that exists but is not a directory (a file, a FIFO...).
+    #[error("{}: is {found}, not a directory (expected a directory holding {expected})", path.display())]
+    NotADirectory {
+        /// The path from the spec.
+        path: PathBuf,
+        /// What it is, e.g. "a regular file".
+        found: &'static str,
+        /// What the directory should hold.
+        expected: String,
+    },
+    /// An entry with a dataset file's name that is not a readable regular file.
+    #[error("{}: is {found}, not a regular file (expected {what})", path.display())]
+    NotAFile {
+        /// The entry.
+        path: PathBuf,
+        /// What it is: "a directory", "a FIFO (named pipe)", "a dangling symbolic link"...
+        found: &'static str,
+        /// Which logical file was expected there.
+        what: String,
+    },
+    /// A compressed file that inflates beyond [`super::files::MAX_DECOMPRESSED`].
+    #[error("{}: the decompressed {format} stream is larger than {limit} bytes, more than any file of the supported dataset formats allows (the largest, CIFAR-100's train.bin, is 154 MB): a decompression bomb or not a dataset file", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// "gzip" or "xz".
+        format: &'static str,
+        /// The limit, bytes.
+        limit: u64,
+    },
     /// None of the accepted names for a required file exists.
     #[error("{}: missing {what}; looked for {}", dir.display(), looked_for.join(", "))]
     MissingFile {

@@ -14,16 +14,61 @@ use super::DataError;
 /// Suffixes tried after every base name, in this order (the raw file wins if several exist).
 pub(crate) const SUFFIXES: [&str; 3] = ["", ".gz", ".xz"];
 
+/// The most bytes one dataset file may decompress to: 256 MiB. The largest file of any supported
+/// format is CIFAR-100's `train.bin` (50 000 × 3074 bytes ≈ 154 MB); a stream that inflates
+/// beyond this is a decompression bomb or not a dataset file, and is refused before it can
+/// exhaust memory.
+pub const MAX_DECOMPRESSED: u64 = 256 << 20;
+
 /// Fails unless `dir` is an existing directory; `expected` says what it should hold.
 pub(crate) fn check_dir(dir: &Path, expected: &str) -> Result<(), DataError> {
     if dir.is_dir() {
         Ok(())
+    } else if let Some(found) = entry_kind(dir) {
+        Err(DataError::NotADirectory {
+            path: dir.to_path_buf(),
+            found,
+            expected: expected.to_string(),
+        })
     } else {
         Err(DataError::DirNotFound {
             dir: dir.to_path_buf(),
             expected: expected.to_string(),
         })
     }
+}
+
+/// What a path that exists but is not a readable regular file is, in words; `None` for a
+/// regular file (or a link to one) and for a path that does not exist at all.
+fn not_a_file_kind(path: &Path) -> Option<&'static str> {
+    entry_kind(path).filter(|&k| k != REGULAR)
+}
+
+const REGULAR: &str = "a regular file";
+
+/// What is at `path`, in words (links followed); `None` when nothing is there at all.
+fn entry_kind(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let link = std::fs::symlink_metadata(path).ok()?;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(_) if link.file_type().is_symlink() => return Some("a dangling symbolic link"),
+        Err(_) => return Some("not accessible"),
+    };
+    let t = meta.file_type();
+    Some(if t.is_file() {
+        REGULAR
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device file"
+    } else {
+        "not a regular file"
+    })
 }
 
 /// The first existing file among `bases` × [`SUFFIXES`] in `dir`.
@@ -44,6 +89,16 @@ pub(crate) fn find(
             let path = dir.join(&name);
             if path.is_file() {
                 return Ok(path);
+            }
+            // An entry of the right name that is not a file (a directory, a FIFO, a dangling
+            // link) is said to be so: "missing" would send the user looking for the wrong thing,
+            // and reading a FIFO would hang.
+            if let Some(found) = not_a_file_kind(&path) {
+                return Err(DataError::NotAFile {
+                    path,
+                    found,
+                    what: what.to_string(),
+                });
             }
             looked_for.push(name);
         }
@@ -80,6 +135,13 @@ pub(crate) fn find_optional(dir: &Path, bases: &[&str]) -> Option<PathBuf> {
 /// [`DataError::Corrupt`]; the output buffer is pre-sized from the gzip trailer when that is
 /// plausible, so a 47 MB MNIST file is not grown by repeated doubling.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, DataError> {
+    if let Some(found) = not_a_file_kind(path) {
+        return Err(DataError::NotAFile {
+            path: path.to_path_buf(),
+            found,
+            what: "a dataset file".into(),
+        });
+    }
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let name = path
         .file_name()
@@ -90,20 +152,67 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, DataError> {
 
 /// Decompresses `raw` (the content of a file called `name`, quoted as `path` in errors).
 pub(crate) fn decompress(path: &Path, name: &str, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
+    decompress_capped(path, name, raw, MAX_DECOMPRESSED)
+}
+
+/// [`decompress`] with the output limited to `limit` bytes ([`DataError::TooLarge`] beyond).
+pub(crate) fn decompress_capped(
+    path: &Path,
+    name: &str,
+    raw: Vec<u8>,
+    limit: u64,
+) -> Result<Vec<u8>, DataError> {
+    let too_large = |format| DataError::TooLarge {
+        path: path.to_path_buf(),
+        format,
+        limit,
+    };
     if name.ends_with(".gz") {
-        let hint = gzip_size_hint(&raw);
+        let hint = gzip_size_hint(&raw).min(limit as usize);
         let mut out = Vec::with_capacity(hint);
         flate2::read::MultiGzDecoder::new(&raw[..])
+            .take(limit + 1)
             .read_to_end(&mut out)
             .map_err(|e| corrupt(path, "gzip", e.to_string()))?;
+        if out.len() as u64 > limit {
+            return Err(too_large("gzip"));
+        }
         Ok(out)
     } else if name.ends_with(".xz") {
-        let mut out = Vec::with_capacity(raw.len().saturating_mul(2));
-        lzma_rs::xz_decompress(&mut &raw[..], &mut out)
-            .map_err(|e| corrupt(path, "xz", e.to_string()))?;
-        Ok(out)
+        let mut out = Capped {
+            buf: Vec::with_capacity(raw.len().saturating_mul(2).min(limit as usize)),
+            limit,
+            exceeded: false,
+        };
+        let r = lzma_rs::xz_decompress(&mut &raw[..], &mut out);
+        if out.exceeded {
+            return Err(too_large("xz"));
+        }
+        r.map_err(|e| corrupt(path, "xz", e.to_string()))?;
+        Ok(out.buf)
     } else {
         Ok(raw)
+    }
+}
+
+/// A byte sink that fails once more than `limit` bytes were written (and remembers why).
+struct Capped {
+    buf: Vec<u8>,
+    limit: u64,
+    exceeded: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() as u64 + data.len() as u64 > self.limit {
+            self.exceeded = true;
+            return Err(std::io::Error::other("decompressed size limit exceeded"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -196,4 +305,47 @@ pub(crate) fn read_all(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, DataError> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn streams_beyond_the_limit_are_refused_and_smaller_ones_kept_whole() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &data[..], &mut xz).unwrap();
+        let p = Path::new("/d/f");
+        for (name, raw) in [("f.gz", &gz), ("f.xz", &xz)] {
+            assert_eq!(
+                decompress_capped(p, name, raw.clone(), 10_000).unwrap(),
+                data
+            );
+            match decompress_capped(p, name, raw.clone(), 9_999) {
+                Err(DataError::TooLarge { limit, .. }) => assert_eq!(limit, 9_999),
+                other => panic!("{name}: expected TooLarge, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn entries_are_named_by_what_they_are() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        std::os::unix::fs::symlink(d.path().join("gone"), d.path().join("link")).unwrap();
+        assert_eq!(not_a_file_kind(&file), None);
+        assert_eq!(not_a_file_kind(d.path()), Some("a directory"));
+        assert_eq!(
+            not_a_file_kind(&d.path().join("link")),
+            Some("a dangling symbolic link")
+        );
+        assert_eq!(not_a_file_kind(&d.path().join("nothing")), None);
+        assert_eq!(entry_kind(&file), Some(REGULAR));
+    }
 }

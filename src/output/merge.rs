@@ -59,6 +59,12 @@ fn int_attr(loc: &hdf5::Location, name: &str) -> Option<i64> {
 }
 
 fn read_input(path: &Path) -> anyhow::Result<Input> {
+    // Said plainly before libhdf5 says it in its own words (twice, with flags and errno).
+    match std::fs::metadata(path) {
+        Err(e) => bail!("IN {}: cannot read: {e}", path.display()),
+        Ok(m) if !m.is_file() => bail!("IN {}: not a regular file", path.display()),
+        Ok(_) => {}
+    }
     let f = hdf5::File::open(path)
         .with_context(|| format!("{}: cannot open as HDF5", path.display()))?;
     let not_sweep = || {
@@ -337,6 +343,14 @@ pub fn merge_with_hint(
                 out.display()
             );
         }
+    }
+    // Said here, in merge's own terms: the writer's message names train's `--out` flag.
+    crate::cli::preflight::check_out_path(out, "OUT")?;
+    if out.exists() && !force {
+        bail!(
+            "OUT {} exists: use --force to overwrite it, or give another OUT path",
+            out.display()
+        );
     }
     // A shard that never ran has no file: its points are reported missing with the others.
     let (present, absent): (Vec<PathBuf>, Vec<PathBuf>) = inputs

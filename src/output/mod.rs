@@ -126,6 +126,7 @@ pub fn train_to_file(args: &TrainArgs, quiet: bool) -> anyhow::Result<()> {
     let spec = args.to_spec()?;
     let data = args.dataset()?;
     let path = args.out.clone().unwrap_or_else(|| default_path(&spec));
+    crate::cli::preflight_train(&spec, &data, &path)?;
     let file = ResultFile::create(&path, args.force, &command_line())?;
     let opts = RunOptions {
         data_spec: args.data.clone(),
@@ -198,10 +199,19 @@ fn conclude(
         path.display(),
         if done == 1 { "" } else { "s" }
     );
-    if status == RunStatus::Interrupted {
-        eprintln!("continue with: npchip train --resume {}", path.display());
+    match result {
+        // Interrupted is not success: the exit status says so (as `sweep` does), and the
+        // message says what the file holds and how to go on.
+        Ok(records) if status == RunStatus::Interrupted => {
+            let epoch = records.last().map_or(0, |r| r.epoch);
+            anyhow::bail!(
+                "interrupted (Ctrl-C) in epoch {epoch}: run {run} in {} holds the {done} finished epoch{}; continue with: npchip train --resume {}",
+                path.display(),
+                if done == 1 { "" } else { "s" },
+                path.display()
+            )
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("run {run} in {}", path.display()))),
     }
-    result
-        .map(|_| ())
-        .map_err(|e| anyhow::Error::new(e).context(format!("run {run} in {}", path.display())))
 }

@@ -50,6 +50,15 @@ impl Observer for Terminal {
         // The oracle flag is the chip's record of views handed out, not the rule's name.
         let oracle = !chip.oracle_uses().is_empty();
         self.bar.finish_and_clear();
+        if r.interrupted {
+            // Its accuracy covers a part of the epoch and is not in the file: not shown as if
+            // it were an epoch's result.
+            eprintln!(
+                "epoch {:>3}  interrupted after {} samples: not stored",
+                r.epoch, r.samples
+            );
+            return Ok(());
+        }
         eprintln!(
             "epoch {:>3}  loss {:.4}  train {:.2}%  test {:.2}%  {:.0} samples/s{}{}",
             r.epoch,

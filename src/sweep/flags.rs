@@ -41,15 +41,17 @@ pub struct SweepFlags {
         long,
         value_delimiter = ',',
         value_name = "N,...",
+        allow_negative_numbers = true,
         help_heading = "Grid"
     )]
     pub levels: Vec<u32>,
-    /// Weight-precision axis in bits: levels = 2^B (1..=24).
+    /// Weight-precision axis in bits: levels = 2^B (1..=19).
     #[arg(
         long,
         value_delimiter = ',',
         value_name = "B,...",
         conflicts_with = "levels",
+        allow_negative_numbers = true,
         help_heading = "Grid"
     )]
     pub bits: Vec<u32>,
@@ -58,6 +60,7 @@ pub struct SweepFlags {
         long,
         value_delimiter = ',',
         value_name = "σ,...",
+        allow_hyphen_values = true,
         help_heading = "Grid"
     )]
     pub read_noise: Vec<f64>,
@@ -66,6 +69,7 @@ pub struct SweepFlags {
         long,
         value_delimiter = ',',
         value_name = "σ,...",
+        allow_hyphen_values = true,
         help_heading = "Grid"
     )]
     pub prog_noise: Vec<f64>,
@@ -78,6 +82,7 @@ pub struct SweepFlags {
         value_delimiter = ',',
         value_name = "LR,...",
         conflicts_with = "lr",
+        allow_hyphen_values = true,
         help_heading = "Grid"
     )]
     pub lrs: Vec<f32>,
@@ -86,6 +91,7 @@ pub struct SweepFlags {
         long,
         value_delimiter = ',',
         value_name = "SEED,...",
+        allow_negative_numbers = true,
         help_heading = "Grid"
     )]
     pub seeds: Vec<u64>,

@@ -50,10 +50,12 @@ impl Axes {
             f.bits
                 .iter()
                 .map(|&b| {
-                    if (1..=24).contains(&b) {
+                    // 2^19 levels is the most any device allows (f32 conductances; see
+                    // `chip::MIN_STEP_OF_GMAX`), and each point is checked against its chip.
+                    if (1..=19).contains(&b) {
                         Ok(1u32 << b)
                     } else {
-                        Err(format!("--bits {b}: expected 1..=24 bits"))
+                        Err(format!("--bits {b}: expected 1..=19 bits (device levels beyond 2^19 are finer than f32 conductances resolve)"))
                     }
                 })
                 .collect::<Result<_, _>>()?
@@ -470,7 +472,7 @@ mod tests {
         assert!(e.starts_with("3 grid points"), "{e}");
         assert!(e.contains("levels=1") && e.contains("rule=np"), "{e}");
         let e = grid(&["--bits", "0"]).unwrap_err().to_string();
-        assert!(e.contains("1..=24"), "{e}");
+        assert!(e.contains("1..=19"), "{e}");
         let e = grid(&["--seeds", "1,1"]).unwrap_err().to_string();
         assert!(e.contains("twice"), "{e}");
     }

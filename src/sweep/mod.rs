@@ -100,6 +100,13 @@ pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
     // One dataset for all runs, drawn with --seed: seeds vary the chip and the training only.
     let data = train.dataset()?;
     let path = train.out.clone().unwrap_or_else(|| default_out(f.shard));
+    crate::cli::preflight::check_out_path(&path, "--out")?;
+    // Refused before the file exists: the largest run, as many times as runs are held at once.
+    let at_once = f
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, grid.runs.len());
+    crate::cli::preflight::check_sweep_memory(grid.runs.iter().map(|(_, s)| s), &data, at_once)?;
     let file = ResultFile::create(&path, train.force, &command_line())?;
     record::write_grid(&file, &grid, f.shard)?;
     file.flush()?;
