@@ -359,7 +359,7 @@ pub fn merge_with_hint(
         .partition(|p| std::fs::symlink_metadata(p).is_ok());
     if present.is_empty() {
         bail!(
-            "no such file: {}",
+            "IN: No such file or directory (nothing to merge): {}",
             absent
                 .iter()
                 .map(|p| p.display().to_string())
