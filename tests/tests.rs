@@ -5,3 +5,4 @@ mod data;
 mod learning;
 mod output;
 mod sweep;
+mod ux;
