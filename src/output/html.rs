@@ -63,8 +63,9 @@ pub fn escape(s: &str) -> String {
 
 const STYLE: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em auto;max-width:1240px;color:#222;padding:0 1em}\
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ccc}\
-table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em}\
-th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}\
+table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em;white-space:nowrap}\
+th{background:#f2f2f2;position:sticky;top:0}.scroll{max-height:34em;overflow:auto;border:1px solid #ddd}\
+.kv td{white-space:normal}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:.9em}\
 pre{background:#f8f8f8;padding:.6em;overflow-x:auto;font-size:.8em}\
 details{margin:.6em 0}summary{cursor:pointer;font-weight:bold}.notes{color:#555;font-size:.85em}\
@@ -129,7 +130,9 @@ fn table(h: &mut String, rows: &[Row]) {
         return;
     }
     let cells = table_cells(rows);
-    let _ = writeln!(h, "<table>\n<thead>\n<tr>");
+    // A long sweep table scrolls in its own box (header kept in view), so the figures below
+    // are not pages away.
+    let _ = writeln!(h, "<div class=\"scroll\">\n<table>\n<thead>\n<tr>");
     for c in &cells[0] {
         let _ = write!(h, "<th>{}</th>", escape(c));
     }
@@ -147,7 +150,7 @@ fn table(h: &mut String, rows: &[Row]) {
         }
         let _ = writeln!(h, "</tr>");
     }
-    let _ = writeln!(h, "</tbody>\n</table>");
+    let _ = writeln!(h, "</tbody>\n</table>\n</div>");
     for note in table_notes(rows) {
         let _ = writeln!(h, "<p class=\"notes\">{}</p>", escape(&note));
     }
