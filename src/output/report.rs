@@ -516,4 +516,42 @@ mod tests {
             2
         );
     }
+
+    #[test]
+    fn one_heatmap_per_rule_chip_and_rounding_that_spans_both_axes() {
+        let at = |levels: i64, sigma: f64, rounding: &str, rule: &str| {
+            let mut r = row("r", RunStatus::Completed);
+            (r.levels, r.read_noise) = (Some(levels), Some(sigma));
+            r.rounding = Some(rounding.into());
+            r.rule = rule.into();
+            r
+        };
+        let mut rows = Vec::new();
+        for (l, s) in [(4, 0.0), (4, 0.1), (16, 0.0), (16, 0.1)] {
+            rows.push(at(l, s, "stochastic", "bp"));
+            rows.push(at(l, s, "stochastic", "danp"));
+        }
+        // Accumulate runs at one level only: no surface for them.
+        rows.push(at(4, 0.0, "accumulate", "bp"));
+        rows.push(at(4, 0.1, "accumulate", "bp"));
+        let mut failed = at(64, 1.0, "stochastic", "bp");
+        failed.status = RunStatus::Failed("x".into());
+        rows.push(failed);
+        let s = figures::surfaces(&rows);
+        let keys: Vec<(String, String, usize)> = s
+            .iter()
+            .map(|s| (s.rule.clone(), s.rounding.clone(), s.rows.len()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("bp*".to_string(), "stochastic".to_string(), 4),
+                ("danp*".to_string(), "stochastic".to_string(), 4)
+            ]
+        );
+        assert_eq!(
+            figures::what_ran(&rows[..1]),
+            "digits (1437 train / 360 test), chip rram, rule bp*"
+        );
+    }
 }

@@ -73,15 +73,13 @@ fn distinct(values: impl Iterator<Item = String>, what: &str) -> String {
 
 /// "mnist (10000 train / 2000 test), chip rram, rules danp-nn, bp*": what `rows` ran.
 pub(super) fn what_ran(rows: &[Row]) -> String {
+    let rules: Vec<String> = rows.iter().map(rule_tag).collect();
+    let several = rules.iter().any(|r| Some(r) != rules.first());
     format!(
         "{}, chip {}, {} {}",
         distinct(rows.iter().map(|r| r.data.clone()), "data sets"),
         distinct(rows.iter().map(|r| r.chip.clone()), "chips"),
-        if distinct(rows.iter().map(rule_tag), "rules").contains(',') {
-            "rules"
-        } else {
-            "rule"
-        },
+        if several { "rules" } else { "rule" },
         distinct(rows.iter().map(rule_tag), "rules"),
     )
 }
