@@ -55,10 +55,31 @@ fn titled<DB: DrawingBackend>(
             (16, RGBColor(80, 80, 80))
         };
         let style = (FONT, size).into_font().color(&colour).pos(top);
-        root.draw(&Text::new(line.to_string(), (w as i32 / 2, y), style))?;
-        y += size + 8;
+        // DejaVu Sans averages about 0.55 em per character: wrap what would not fit.
+        let fits = ((w as f64 - 30.0) / (0.55 * size as f64)).max(20.0) as usize;
+        for piece in wrap(line, fits) {
+            root.draw(&Text::new(piece, (w as i32 / 2, y), style.clone()))?;
+            y += size + 8;
+        }
     }
     Ok(root.split_vertically(y + 6).1)
+}
+
+/// Splits `line` after ", " so that each piece has at most `max` characters where it can.
+fn wrap(line: &str, max: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for part in line.split_inclusive(", ") {
+        if !cur.is_empty() && cur.chars().count() + part.chars().count() > max {
+            out.push(cur.trim_end().to_string());
+            cur.clear();
+        }
+        cur.push_str(part);
+    }
+    if !cur.is_empty() || out.is_empty() {
+        out.push(cur.trim_end().to_string());
+    }
+    out
 }
 
 /// An f64 axis whose ticks are exactly the given values: plotters' own ticks are evenly spaced
@@ -361,6 +382,14 @@ mod tests {
                 "{f}.png"
             );
         }
+    }
+
+    #[test]
+    fn long_titles_wrap_at_commas() {
+        assert_eq!(wrap("a, b, c", 100), ["a, b, c"]);
+        assert_eq!(wrap("alpha, beta, gamma", 12), ["alpha, beta,", "gamma"]);
+        assert_eq!(wrap("one-very-long-piece", 5), ["one-very-long-piece"]);
+        assert_eq!(wrap("", 5), [""]);
     }
 
     #[test]

@@ -550,7 +550,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            figures::what_ran(&rows[..1]),
+            figures::what_ran(&rows[..1], &[]),
             "digits (1437 train / 360 test), chip rram, rule bp*"
         );
     }

@@ -4,7 +4,7 @@
 //! that made it. Runs that differ only in their seed are drawn as one learning curve (mean and
 //! min–max band); every other difference keeps runs apart.
 
-use super::super::hdf5::{Attrs, RunRecord, RunStatus};
+use super::super::hdf5::{AttrValue, Attrs, RunRecord, RunStatus};
 use super::super::plots::{self, Cell, Curve, EnergyBar, Point, XAxis};
 use super::Row;
 use std::path::{Path, PathBuf};
@@ -71,14 +71,80 @@ fn distinct(values: impl Iterator<Item = String>, what: &str) -> String {
     }
 }
 
+/// Whether a stored chip attribute equals a preset's value.
+fn same(a: &AttrValue, v: &toml::Value) -> bool {
+    match v {
+        toml::Value::Integer(i) => a.as_f64() == Some(*i as f64),
+        toml::Value::Float(f) => a
+            .as_f64()
+            .is_some_and(|x| (x - f).abs() <= 1e-9 * f.abs().max(1e-30)),
+        toml::Value::Boolean(b) => a.as_bool() == Some(*b),
+        toml::Value::String(t) => a.as_str() == Some(t.as_str()),
+        other => a.to_string() == other.to_string(),
+    }
+}
+
+/// How each chip of `runs` is named in titles: the preset name, plus the keys that every run
+/// of it sets to one value other than the preset's (the `--set` overrides that are not swept),
+/// e.g. `rram with read.w_noise=0`; a figure of a modified preset must not pass for the preset.
+pub(super) fn chip_labels(runs: &[RunRecord]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in runs {
+        let name = r
+            .attrs
+            .get("chip_name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_string();
+        if out.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let mine: Vec<&RunRecord> = runs
+            .iter()
+            .filter(|x| x.attrs.get("chip_name").and_then(|v| v.as_str()) == Some(name.as_str()))
+            .collect();
+        let mut changes = Vec::new();
+        if let Ok(preset) = crate::chip::presets::resolve(&name, &[]) {
+            for (k, v) in preset.flattened() {
+                let key = format!("chip.{k}");
+                let vals: Vec<Option<&AttrValue>> =
+                    mine.iter().map(|x| x.attrs.get(&key)).collect();
+                let Some(Some(first)) = vals.first().copied() else {
+                    continue;
+                };
+                if !same(first, &v) && vals.iter().all(|x| *x == Some(first)) {
+                    changes.push(format!("{k}={first}"));
+                }
+            }
+        }
+        let label = if changes.is_empty() {
+            name.clone()
+        } else {
+            format!("{name} with {}", changes.join(", "))
+        };
+        out.push((name, label));
+    }
+    out
+}
+
+fn chip_label<'a>(labels: &'a [(String, String)], chip: &'a str) -> &'a str {
+    labels
+        .iter()
+        .find(|(n, _)| n == chip)
+        .map_or(chip, |(_, l)| l.as_str())
+}
+
 /// "mnist (10000 train / 2000 test), chip rram, rules danp-nn, bp*": what `rows` ran.
-pub(super) fn what_ran(rows: &[Row]) -> String {
+pub(super) fn what_ran(rows: &[Row], chips: &[(String, String)]) -> String {
     let rules: Vec<String> = rows.iter().map(rule_tag).collect();
     let several = rules.iter().any(|r| Some(r) != rules.first());
     format!(
         "{}, chip {}, {} {}",
         distinct(rows.iter().map(|r| r.data.clone()), "data sets"),
-        distinct(rows.iter().map(|r| r.chip.clone()), "chips"),
+        distinct(
+            rows.iter().map(|r| chip_label(chips, &r.chip).to_string()),
+            "chips"
+        ),
         if several { "rules" } else { "rule" },
         distinct(rows.iter().map(rule_tag), "rules"),
     )
@@ -227,7 +293,8 @@ pub fn plot_all(runs: &[RunRecord], dir: &Path) -> anyhow::Result<Vec<(PathBuf, 
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("{}: cannot create the plot directory: {e}", dir.display()))?;
     let rows: Vec<Row> = runs.iter().map(Row::of).collect();
-    let what = what_ran(&rows);
+    let chips = chip_labels(runs);
+    let what = what_ran(&rows, &chips);
     let mut written = Vec::new();
 
     let p = dir.join("learning_curves.png");
@@ -281,8 +348,14 @@ pub fn plot_all(runs: &[RunRecord], dir: &Path) -> anyhow::Result<Vec<(PathBuf, 
         plots::heatmap(
             &p,
             &format!(
-                "{}: final test accuracy (%), device levels × read noise\n{data}, chip {}, {} rounding",
-                s.rule, s.chip, s.rounding
+                "{}: final test accuracy (%), device levels × read noise\n{data}, chip {}{}",
+                s.rule,
+                chip_label(&chips, &s.chip),
+                if chip_label(&chips, &s.chip).contains("update.rounding=") {
+                    String::new()
+                } else {
+                    format!(", {} rounding", s.rounding)
+                }
             ),
             &cells,
         )?;
