@@ -70,7 +70,7 @@ fn wrap(line: &str, max: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut cur = String::new();
     for part in line.split_inclusive(", ") {
-        if !cur.is_empty() && cur.chars().count() + part.chars().count() > max {
+        if !cur.is_empty() && cur.chars().count() + part.trim_end().chars().count() > max {
             out.push(cur.trim_end().to_string());
             cur.clear();
         }
