@@ -11,3 +11,4 @@ mod slurm;
 mod slurm_cluster;
 mod slurm_scripts;
 mod sweep;
+mod ux;

@@ -12,7 +12,9 @@ pub mod preflight;
 mod train_cmd;
 
 use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use tracing_subscriber::EnvFilter;
 
 pub use errors::error_text;
 pub use train_cmd::{preflight_train, TrainArgs};
@@ -43,7 +45,7 @@ pub enum Command {
     Merge(MergeArgs),
     /// Summarise an HDF5 result file: a table of runs and PNG plots.
     Report(ReportArgs),
-    /// Chip models: list, show, characterise.
+    /// Chip models: list, show, export, characterise.
     #[command(subcommand)]
     Chip(ChipCommand),
     /// Datasets: inspect.
@@ -65,6 +67,12 @@ pub enum ChipCommand {
         /// Override a parameter, e.g. `--set device.levels=16` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+    },
+    /// Print a preset's TOML file verbatim (comments, units, sources), to edit and pass to
+    /// `--chip`: `npchip chip export rram > mychip.toml`.
+    Export {
+        /// A preset name (see `chip list`).
+        name: String,
     },
     /// Measure a chip model the way a lab measures a test chip.
     Characterize {
@@ -116,6 +124,10 @@ pub struct ReportArgs {
     /// Directory for the PNG plots (created if missing); no plots without it.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write one self-contained HTML page (table, embedded figures, each run's chip model
+    /// and settings), e.g. `--html report.html`.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Runs a parsed command line.
@@ -129,17 +141,63 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             a.force,
             a.rerun_hint.as_deref(),
         ),
-        Command::Report(a) => crate::output::report::run(&a.files, a.out.as_deref()),
+        Command::Report(a) => {
+            crate::output::report::run_to(&a.files, a.out.as_deref(), a.html.as_deref())
+        }
         Command::Chip(c) => chip_cmd::run(c),
         Command::Data(DataCommand::Info { data }) => data_cmd::info(&data),
         Command::Bench(a) => crate::bench::run(a),
     }
 }
 
+/// Whether log lines get ANSI colour: only on a terminal (escapes in a log file or a pipe break
+/// `grep` and editors), and never when `NO_COLOR` is set to anything but "" (no-color.org).
+pub fn log_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Sets up logging to stderr: the level from -v/-q (or `NPCHIP_LOG`, an `EnvFilter` string),
+/// colour per [`log_colour`].
+pub fn init_logging(cli: &Cli) {
+    let level = match (cli.verbose as i8) - (cli.quiet as i8) {
+        i8::MIN..=-2 => "error",
+        -1 => "warn",
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("NPCHIP_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("npchip={level}")));
+    let ansi = log_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(log_colour(true, None));
+        assert!(!log_colour(false, None), "a pipe or file gets no escapes");
+        assert!(!log_colour(true, Some(OsStr::new("1"))));
+        assert!(!log_colour(true, Some(OsStr::new("yes"))));
+        assert!(
+            log_colour(true, Some(OsStr::new(""))),
+            "NO_COLOR=\"\" is unset"
+        );
+        assert!(!log_colour(false, Some(OsStr::new(""))));
+    }
 
     #[test]
     fn clap_definition_is_consistent() {

@@ -2,6 +2,7 @@
 
 mod checkpoint;
 pub mod hdf5;
+pub mod html;
 pub mod merge;
 pub mod plots;
 pub mod progress;

@@ -4,6 +4,18 @@
 //! Vera licence beside it) through plotters' `ab_glyph` backend, so plots render the same on a
 //! machine without fontconfig or FreeType. The functions here know nothing about HDF5:
 //! `report` turns runs into these series, and tests can call them directly.
+//!
+//! Every figure follows the same habits, because a figure is forwarded without its command
+//! line: a title that says what was run (data, chip, rule), axis labels with units, accuracies
+//! in percent, and the legend in its own panel beside or below the axes, so it never covers data.
+
+mod accuracy;
+mod curves;
+mod heatmap;
+
+pub use accuracy::{accuracy_vs, Point, XAxis};
+pub use curves::{learning_curves, Curve};
+pub use heatmap::{heatmap, Cell};
 
 use plotters::prelude::*;
 use std::path::Path;
@@ -26,28 +38,86 @@ fn perr<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
     move |e| anyhow::anyhow!("{}: drawing the plot: {e}", path.display())
 }
 
-/// One run's learning curve.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Curve {
-    /// Legend text.
-    pub label: String,
-    /// Epoch numbers.
-    pub epochs: Vec<f64>,
-    /// Training accuracy per epoch, in [0, 1].
-    pub train_acc: Vec<f64>,
-    /// Test accuracy per epoch, in [0, 1].
-    pub test_acc: Vec<f64>,
+/// Draws `title` at the top of `root` and returns the area below it. The first line is the
+/// figure's subject; further lines (after `\n`), smaller and grey, say what was run.
+fn titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+) -> Result<DrawingArea<DB, plotters::coord::Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let (w, _) = root.dim_in_pixel();
+    let top = Pos::new(HPos::Center, VPos::Top);
+    let mut y = 10;
+    for (i, line) in title.lines().enumerate() {
+        let (size, colour) = if i == 0 {
+            (22, BLACK)
+        } else {
+            (16, RGBColor(80, 80, 80))
+        };
+        let style = (FONT, size).into_font().color(&colour).pos(top);
+        // DejaVu Sans averages about 0.55 em per character: wrap what would not fit.
+        let fits = ((w as f64 - 30.0) / (0.55 * size as f64)).max(20.0) as usize;
+        for piece in wrap(line, fits) {
+            root.draw(&Text::new(piece, (w as i32 / 2, y), style.clone()))?;
+            y += size + 8;
+        }
+    }
+    Ok(root.split_vertically(y + 6).1)
 }
 
-/// One point of an accuracy-vs-parameter plot.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Point {
-    /// The line it belongs to (e.g. the rule).
-    pub series: String,
-    /// The parameter.
-    pub x: f64,
-    /// Final test accuracy, in [0, 1].
-    pub acc: f64,
+/// Splits `line` after ", " so that each piece has at most `max` characters where it can.
+fn wrap(line: &str, max: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for part in line.split_inclusive(", ") {
+        if !cur.is_empty() && cur.chars().count() + part.trim_end().chars().count() > max {
+            out.push(cur.trim_end().to_string());
+            cur.clear();
+        }
+        cur.push_str(part);
+    }
+    if !cur.is_empty() || out.is_empty() {
+        out.push(cur.trim_end().to_string());
+    }
+    out
+}
+
+/// An f64 axis whose ticks are exactly the given values: plotters' own ticks are evenly spaced
+/// numbers, which suits neither a log axis with σ = 0 apart nor the categories of a heatmap.
+struct Ticked {
+    inner: plotters::coord::types::RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Ticked {
+        Ticked {
+            inner: range.into(),
+            ticks,
+        }
+    }
+}
+
+impl plotters::coord::ranged1d::Ranged for Ticked {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        // Light (minor) grid points: none; bold points: the ticks.
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
 }
 
 /// One run's bar in the energy plot.
@@ -62,87 +132,27 @@ pub struct EnergyBar {
 /// Legends with more entries than this are left out (the lines are still drawn).
 const MAX_LEGEND: usize = 40;
 
+/// Line colours: matplotlib's "tab10" qualitative palette (distinct in print and for the common
+/// colour-vision deficiencies), then plotters' 99-colour palette beyond ten series.
+const TAB10: [(u8, u8, u8); 10] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+];
+
 fn color(i: usize) -> RGBColor {
+    if let Some(&(r, g, b)) = TAB10.get(i) {
+        return RGBColor(r, g, b);
+    }
     let c = Palette99::pick(i).to_rgba();
     RGBColor(c.0, c.1, c.2)
-}
-
-/// Train (left) and test (right) accuracy against epoch, one line per run. With no curves,
-/// the axes are drawn with a note, so the file always exists.
-pub fn learning_curves(path: &Path, curves: &[Curve]) -> anyhow::Result<()> {
-    register_font();
-    let e = perr(path);
-    let legend = curves.len() <= MAX_LEGEND;
-    let legend_h = if legend && !curves.is_empty() {
-        legend_height(curves.len(), 2)
-    } else {
-        0
-    };
-    let root = BitMapBackend::new(path, (1200, 520 + legend_h)).into_drawing_area();
-    root.fill(&WHITE).map_err(&e)?;
-    let (charts, below) = root.split_vertically(520);
-    let (left, right) = charts.split_horizontally(600);
-    let max_epoch = curves
-        .iter()
-        .flat_map(|c| c.epochs.iter().copied())
-        .fold(1.0f64, f64::max);
-    for (area, title, test) in [
-        (&left, "training accuracy", false),
-        (&right, "test accuracy", true),
-    ] {
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0.0..max_epoch, 0.0..1.0)
-            .map_err(&e)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc("accuracy")
-            .label_style((FONT, 14))
-            .y_label_formatter(&|y| format!("{:.0}%", 100.0 * y))
-            .draw()
-            .map_err(&e)?;
-        if curves.iter().all(|c| c.epochs.is_empty()) {
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    "no finished epochs",
-                    (0.05 * max_epoch, 0.5),
-                    (FONT, 18),
-                )))
-                .map_err(&e)?;
-            continue;
-        }
-        for (i, c) in curves.iter().enumerate() {
-            let ys = if test { &c.test_acc } else { &c.train_acc };
-            let pts: Vec<(f64, f64)> = c
-                .epochs
-                .iter()
-                .copied()
-                .zip(ys.iter().copied())
-                .filter(|(_, y)| y.is_finite())
-                .collect();
-            let col = color(i);
-            chart
-                .draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))
-                .map_err(&e)?;
-            chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, col.filled())))
-                .map_err(&e)?;
-        }
-    }
-    if legend_h > 0 {
-        let entries: Vec<(String, RGBColor)> = curves
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.label.clone(), color(i)))
-            .collect();
-        draw_legend(&below, &entries, 2, false).map_err(&e)?;
-    }
-    root.present().map_err(&e)?;
-    Ok(())
 }
 
 /// Height of a legend panel of `n` entries in `columns` columns.
@@ -176,93 +186,6 @@ fn draw_legend<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Final test accuracy against a parameter, one line per series (mean over the runs at each x,
-/// every run drawn as a small dot). Integer parameters (bits) get integer ticks.
-pub fn accuracy_vs(path: &Path, title: &str, x_desc: &str, points: &[Point]) -> anyhow::Result<()> {
-    register_font();
-    let e = perr(path);
-    let root = BitMapBackend::new(path, (1000, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(&e)?;
-    let (plot, side) = root.split_horizontally(780);
-    let (mut lo, mut hi) = points
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.x), b.max(p.x))
-        });
-    if !lo.is_finite() {
-        (lo, hi) = (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-9);
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, (FONT, 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
-        .build_cartesian_2d((lo - pad)..(hi + pad), 0.0..1.0)
-        .map_err(&e)?;
-    // Integer parameters (bits) get integer ticks only.
-    let integer = points.iter().all(|p| p.x == p.x.round());
-    let x_fmt = |x: &f64| match integer {
-        true if (x - x.round()).abs() < 1e-9 => format!("{x:.0}"),
-        true => String::new(),
-        false => tick(*x),
-    };
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc("final test accuracy")
-        .label_style((FONT, 14))
-        .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| format!("{:.0}%", 100.0 * y))
-        .draw()
-        .map_err(&e)?;
-    let mut names: Vec<&str> = Vec::new();
-    for p in points {
-        if !names.contains(&p.series.as_str()) {
-            names.push(&p.series);
-        }
-    }
-    for (i, name) in names.iter().enumerate() {
-        let col = color(i);
-        let mine: Vec<&Point> = points
-            .iter()
-            .filter(|p| p.series == *name && p.acc.is_finite())
-            .collect();
-        let mut xs: Vec<f64> = mine.iter().map(|p| p.x).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        let mean: Vec<(f64, f64)> = xs
-            .iter()
-            .map(|&x| {
-                let at: Vec<f64> = mine.iter().filter(|p| p.x == x).map(|p| p.acc).collect();
-                (x, at.iter().sum::<f64>() / at.len() as f64)
-            })
-            .collect();
-        chart
-            .draw_series(LineSeries::new(mean.clone(), col.stroke_width(2)))
-            .map_err(&e)?;
-        chart
-            .draw_series(mean.iter().map(|&p| Circle::new(p, 4, col.filled())))
-            .map_err(&e)?;
-        chart
-            .draw_series(
-                mine.iter()
-                    .map(|p| Circle::new((p.x, p.acc), 2, col.mix(0.5).filled())),
-            )
-            .map_err(&e)?;
-    }
-    if names.len() <= MAX_LEGEND {
-        let entries: Vec<(String, RGBColor)> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.to_string(), color(i)))
-            .collect();
-        draw_legend(&side.margin(50, 0, 0, 0), &entries, 1, false).map_err(&e)?;
-    }
-    root.present().map_err(&e)?;
-    Ok(())
-}
-
 /// A tick label: at most 6 decimals, trailing zeros trimmed; an exponent for tiny values.
 fn tick(x: f64) -> String {
     if x != 0.0 && x.abs() < 1e-4 {
@@ -290,15 +213,16 @@ pub fn energy_unit(max_pj: f64) -> (f64, &'static str) {
 /// Phase names in bar order.
 pub const PHASES: [&str; 4] = ["inference", "perturbation", "update", "decorrelation"];
 
-/// Stacked bars: training energy per training sample, by phase, one bar per run.
-pub fn energy_bars(path: &Path, bars: &[EnergyBar]) -> anyhow::Result<()> {
+/// Stacked bars under `title`: training energy per training sample, by phase, one bar per run.
+pub fn energy_bars(path: &Path, title: &str, bars: &[EnergyBar]) -> anyhow::Result<()> {
     register_font();
     let e = perr(path);
     let n = bars.len().max(1);
     let width = (160 + 60 * n).clamp(700, 4000) as u32;
-    let root = BitMapBackend::new(path, (width + 170, 560)).into_drawing_area();
+    let root = BitMapBackend::new(path, (width + 170, 630)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
-    let (plot, side) = root.split_horizontally(width);
+    let root_t = titled(&root, title).map_err(&e)?;
+    let (plot, side) = root_t.split_horizontally(width);
     let max = bars
         .iter()
         .map(|b| b.per_phase_pj.iter().sum::<f64>())
@@ -316,7 +240,6 @@ pub fn energy_bars(path: &Path, bars: &[EnergyBar]) -> anyhow::Result<()> {
         }
     };
     let mut chart = ChartBuilder::on(&plot)
-        .caption("training energy per sample, by phase", (FONT, 22))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
@@ -325,8 +248,10 @@ pub fn energy_bars(path: &Path, bars: &[EnergyBar]) -> anyhow::Result<()> {
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .x_desc("run")
         .y_desc(format!("energy per training sample ({unit})"))
         .label_style((FONT, 13))
+        .axis_desc_style((FONT, 15))
         .x_labels(n.min(40))
         .x_label_formatter(&x_fmt)
         .draw()
@@ -378,40 +303,51 @@ mod tests {
     #[test]
     fn plots_render_with_and_without_data() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Curve {
-            label: "run0000 danp".into(),
+        let c = |seed: f64| Curve {
+            label: "danp".into(),
             epochs: vec![1.0, 2.0],
-            train_acc: vec![0.3, 0.6],
-            test_acc: vec![0.25, 0.55],
+            train_acc: vec![0.3 + seed, 0.6],
+            test_acc: vec![0.25, 0.55 - seed],
         };
-        learning_curves(&dir.path().join("a.png"), &[c]).unwrap();
-        learning_curves(&dir.path().join("b.png"), &[]).unwrap();
+        learning_curves(&dir.path().join("a.png"), "digits, rram", &[c(0.0), c(0.1)]).unwrap();
+        learning_curves(&dir.path().join("b.png"), "nothing", &[]).unwrap();
+        let pt = |series: &str, x: f64, acc: f64| Point {
+            series: series.into(),
+            x,
+            acc,
+        };
         let pts = vec![
-            Point {
-                series: "danp".into(),
-                x: 2.0,
-                acc: 0.3,
-            },
-            Point {
-                series: "danp".into(),
-                x: 4.0,
-                acc: 0.7,
-            },
-            Point {
-                series: "bp".into(),
-                x: 4.0,
-                acc: 0.9,
-            },
+            pt("danp", 0.0, 0.3),
+            pt("danp", 0.1, 0.7),
+            pt("bp", 10.0, 0.9),
         ];
         accuracy_vs(
             &dir.path().join("c.png"),
-            "accuracy vs weight bits",
-            "bits",
+            "vs noise",
+            "σ",
+            XAxis::LogWithZero,
             &pts,
+        )
+        .unwrap();
+        accuracy_vs(
+            &dir.path().join("g.png"),
+            "vs bits",
+            "bits",
+            XAxis::Integer,
+            &pts,
+        )
+        .unwrap();
+        accuracy_vs(
+            &dir.path().join("h.png"),
+            "empty",
+            "σ",
+            XAxis::LogWithZero,
+            &[],
         )
         .unwrap();
         energy_bars(
             &dir.path().join("d.png"),
+            "energy",
             &[EnergyBar {
                 label: "run0".into(),
                 per_phase_pj: [1e3, 2e3, 5e2, 0.0],
@@ -424,14 +360,36 @@ mod tests {
                 per_phase_pj: [1e3, 2e3 * i as f64, 5e2, 1e2],
             })
             .collect();
-        energy_bars(&dir.path().join("f.png"), &many).unwrap();
-        energy_bars(&dir.path().join("e.png"), &[]).unwrap();
-        for f in ["a", "b", "c", "d", "e", "f"] {
+        energy_bars(&dir.path().join("f.png"), "energy", &many).unwrap();
+        energy_bars(&dir.path().join("e.png"), "energy", &[]).unwrap();
+        let cells = [
+            Cell {
+                levels: 4,
+                sigma: 0.0,
+                acc: 0.1,
+            },
+            Cell {
+                levels: 16,
+                sigma: 0.1,
+                acc: 0.9,
+            },
+        ];
+        heatmap(&dir.path().join("i.png"), "surface", &cells).unwrap();
+        heatmap(&dir.path().join("j.png"), "surface", &[]).unwrap();
+        for f in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"] {
             assert!(
                 nonblank_png(&dir.path().join(format!("{f}.png"))),
                 "{f}.png"
             );
         }
+    }
+
+    #[test]
+    fn long_titles_wrap_at_commas() {
+        assert_eq!(wrap("a, b, c", 100), ["a, b, c"]);
+        assert_eq!(wrap("alpha, beta, gamma", 12), ["alpha, beta,", "gamma"]);
+        assert_eq!(wrap("one-very-long-piece", 5), ["one-very-long-piece"]);
+        assert_eq!(wrap("", 5), [""]);
     }
 
     #[test]

@@ -1,4 +1,8 @@
 //! The terminal observer: an indicatif progress bar per epoch and one log line per epoch.
+//!
+//! The bar is drawn only when stderr is a terminal: redrawn in place it is a help there, but in a
+//! log file or a pipe every redraw would be a line of escapes. Without it the output is one plain
+//! line per epoch, the same lines a terminal shows once each epoch ends.
 
 use crate::chip::Chip;
 use crate::data::Dataset;
@@ -6,9 +10,15 @@ use crate::learn::Learner;
 use crate::run::RunSpec;
 use crate::train::{EpochRecord, Observer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal as _;
 use std::time::Instant;
 
-/// Shows progress on stderr (hidden when quiet or not a terminal).
+/// Whether to draw the progress bar: not when asked to be quiet, and only on a terminal.
+pub fn show_bar(quiet: bool, stderr_is_terminal: bool) -> bool {
+    !quiet && stderr_is_terminal
+}
+
+/// Shows progress on stderr: the bar per [`show_bar`], and one line per finished epoch.
 pub struct Terminal {
     bar: ProgressBar,
     started: Instant,
@@ -19,10 +29,10 @@ impl Terminal {
     pub fn new(quiet: bool, spec: &RunSpec, data: &Dataset) -> Self {
         let bar = ProgressBar::with_draw_target(
             Some(0),
-            if quiet {
-                ProgressDrawTarget::hidden()
-            } else {
+            if show_bar(quiet, std::io::stderr().is_terminal()) {
                 ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
             },
         );
         bar.set_style(
@@ -90,5 +100,16 @@ impl Observer for Terminal {
             "loss {loss:.4} acc {:.1}% {rate:.0} samples/s",
             100.0 * acc
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bar_only_on_a_terminal_and_not_when_quiet() {
+        assert!(super::show_bar(false, true));
+        assert!(!super::show_bar(false, false));
+        assert!(!super::show_bar(true, true));
+        assert!(!super::show_bar(true, false));
     }
 }

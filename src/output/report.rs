@@ -1,4 +1,5 @@
-//! `npchip report FILE [--out DIR]`: a table of the runs in a result file and PNG plots.
+//! `npchip report FILE… [--out DIR] [--html PAGE]`: a table of the runs in result files, PNG
+//! figures, and one self-contained HTML page to hand on.
 //!
 //! The table has one line per run: rule (`*` marks an oracle rule, which reads chip internals a
 //! real controller cannot), chip, device levels, read noise, epochs done, final train and test
@@ -7,13 +8,19 @@
 //! runs follow the table. Energies and counts are totals over all finished epochs divided by
 //! the samples trained on, so runs of different lengths compare.
 //!
-//! Plots (with `--out`): `learning_curves.png` always (empty axes for a file without epochs);
-//! `accuracy_vs_bits.png` and `accuracy_vs_read_noise.png` when completed runs span at least
-//! two values of that parameter (one line per rule, and per chip when there are several: the
-//! mean over the other axes, each run a dot); `energy.png`, stacked bars per run.
+//! Figures (with `--out` or `--html`, chosen in [`figures`]): `learning_curves.png` always
+//! (seeds of one setting as a mean with a min–max band); `accuracy_vs_bits.png` and
+//! `accuracy_vs_read_noise.png` (log axis, σ = 0 apart) when completed runs span at least two
+//! values of that parameter; `heatmap_<rule>_<rounding>.png`, levels × read noise, for every
+//! rule and rounding mode whose runs span both; `energy.png`, stacked bars per run. The HTML
+//! page ([`super::html`]) embeds them with the table and each run's chip model and settings.
+
+mod figures;
+
+pub use figures::plot_all;
 
 use super::hdf5::{read_root_attrs, read_runs, Attrs, RunRecord, RunStatus};
-use super::plots::{self, Curve, EnergyBar, Point};
+use super::plots;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +59,10 @@ pub struct Row {
     pub status: RunStatus,
     /// Sweep coordinates, if the run is part of a sweep.
     pub point: Option<String>,
+    /// The data it trained on: name and sizes, e.g. `mnist (10000 train / 2000 test)`.
+    pub data: String,
+    /// How weight updates round to pulses (`chip.update.rounding`; None without an update path).
+    pub rounding: Option<String>,
 }
 
 fn attr_f64(a: &Attrs, k: &str) -> Option<f64> {
@@ -75,6 +86,15 @@ fn weights(a: &Attrs) -> Option<f64> {
     };
     let n: f64 = sizes.windows(2).map(|w| w[0] * w[1]).sum();
     (n > 0.0).then_some(n)
+}
+
+/// `name (N train / M test)` from the run's data attributes.
+fn data_label(a: &Attrs) -> String {
+    let name = attr_str(a, "data_name").unwrap_or("?");
+    match (attr_i64(a, "train_size"), attr_i64(a, "test_size")) {
+        (Some(tr), Some(te)) => format!("{name} ({tr} train / {te} test)"),
+        _ => name.to_string(),
+    }
 }
 
 impl Row {
@@ -136,6 +156,8 @@ impl Row {
             adc_saturation,
             status: r.status.clone(),
             point: attr_str(a, crate::sweep::record::POINT).map(str::to_string),
+            data: data_label(a),
+            rounding: attr_str(a, "chip.update.rounding").map(str::to_string),
         }
     }
 }
@@ -144,8 +166,9 @@ fn pct(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v))
 }
 
-/// Renders rows as an aligned text table, messages of unsuccessful runs and the legend below.
-pub fn table(rows: &[Row]) -> String {
+/// The table's cells: the header row, then one row per run (shared by the text table and the
+/// HTML page, so both say the same).
+pub fn table_cells(rows: &[Row]) -> Vec<Vec<String>> {
     let max_e = rows
         .iter()
         .filter_map(|r| r.energy_pj)
@@ -211,6 +234,30 @@ pub fn table(rows: &[Row]) -> String {
         c.push(r.status.name().to_string());
         cells.push(c);
     }
+    cells
+}
+
+/// The lines after the table: messages of unsuccessful runs, then what the marks and columns mean.
+pub fn table_notes(rows: &[Row]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| !r.status.message().is_empty()) {
+        out.push(format!(
+            "{} {}: {}",
+            r.name,
+            r.status.name(),
+            r.status.message()
+        ));
+    }
+    if rows.iter().any(|r| r.oracle) {
+        out.push("* oracle rule: reads chip internals (noise samples or weights) that a real controller cannot.".into());
+    }
+    out.push("E: training energy per training sample by phase; pulses/weight: programming pulses per weight over all epochs; ADC sat.: saturated / all ADC conversions in training; s/epoch: median wall time of an epoch's training (evaluation excluded).".into());
+    out
+}
+
+/// Renders rows as an aligned text table, messages of unsuccessful runs and the legend below.
+pub fn table(rows: &[Row]) -> String {
+    let cells = table_cells(rows);
     let ncol = cells[0].len();
     let widths: Vec<usize> = (0..ncol)
         .map(|j| {
@@ -249,106 +296,10 @@ pub fn table(rows: &[Row]) -> String {
             );
         }
     }
-    for r in rows.iter().filter(|r| !r.status.message().is_empty()) {
-        let _ = writeln!(s, "{} {}: {}", r.name, r.status.name(), r.status.message());
+    for line in table_notes(rows) {
+        let _ = writeln!(s, "{line}");
     }
-    if rows.iter().any(|r| r.oracle) {
-        let _ = writeln!(s, "* oracle rule: reads chip internals (noise samples or weights) that a real controller cannot.");
-    }
-    let _ = writeln!(s, "E: training energy per training sample by phase; pulses/weight: programming pulses per weight over all epochs; ADC sat.: saturated / all ADC conversions in training; s/epoch: median wall time of an epoch's training (evaluation excluded).");
     s
-}
-
-fn curve(r: &RunRecord, row: &Row) -> Curve {
-    let label = match &row.point {
-        Some(p) => format!("{} {p}", r.name),
-        None => format!("{} {} {}", r.name, row.rule, row.chip),
-    };
-    Curve {
-        label,
-        epochs: r.epochs.epoch.iter().map(|&e| e as f64).collect(),
-        train_acc: r.epochs.train_acc.clone(),
-        test_acc: r.epochs.test_acc.clone(),
-    }
-}
-
-/// Points of an accuracy-vs-parameter plot: completed runs with the parameter; None when they
-/// span fewer than two values.
-fn sweep_points(rows: &[Row], x: impl Fn(&Row) -> Option<f64>) -> Option<Vec<Point>> {
-    let several_chips = rows.iter().any(|r| r.chip != rows[0].chip);
-    let pts: Vec<Point> = rows
-        .iter()
-        .filter(|r| r.status == RunStatus::Completed)
-        .filter_map(|r| {
-            let series = if several_chips {
-                format!("{}{} ({})", r.rule, if r.oracle { "*" } else { "" }, r.chip)
-            } else {
-                format!("{}{}", r.rule, if r.oracle { "*" } else { "" })
-            };
-            Some(Point {
-                series,
-                x: x(r)?,
-                acc: r.test_acc?,
-            })
-        })
-        .collect();
-    let mut xs: Vec<f64> = pts.iter().map(|p| p.x).collect();
-    xs.sort_by(f64::total_cmp);
-    xs.dedup();
-    (xs.len() >= 2).then_some(pts)
-}
-
-/// Writes every plot for `runs` into `dir` (created if missing); returns the files written.
-pub fn plot_all(runs: &[RunRecord], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create the plot directory: {e}", dir.display()))?;
-    let rows: Vec<Row> = runs.iter().map(Row::of).collect();
-    let mut written = Vec::new();
-    let p = dir.join("learning_curves.png");
-    let curves: Vec<Curve> = runs
-        .iter()
-        .zip(&rows)
-        .map(|(r, row)| curve(r, row))
-        .collect();
-    plots::learning_curves(&p, &curves)?;
-    written.push(p);
-    if let Some(pts) = sweep_points(&rows, |r| {
-        r.levels.filter(|&l| l > 0).map(|l| (l as f64).log2())
-    }) {
-        let p = dir.join("accuracy_vs_bits.png");
-        plots::accuracy_vs(
-            &p,
-            "final test accuracy vs weight precision",
-            "weight bits (log2 device levels)",
-            &pts,
-        )?;
-        written.push(p);
-    }
-    if let Some(pts) = sweep_points(&rows, |r| r.read_noise) {
-        let p = dir.join("accuracy_vs_read_noise.png");
-        plots::accuracy_vs(
-            &p,
-            "final test accuracy vs read noise",
-            "read noise σ (read.out_noise, normalised output units)",
-            &pts,
-        )?;
-        written.push(p);
-    }
-    let bars: Vec<EnergyBar> = rows
-        .iter()
-        .filter_map(|r| {
-            Some(EnergyBar {
-                label: r.name.clone(),
-                per_phase_pj: r.energy_pj?,
-            })
-        })
-        .collect();
-    if !bars.is_empty() || runs.is_empty() {
-        let p = dir.join("energy.png");
-        plots::energy_bars(&p, &bars)?;
-        written.push(p);
-    }
-    Ok(written)
 }
 
 fn header(path: &Path, root: &Attrs, n: usize) -> String {
@@ -417,7 +368,17 @@ pub fn collect(
 /// than one file each run is named `<file stem>/<run>` (or just the stem when the file holds a
 /// single run), so runs of separate `npchip train` calls can be compared in one table.
 pub fn run(files: &[PathBuf], out: Option<&Path>) -> anyhow::Result<()> {
-    let runs = collect(files, |h| println!("{h}"))?;
+    run_to(files, out, None)
+}
+
+/// [`run`], and with `html` one self-contained page (table, figures, each run's chip model and
+/// settings) written there; the figures go to `out`, or to a scratch directory removed after.
+pub fn run_to(files: &[PathBuf], out: Option<&Path>, html: Option<&Path>) -> anyhow::Result<()> {
+    let mut headers = Vec::new();
+    let runs = collect(files, |h| {
+        println!("{h}");
+        headers.push(h.to_string());
+    })?;
     println!();
     let rows: Vec<Row> = runs.iter().map(Row::of).collect();
     if rows.is_empty() {
@@ -425,18 +386,64 @@ pub fn run(files: &[PathBuf], out: Option<&Path>) -> anyhow::Result<()> {
     } else {
         print!("{}", table(&rows));
     }
-    if let Some(dir) = out {
-        let written = plot_all(&runs, dir)?;
+    let scratch = match (out, html) {
+        (None, Some(_)) => Some(Scratch::new()?),
+        _ => None,
+    };
+    let Some(dir) = out.or(scratch.as_ref().map(|s| s.0.as_path())) else {
+        return Ok(());
+    };
+    let written = plot_all(&runs, dir)?;
+    if out.is_some() {
         eprintln!(
             "plots: {}",
             written
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|(p, _)| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
     }
+    if let Some(page) = html {
+        super::html::write_page(
+            page,
+            &super::html::Page {
+                headers: &headers,
+                rows: &rows,
+                runs: &runs,
+                figures: &written,
+            },
+        )?;
+        eprintln!("page: {}", page.display());
+    }
     Ok(())
+}
+
+/// A fresh directory under the system temp dir, removed when dropped (figures for `--html`
+/// without `--out`).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Scratch> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("npchip-report-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot create a scratch directory for the figures: {e}",
+                dir.display()
+            )
+        })?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[cfg(test)]
@@ -461,6 +468,8 @@ mod tests {
             adc_saturation: Some(0.001),
             status,
             point: None,
+            data: "digits (1437 train / 360 test)".into(),
+            rounding: Some("stochastic".into()),
         }
     }
 
@@ -495,13 +504,54 @@ mod tests {
     fn sweep_plots_need_two_values() {
         let mut a = row("a", RunStatus::Completed);
         let b = row("b", RunStatus::Completed);
-        assert!(sweep_points(&[a.clone(), b.clone()], |r| r.levels.map(|l| l as f64)).is_none());
+        assert!(
+            figures::sweep_points(&[a.clone(), b.clone()], |r| r.levels.map(|l| l as f64))
+                .is_none()
+        );
         a.levels = Some(4);
         assert_eq!(
-            sweep_points(&[a, b], |r| r.levels.map(|l| l as f64))
+            figures::sweep_points(&[a, b], |r| r.levels.map(|l| l as f64))
                 .unwrap()
                 .len(),
             2
+        );
+    }
+
+    #[test]
+    fn one_heatmap_per_rule_chip_and_rounding_that_spans_both_axes() {
+        let at = |levels: i64, sigma: f64, rounding: &str, rule: &str| {
+            let mut r = row("r", RunStatus::Completed);
+            (r.levels, r.read_noise) = (Some(levels), Some(sigma));
+            r.rounding = Some(rounding.into());
+            r.rule = rule.into();
+            r
+        };
+        let mut rows = Vec::new();
+        for (l, s) in [(4, 0.0), (4, 0.1), (16, 0.0), (16, 0.1)] {
+            rows.push(at(l, s, "stochastic", "bp"));
+            rows.push(at(l, s, "stochastic", "danp"));
+        }
+        // Accumulate runs at one level only: no surface for them.
+        rows.push(at(4, 0.0, "accumulate", "bp"));
+        rows.push(at(4, 0.1, "accumulate", "bp"));
+        let mut failed = at(64, 1.0, "stochastic", "bp");
+        failed.status = RunStatus::Failed("x".into());
+        rows.push(failed);
+        let s = figures::surfaces(&rows);
+        let keys: Vec<(String, String, usize)> = s
+            .iter()
+            .map(|s| (s.rule.clone(), s.rounding.clone(), s.rows.len()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("bp*".to_string(), "stochastic".to_string(), 4),
+                ("danp*".to_string(), "stochastic".to_string(), 4)
+            ]
+        );
+        assert_eq!(
+            figures::what_ran(&rows[..1], &[]),
+            "digits (1437 train / 360 test), chip rram, rule bp*"
         );
     }
 }

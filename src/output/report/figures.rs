@@ -1,0 +1,409 @@
+//! Which figures a set of runs gets, and what each one's title and series are.
+//!
+//! Titles name what was run (data, chip, rules), because a PNG is forwarded without the command
+//! that made it. Runs that differ only in their seed are drawn as one learning curve (mean and
+//! min–max band); every other difference keeps runs apart.
+
+use super::super::hdf5::{AttrValue, Attrs, RunRecord, RunStatus};
+use super::super::plots::{self, Cell, Curve, EnergyBar, Point, XAxis};
+use super::Row;
+use std::path::{Path, PathBuf};
+
+/// The attributes that define a run's setting (what `npchip train` was told), less the seed:
+/// runs equal in all of these are repeats of one experiment.
+const SETTING: &[&str] = &[
+    "rule",
+    "resamples",
+    "chip_toml",
+    "sizes",
+    "loss",
+    "optimizer",
+    "lr",
+    "decor_rule",
+    "decor_kappa",
+    "decor_lr",
+    "decor_precision",
+    "decor_bits",
+    "decor_bound",
+    "inject",
+    "inject_sigma",
+    "leaky_slope",
+    "epochs",
+    "batch",
+    "data",
+    "train_samples_requested",
+    "test_samples_requested",
+];
+
+fn setting_key(a: &Attrs) -> String {
+    SETTING
+        .iter()
+        .map(|k| a.get(*k).map_or(String::new(), |v| format!("{v:?}")))
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+/// A sweep point's label without its `seed=` coordinate.
+fn without_seed(point: &str) -> String {
+    point
+        .split_whitespace()
+        .filter(|t| !t.starts_with("seed="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn rule_tag(r: &Row) -> String {
+    format!("{}{}", r.rule, if r.oracle { "*" } else { "" })
+}
+
+/// Up to four distinct values, joined; "N kinds" beyond.
+fn distinct(values: impl Iterator<Item = String>, what: &str) -> String {
+    let mut v: Vec<String> = Vec::new();
+    for x in values {
+        if !v.contains(&x) {
+            v.push(x);
+        }
+    }
+    match v.len() {
+        0 => "?".into(),
+        1..=4 => v.join(", "),
+        n => format!("{n} {what}"),
+    }
+}
+
+/// Whether a stored chip attribute equals a preset's value.
+fn same(a: &AttrValue, v: &toml::Value) -> bool {
+    match v {
+        toml::Value::Integer(i) => a.as_f64() == Some(*i as f64),
+        toml::Value::Float(f) => a
+            .as_f64()
+            .is_some_and(|x| (x - f).abs() <= 1e-9 * f.abs().max(1e-30)),
+        toml::Value::Boolean(b) => a.as_bool() == Some(*b),
+        toml::Value::String(t) => a.as_str() == Some(t.as_str()),
+        other => a.to_string() == other.to_string(),
+    }
+}
+
+/// How each chip of `runs` is named in titles: the preset name, plus the keys that every run
+/// of it sets to one value other than the preset's (the `--set` overrides that are not swept),
+/// e.g. `rram with read.w_noise=0`; a figure of a modified preset must not pass for the preset.
+pub(super) fn chip_labels(runs: &[RunRecord]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in runs {
+        let name = r
+            .attrs
+            .get("chip_name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_string();
+        if out.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let mine: Vec<&RunRecord> = runs
+            .iter()
+            .filter(|x| x.attrs.get("chip_name").and_then(|v| v.as_str()) == Some(name.as_str()))
+            .collect();
+        let mut changes = Vec::new();
+        if let Ok(preset) = crate::chip::presets::resolve(&name, &[]) {
+            for (k, v) in preset.flattened() {
+                let key = format!("chip.{k}");
+                let vals: Vec<Option<&AttrValue>> =
+                    mine.iter().map(|x| x.attrs.get(&key)).collect();
+                let Some(Some(first)) = vals.first().copied() else {
+                    continue;
+                };
+                if !same(first, &v) && vals.iter().all(|x| *x == Some(first)) {
+                    changes.push(format!("{k}={first}"));
+                }
+            }
+        }
+        let label = if changes.is_empty() {
+            name.clone()
+        } else {
+            format!("{name} with {}", changes.join(", "))
+        };
+        out.push((name, label));
+    }
+    out
+}
+
+fn chip_label<'a>(labels: &'a [(String, String)], chip: &'a str) -> &'a str {
+    labels
+        .iter()
+        .find(|(n, _)| n == chip)
+        .map_or(chip, |(_, l)| l.as_str())
+}
+
+/// "mnist (10000 train / 2000 test), chip rram, rules danp-nn, bp*": what `rows` ran.
+pub(super) fn what_ran(rows: &[Row], chips: &[(String, String)]) -> String {
+    let rules: Vec<String> = rows.iter().map(rule_tag).collect();
+    let several = rules.iter().any(|r| Some(r) != rules.first());
+    format!(
+        "{}, chip {}, {} {}",
+        distinct(rows.iter().map(|r| r.data.clone()), "data sets"),
+        distinct(
+            rows.iter().map(|r| chip_label(chips, &r.chip).to_string()),
+            "chips"
+        ),
+        if several { "rules" } else { "rule" },
+        distinct(rows.iter().map(rule_tag), "rules"),
+    )
+}
+
+/// Learning curves: one per run, labelled so that seeds of one setting share a label.
+fn curves(runs: &[RunRecord], rows: &[Row]) -> Vec<Curve> {
+    let keys: Vec<String> = runs.iter().map(|r| setting_key(&r.attrs)).collect();
+    let base: Vec<String> = rows
+        .iter()
+        .map(|row| match &row.point {
+            Some(p) => without_seed(p),
+            None => format!("{} on {}", rule_tag(row), row.chip),
+        })
+        .collect();
+    // Two different settings with the same text get the first run's name to tell them apart.
+    let labels: Vec<String> = (0..runs.len())
+        .map(|i| {
+            let clash = (0..runs.len()).any(|j| base[j] == base[i] && keys[j] != keys[i]);
+            if clash {
+                let first = (0..runs.len())
+                    .find(|&j| keys[j] == keys[i])
+                    .expect("i itself");
+                format!("{} ({})", base[i], runs[first].name)
+            } else {
+                base[i].clone()
+            }
+        })
+        .collect();
+    runs.iter()
+        .zip(labels)
+        .map(|(r, label)| Curve {
+            label,
+            epochs: r.epochs.epoch.iter().map(|&e| e as f64).collect(),
+            train_acc: r.epochs.train_acc.clone(),
+            test_acc: r.epochs.test_acc.clone(),
+        })
+        .collect()
+}
+
+/// The series a completed run belongs to in a summary plot: its rule, plus the chip and the
+/// rounding mode when the runs have several.
+fn series_of(rows: &[Row]) -> impl Fn(&Row) -> String + '_ {
+    let several_chips = rows.iter().any(|r| r.chip != rows[0].chip);
+    let several_roundings = rows.iter().any(|r| r.rounding != rows[0].rounding);
+    move |r: &Row| {
+        let mut s = rule_tag(r);
+        match (several_chips, several_roundings) {
+            (true, true) => {
+                s += &format!(" ({}, {})", r.chip, r.rounding.as_deref().unwrap_or("-"))
+            }
+            (true, false) => s += &format!(" ({})", r.chip),
+            (false, true) => s += &format!(" ({})", r.rounding.as_deref().unwrap_or("-")),
+            (false, false) => {}
+        }
+        s
+    }
+}
+
+/// Points of an accuracy-vs-parameter plot: completed runs with the parameter; None when they
+/// span fewer than two values.
+pub(super) fn sweep_points(rows: &[Row], x: impl Fn(&Row) -> Option<f64>) -> Option<Vec<Point>> {
+    if rows.is_empty() {
+        return None;
+    }
+    let series = series_of(rows);
+    let pts: Vec<Point> = rows
+        .iter()
+        .filter(|r| r.status == RunStatus::Completed)
+        .filter_map(|r| {
+            Some(Point {
+                series: series(r),
+                x: x(r)?,
+                acc: r.test_acc?,
+            })
+        })
+        .collect();
+    let mut xs: Vec<f64> = pts.iter().map(|p| p.x).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    (xs.len() >= 2).then_some(pts)
+}
+
+/// One heatmap's runs: completed runs of one rule, chip and rounding mode with both levels and
+/// read noise, when they span at least two values of each.
+pub(super) struct Surface<'a> {
+    pub rule: String,
+    pub chip: String,
+    pub rounding: String,
+    pub rows: Vec<&'a Row>,
+}
+
+pub(super) fn surfaces(rows: &[Row]) -> Vec<Surface<'_>> {
+    let mut out: Vec<Surface> = Vec::new();
+    for r in rows.iter().filter(|r| {
+        r.status == RunStatus::Completed
+            && r.levels.is_some()
+            && r.read_noise.is_some()
+            && r.test_acc.is_some()
+    }) {
+        let rounding = r.rounding.clone().unwrap_or_else(|| "-".into());
+        let (rule, chip) = (rule_tag(r), r.chip.clone());
+        match out
+            .iter_mut()
+            .find(|s| s.rule == rule && s.chip == chip && s.rounding == rounding)
+        {
+            Some(s) => s.rows.push(r),
+            None => out.push(Surface {
+                rule,
+                chip,
+                rounding,
+                rows: vec![r],
+            }),
+        }
+    }
+    let spans = |s: &Surface, f: &dyn Fn(&Row) -> f64| {
+        let mut v: Vec<f64> = s.rows.iter().map(|r| f(r)).collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v.len() >= 2
+    };
+    out.retain(|s| {
+        spans(s, &|r| r.levels.unwrap_or(0) as f64) && spans(s, &|r| r.read_noise.unwrap_or(0.0))
+    });
+    out
+}
+
+/// A file-name piece: letters, digits, `-` and `_` kept, anything else `_`.
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_matches('_')
+        .to_string()
+}
+
+/// Writes every figure for `runs` into `dir` (created if missing); returns the files written,
+/// each with a one-line description of what it shows.
+pub fn plot_all(runs: &[RunRecord], dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("{}: cannot create the plot directory: {e}", dir.display()))?;
+    let rows: Vec<Row> = runs.iter().map(Row::of).collect();
+    let chips = chip_labels(runs);
+    let what = what_ran(&rows, &chips);
+    let mut written = Vec::new();
+
+    let p = dir.join("learning_curves.png");
+    plots::learning_curves(
+        &p,
+        &format!("Learning curves\n{what}"),
+        &curves(runs, &rows),
+    )?;
+    written.push((p, "training and test accuracy per epoch".to_string()));
+
+    let bits = |r: &Row| r.levels.filter(|&l| l > 0).map(|l| (l as f64).log2());
+    if let Some(pts) = sweep_points(&rows, bits) {
+        let p = dir.join("accuracy_vs_bits.png");
+        plots::accuracy_vs(
+            &p,
+            &format!("Final test accuracy vs weight precision\n{what}"),
+            "weight precision (bits = log2 device levels)",
+            XAxis::Integer,
+            &pts,
+        )?;
+        written.push((p, "final test accuracy against weight precision".into()));
+    }
+    if let Some(pts) = sweep_points(&rows, |r| r.read_noise) {
+        let p = dir.join("accuracy_vs_read_noise.png");
+        plots::accuracy_vs(
+            &p,
+            &format!("Final test accuracy vs read noise\n{what}"),
+            "read noise σ_out (read.out_noise, normalised output units; log scale)",
+            XAxis::LogWithZero,
+            &pts,
+        )?;
+        written.push((p, "final test accuracy against read noise".into()));
+    }
+    let several_chips = rows.iter().any(|r| r.chip != rows[0].chip);
+    for s in surfaces(&rows) {
+        let mut name = format!("heatmap_{}_{}", slug(&s.rule), slug(&s.rounding));
+        if several_chips {
+            name += &format!("_{}", slug(&s.chip));
+        }
+        let p = dir.join(format!("{name}.png"));
+        let cells: Vec<Cell> = s
+            .rows
+            .iter()
+            .map(|r| Cell {
+                levels: r.levels.unwrap_or(0),
+                sigma: r.read_noise.unwrap_or(0.0),
+                acc: r.test_acc.unwrap_or(f64::NAN),
+            })
+            .collect();
+        let data = distinct(s.rows.iter().map(|r| r.data.clone()), "data sets");
+        plots::heatmap(
+            &p,
+            &format!(
+                "{}: final test accuracy (%), device levels × read noise\n{data}, chip {}{}",
+                s.rule,
+                chip_label(&chips, &s.chip),
+                if chip_label(&chips, &s.chip).contains("update.rounding=") {
+                    String::new()
+                } else {
+                    format!(", {} rounding", s.rounding)
+                }
+            ),
+            &cells,
+        )?;
+        written.push((
+            p,
+            format!(
+                "{} on {} ({} rounding): final test accuracy over device levels × read noise",
+                s.rule, s.chip, s.rounding
+            ),
+        ));
+    }
+    let bars: Vec<EnergyBar> = rows
+        .iter()
+        .filter_map(|r| {
+            Some(EnergyBar {
+                label: r.name.clone(),
+                per_phase_pj: r.energy_pj?,
+            })
+        })
+        .collect();
+    if !bars.is_empty() || runs.is_empty() {
+        let p = dir.join("energy.png");
+        plots::energy_bars(
+            &p,
+            &format!("Training energy per training sample, by phase\n{what}"),
+            &bars,
+        )?;
+        written.push((p, "training energy per training sample, by phase".into()));
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_dropped_from_labels_only() {
+        assert_eq!(
+            without_seed("chip=rram levels=4 rule=bp lr=0.001 seed=12"),
+            "chip=rram levels=4 rule=bp lr=0.001"
+        );
+        assert_eq!(slug("danp-nn*"), "danp-nn");
+        assert_eq!(slug("a/b c"), "a_b_c");
+        assert_eq!(
+            distinct(["a", "b", "a"].iter().map(|s| s.to_string()), "x"),
+            "a, b"
+        );
+        assert_eq!(distinct((0..6).map(|i| i.to_string()), "rules"), "6 rules");
+    }
+}
