@@ -1,4 +1,5 @@
 //! Integration tests: one binary, one module per area.
+mod arrays;
 mod chip_model;
 mod crossbar;
 mod data;

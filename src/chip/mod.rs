@@ -8,6 +8,7 @@
 //! do. Baselines that must see inside get an [`Oracle`], which only [`Chip::oracle`] makes and
 //! whose use is recorded.
 
+mod array_grid;
 pub mod characterize;
 mod checkpoint;
 mod crossbar;
@@ -30,4 +31,4 @@ pub use energy::{Counters, Energy, Phase};
 pub use model::{ChipModel, ChipSpec, ModelError};
 pub use network::{Activation, Chip, ChipConfig, DecorConfig, ForwardTrace, InjectedNoise, Pass};
 pub use oracle::Oracle;
-pub use telemetry::{AdcHistogramView, LayerTelemetry, PulseTotals, Telemetry};
+pub use telemetry::{AdcHistogramView, ArrayTelemetry, LayerTelemetry, PulseTotals, Telemetry};

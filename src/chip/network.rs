@@ -1,11 +1,12 @@
-//! The chip as a network: per layer, decorrelator → crossbar tile → digital bias → activation.
+//! The chip as a network: per layer, decorrelator → crossbar arrays (`array_grid.rs`) →
+//! digital partial sums, bias → activation.
 //!
 //! This is the narrow interface a learning controller drives: [`Chip::forward`] (returns only
 //! what the ADCs measured, and the inputs each layer saw), [`Chip::update_layer`] (goes through
 //! the programming circuit), [`Chip::decorrelate`] and [`Chip::count_digital`] (the controller's
 //! own arithmetic, so it is priced). Nothing here hands out a noise sample or a conductance.
 
-use super::crossbar::Tile;
+use super::array_grid::ArrayGrid;
 use super::decorrelator::{DecorPrecision, DecorRule, Decorrelator};
 use super::energy::{LayerCounters, Phase};
 use super::model::ChipModel;
@@ -120,7 +121,8 @@ pub struct ChipConfig {
 
 pub(crate) struct Layer {
     pub(crate) decor: Option<Decorrelator>,
-    pub(crate) tile: Tile,
+    /// The layer's weights on its grid of physical arrays (one array when unbounded).
+    pub(in crate::chip) tile: ArrayGrid,
     pub(crate) bias: DVector<f32>,
     pub(crate) counters: LayerCounters,
 }
@@ -178,7 +180,8 @@ impl Chip {
                 let w_range = mapping
                     .as_ref()
                     .map_or(1.0, |m| m.w_range_sigmas as f32 * he);
-                let mut tile = Tile::fabricate(model, n, d, config.seed, 1 + l as u64, w_range);
+                let mut tile =
+                    ArrayGrid::fabricate(model, n, d, config.seed, 1 + l as u64, w_range);
                 let w0 = DMatrix::from_fn(n, d, |_, _| {
                     he * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, &mut init)
                 });
