@@ -349,3 +349,63 @@ fn characterize_measures_on_the_physical_arrays() {
     // one array of 1000 inputs saturates ~1e-3 of its conversions.
     assert!(sat.expected < 1e-6, "{sat:?}");
 }
+
+#[test]
+fn layer_telemetry_of_a_split_layer_is_in_the_layer_weight_order() {
+    // 3 × 2 arrays; one weight pulsed. Its pulses must show at its own index of the layer-wide
+    // totals, and the assembled conductances must give back the programmed weights.
+    let set: Vec<&str> = QUIET
+        .iter()
+        .copied()
+        .chain([
+            "update.rounding=\"truncate\"",
+            "array.rows=40",
+            "array.cols=30",
+        ])
+        .collect();
+    let m = model("rram", &set);
+    let (d, n) = (70, 80);
+    let mut chip = build(&m, &[d, n], 6);
+    chip.enable_traces(8);
+    assert_eq!(chip.telemetry().layer(0).grid(), (3, 2));
+    let (r, c) = (67, 45); // output part 2, input part 1: the last array
+    let mut dw = DMatrix::zeros(n, d);
+    dw[(r, c)] = 0.05;
+    chip.update_layer(0, &dw, &nalgebra::DVector::zeros(n));
+    let w = chip.oracle("test: programmed weights").weights(&chip, 0);
+    let t = chip.telemetry();
+    let lt = t.layer(0);
+    let p = lt.pulse_totals().unwrap();
+    let total: Vec<u32> = p.up.iter().zip(p.down.iter()).map(|(a, b)| a + b).collect();
+    let hit: Vec<usize> = (0..total.len()).filter(|&i| total[i] > 0).collect();
+    assert!(!hit.is_empty());
+    assert!(
+        hit.iter().all(|&i| i % (n * d) == c * n + r),
+        "pulses at {hit:?}, expected device {} (g⁺) or {} (g⁻)",
+        c * n + r,
+        n * d + c * n + r
+    );
+    let arrays = lt.arrays();
+    let pulsed: Vec<usize> = (0..arrays.len())
+        .filter(|&a| arrays[a].pulses_up + arrays[a].pulses_down > 0)
+        .collect();
+    assert_eq!(pulsed, vec![5], "only the last array was pulsed");
+    let (gp, gm) = lt.conductances().unwrap();
+    let spec = m.spec();
+    let DeviceSpec::Conductance(dev) = &spec.device else {
+        unreachable!()
+    };
+    let g_span = 1.0 - dev.g_min_us / dev.g_max_us;
+    let scale = spec.mapping.as_ref().unwrap().w_range_sigmas * (2.0 / d as f64).sqrt() / g_span;
+    for j in 0..d {
+        for i in 0..n {
+            let k = j * n + i;
+            let from_g = scale * (gp[k] - gm[k]) as f64;
+            assert!(
+                (from_g - w[(i, j)] as f64).abs() < 1e-5,
+                "weight ({i}, {j}): {from_g} from the conductances, {} programmed",
+                w[(i, j)]
+            );
+        }
+    }
+}
