@@ -7,7 +7,8 @@ use npchip::chip::characterize::characterize;
 use npchip::chip::model::DeviceSpec;
 use npchip::chip::presets::resolve;
 use npchip::chip::{
-    Activation, Chip, ChipConfig, ChipModel, Counters, ForwardTrace, InjectedNoise, Pass, Phase,
+    Activation, Chip, ChipConfig, ChipModel, Counters, DecorConfig, DecorPrecision, DecorRule,
+    ForwardTrace, InjectedNoise, Pass, Phase,
 };
 use rand::{Rng as _, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -310,6 +311,7 @@ fn split_chip_checkpoint_restores_every_array() {
             out.extend(t.output().iter().map(|v| v.to_bits()));
             for l in 0..c.depth() {
                 let (n, d) = (c.sizes()[l + 1], c.sizes()[l]);
+                c.decorrelate(l, &t.inputs()[l].clone());
                 let dw = DMatrix::from_fn(n, d, |i, j| ((i * 3 + j + step) % 5) as f32 * 3e-3);
                 c.update_layer(l, &dw, &nalgebra::DVector::zeros(n));
             }
@@ -317,16 +319,35 @@ fn split_chip_checkpoint_restores_every_array() {
         }
         out
     };
-    let mut a = build(&m, &sizes, 9);
+    // With an analog decorrelator, itself split: R of layer 0 is 300 × 300 on 5 × 3 arrays.
+    let decorrelated = |m: &ChipModel| {
+        Chip::build(
+            m,
+            ChipConfig {
+                sizes: sizes.to_vec(),
+                activation: Activation::LeakyRelu { slope: 0.2 },
+                decorrelation: Some(DecorConfig {
+                    rule: DecorRule::Plain,
+                    lr: 1e-2,
+                    precision: DecorPrecision::Analog { range: 2.0 },
+                }),
+                injected: InjectedNoise::None,
+                seed: 9,
+            },
+        )
+    };
+    let mut a = decorrelated(&m);
     drive(&mut a);
     let ck = a.checkpoint();
     assert_eq!(ck.layers[0].more_arrays.len(), 3 * 2 - 1);
+    assert_eq!(ck.layers[0].decorrelator_more_arrays.len(), 5 * 3 - 1);
     let want = drive(&mut a);
-    let mut b = build(&m, &sizes, 9);
+    let mut b = decorrelated(&m);
     b.restore(&ck).unwrap();
     assert_eq!(drive(&mut b), want);
+    assert_eq!(a.counters(), b.counters());
     // Another geometry is another chip.
-    let mut c = build(&model("pcm", &["array.rows=0", "array.cols=0"]), &sizes, 9);
+    let mut c = decorrelated(&model("pcm", &["array.rows=0", "array.cols=0"]));
     let err = c.restore(&ck).unwrap_err();
     assert!(err.contains("physical arrays"), "{err}");
 }

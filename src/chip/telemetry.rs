@@ -49,6 +49,9 @@ pub struct AdcHistogramView<'c> {
     pub counts: Cow<'c, [u64]>,
 }
 
+/// `(g⁺, g⁻)` of every weight of a layer, see [`LayerTelemetry::conductances`].
+pub type Conductances<'c> = (Cow<'c, [f32]>, Cow<'c, [f32]>);
+
 /// One physical array of a layer: where it sits and what it did since the chip was built or
 /// its traces were last reset (not checkpointed: a resumed run counts from the resume).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,7 +202,7 @@ impl<'c> LayerTelemetry<'c> {
 
     /// `(g⁺, g⁻)` of every weight, normalised by the nominal g_max (so a device lives in
     /// [g_min/g_max, g_max,i/g_max]), column-major weight order; as programmed, before drift.
-    pub fn conductances(&self) -> Option<(Cow<'c, [f32]>, Cow<'c, [f32]>)> {
+    pub fn conductances(&self) -> Option<Conductances<'c>> {
         let g = self.per_device(|t| t.devices().map(|d| d.conductances()))?;
         let n = g.len() / 2;
         Some(match g {
