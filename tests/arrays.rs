@@ -430,3 +430,54 @@ fn layer_telemetry_of_a_split_layer_is_in_the_layer_weight_order() {
         }
     }
 }
+
+#[test]
+fn per_array_traces_are_written_and_add_up_to_the_layer() {
+    use super::output::{tmp, train_args, train_recorded};
+    // Digits (64 inputs), hidden 16, 10 outputs; arrays of 32 inputs × 8 outputs: layer 0 is
+    // 2 × 2 arrays, layer 1 is 2 × 1.
+    let dir = tmp();
+    let args = train_args(&[
+        "--epochs",
+        "2",
+        "--set",
+        "array.rows=32",
+        "--set",
+        "array.cols=8",
+    ]);
+    let (path, rec) = train_recorded(dir.path(), &args, npchip::output::TraceLevel::Summary);
+    let f = ::hdf5::File::open(&path).unwrap();
+    for (l, (n_arrays, bounds)) in [
+        (
+            4,
+            vec![0u64, 8, 0, 32, 8, 8, 0, 32, 0, 8, 32, 32, 8, 8, 32, 32],
+        ),
+        (2, vec![0, 5, 0, 16, 5, 5, 0, 16]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let g = format!("runs/run0/traces/layer{l}");
+        let b = f.dataset(&format!("{g}/array_bounds")).unwrap();
+        assert_eq!(b.shape(), vec![n_arrays, 4]);
+        assert_eq!(b.read_raw::<u64>().unwrap(), bounds, "layer {l}");
+        let p = f.dataset(&format!("{g}/array_pulses")).unwrap();
+        assert_eq!(p.shape(), vec![2, n_arrays]);
+        let p = p.read_raw::<u64>().unwrap();
+        for k in 0..2 {
+            let epoch: u64 = p[k * n_arrays..(k + 1) * n_arrays].iter().sum();
+            let before = if k == 0 { 0 } else { rec.pulses[k - 1][l] };
+            assert_eq!(epoch, rec.pulses[k][l] - before, "layer {l} epoch {k}");
+            assert!(p[k * n_arrays..(k + 1) * n_arrays].iter().all(|&v| v > 0));
+        }
+        let r = f
+            .dataset(&format!("{g}/array_adc_saturation_rate"))
+            .unwrap();
+        assert_eq!(r.shape(), vec![2, n_arrays]);
+        assert!(r
+            .read_raw::<f64>()
+            .unwrap()
+            .iter()
+            .all(|v| (0.0..=1.0).contains(v)));
+    }
+}
