@@ -17,7 +17,7 @@
 //! along the input. With one array (unbounded, or a layer that fits) every call goes straight
 //! to that tile, so results are bit for bit those of an unsplit tile.
 
-use super::crossbar::Tile;
+use super::crossbar::{Scratch, Tile};
 use super::energy::Counters;
 use super::model::ChipModel;
 use crate::linalg::{for_pieces, piece_cols};
@@ -84,6 +84,8 @@ pub(in crate::chip) struct ArrayGrid {
     /// Scratch, never state: each array's converted partial sums, and one array's sub-block.
     parts: Vec<DMatrix<f32>>,
     block: DMatrix<f32>,
+    /// The arrays' shared read scratch (see [`Scratch`]).
+    scratch: Scratch,
 }
 
 impl ArrayGrid {
@@ -123,6 +125,7 @@ impl ArrayGrid {
             stats: vec![ArrayStats::default(); n],
             parts: (0..n).map(|_| DMatrix::zeros(0, 0)).collect(),
             block: DMatrix::zeros(0, 0),
+            scratch: Scratch::default(),
         }
     }
 
@@ -186,6 +189,19 @@ impl ArrayGrid {
         r
     }
 
+    /// [`ArrayGrid::on_tile`] for a read of a split layer, with the shared scratch swapped in.
+    fn read_tile(
+        &mut self,
+        a: usize,
+        c: &mut Counters,
+        f: impl FnOnce(&mut Tile, &mut DMatrix<f32>, &mut Counters),
+    ) {
+        let (tiles, stats, part) = (&mut self.tiles, &mut self.stats, &mut self.parts[a]);
+        tiles[a].swap_scratch(&mut self.scratch);
+        Self::on_tile(tiles, stats, a, c, |t, c| f(t, part, c));
+        tiles[a].swap_scratch(&mut self.scratch);
+    }
+
     /// Write-verify programming of target weights (initialisation), array by array.
     pub(in crate::chip) fn program(&mut self, w: &DMatrix<f32>) {
         assert_eq!(w.shape(), (self.rows, self.cols));
@@ -240,10 +256,7 @@ impl ArrayGrid {
         let n_out = self.out_parts.len();
         for a in 0..self.tiles.len() {
             let (_, _, i, _) = self.bounds(a);
-            let part = &mut self.parts[a];
-            Self::on_tile(&mut self.tiles, &mut self.stats, a, c, |t, c| {
-                t.read_rows(x, i, part, c)
-            });
+            self.read_tile(a, c, |t, part, c| t.read_rows(x, i, part, c));
         }
         add_partials(
             y,
@@ -273,10 +286,7 @@ impl ArrayGrid {
         let n_out = self.out_parts.len();
         for a in 0..self.tiles.len() {
             let (o, _, _, _) = self.bounds(a);
-            let part = &mut self.parts[a];
-            Self::on_tile(&mut self.tiles, &mut self.stats, a, c, |t, c| {
-                t.read_transposed_rows(x, o, part, c)
-            });
+            self.read_tile(a, c, |t, part, c| t.read_transposed_rows(x, o, part, c));
         }
         add_partials(
             y,
@@ -302,10 +312,7 @@ impl ArrayGrid {
         }
         for a in 0..self.tiles.len() {
             let (o, no, i, ni) = self.bounds(a);
-            let part = &mut self.parts[a];
-            Self::on_tile(&mut self.tiles, &mut self.stats, a, c, |t, c| {
-                t.read_out(part, c)
-            });
+            self.read_tile(a, c, |t, part, c| t.read_out(part, c));
             y.view_mut((o, i), (no, ni)).copy_from(&self.parts[a]);
         }
     }

@@ -73,7 +73,24 @@ pub(crate) struct Tile {
     pub(crate) adc_hist: Option<AdcHistogram>,
 }
 
+/// A tile's per-read scratch (quantised inputs, noise buffer), never state: the arrays of a
+/// split layer read one after another and share one set (swapped in and out), so the buffers
+/// stay in cache instead of one cold set per array.
+#[derive(Default)]
+pub(in crate::chip) struct Scratch {
+    xq: Option<DMatrix<f32>>,
+    noise: Vec<f32>,
+}
+
 impl Tile {
+    /// Exchanges this tile's scratch with `s` (O(1)); results do not depend on which buffers
+    /// a read uses, since every read overwrites them.
+    pub(in crate::chip) fn swap_scratch(&mut self, s: &mut Scratch) {
+        let xq = s.xq.get_or_insert_with(|| DMatrix::zeros(0, 0));
+        std::mem::swap(&mut self.xq, xq);
+        std::mem::swap(&mut self.noise_buf, &mut s.noise);
+    }
+
     /// Fabricates a tile of `rows × cols` weights; `w_range` is the weight mapped to the full
     /// differential swing (from the chip model's mapping and the layer's He std).
     pub(crate) fn fabricate(
@@ -271,7 +288,13 @@ impl Tile {
         // Input scaling and DAC: per sample, xq = Q(x / s), s = max|x| (or 1); ‖xq‖² for the
         // weight-referred noise.
         if self.xq.shape() != (cols, b) {
-            self.xq = DMatrix::zeros(cols, b);
+            // Reuses the allocation (the arrays of a split layer share this buffer, and their
+            // sizes differ by one line): every entry is overwritten below.
+            let mut v: Vec<f32> = std::mem::replace(&mut self.xq, DMatrix::zeros(0, 0))
+                .data
+                .into();
+            v.resize(cols * b, 0.0);
+            self.xq = DMatrix::from_vec(cols, b, v);
         }
         let (xs, ld) = (x.as_slice(), x.nrows());
         let pc = piece_cols(cols);
