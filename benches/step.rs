@@ -29,6 +29,7 @@ fn args(sizes: &[usize], chip: &str) -> BenchArgs {
         samples: 10_000,
         gemm: false,
         seed: 1,
+        arrays: Vec::new(),
     }
 }
 

@@ -73,6 +73,11 @@ pub struct BenchArgs {
     /// Run seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Physical array sizes to compare in one run, e.g. `0,256` (unbounded against 256×256
+    /// arrays: `array.rows = array.cols = N`). The configurations' measurements interleave, each
+    /// paired with the same GEMM reference (with `--gemm`); the first is the baseline.
+    #[arg(long, value_delimiter = ',')]
+    pub arrays: Vec<u32>,
 }
 
 fn parse_rule(s: &str) -> Result<RuleSpec, String> {
@@ -487,6 +492,69 @@ pub fn time_steps(
     })
 }
 
+/// `--arrays`: one chip per array size, measured in turn within every repeat so that load on
+/// the machine hits all alike; prints per size the step time, samples/s, the ratio to the
+/// first size (median of per-repeat ratios) and to the in-run GEMM rate.
+fn run_arrays(a: &BenchArgs, reference: Option<GemmShape>, flops: f64) -> anyhow::Result<()> {
+    crate::linalg::set_threads(a.threads);
+    let mut runners = Vec::new();
+    for &n in &a.arrays {
+        let mut cfg = a.clone();
+        cfg.set
+            .extend([format!("array.rows={n}"), format!("array.cols={n}")]);
+        let mut r = StepRunner::new(&cfg, a.seed)?;
+        for _ in 0..a.warmup {
+            r.step()?;
+        }
+        runners.push(r);
+    }
+    let k = runners.len();
+    let mut secs = vec![Vec::new(); k];
+    let mut gemm_ratio = vec![Vec::new(); k];
+    let mut to_first = vec![Vec::new(); k];
+    for _ in 0..a.repeats.max(1) {
+        let rate = reference.map(|r| measure_gemm(&[r], 3)[0].gflops);
+        let mut this = vec![0.0; k];
+        for (i, r) in runners.iter_mut().enumerate() {
+            let t0 = Instant::now();
+            for _ in 0..a.steps.max(1) {
+                r.step()?;
+            }
+            this[i] = t0.elapsed().as_secs_f64() / a.steps.max(1) as f64;
+            secs[i].push(this[i]);
+            if let Some(g) = rate {
+                gemm_ratio[i].push(flops / this[i] / 1e9 / g);
+            }
+        }
+        for i in 0..k {
+            to_first[i].push(this[i] / this[0]);
+        }
+    }
+    for (i, &n) in a.arrays.iter().enumerate() {
+        let step = median(&mut secs[i]);
+        let label = if n == 0 {
+            "unbounded".to_string()
+        } else {
+            format!("{n}×{n}")
+        };
+        let gemm = if gemm_ratio[i].is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {:.1} % of the in-run GEMM rate",
+                100.0 * median(&mut gemm_ratio[i])
+            )
+        };
+        println!(
+            "arrays {label:>9}: {step:.4} s/step, {:.0} samples/s, step time {:.3}× the first (median of {} paired repeats){gemm}",
+            a.batch as f64 / step,
+            median(&mut to_first[i]),
+            a.repeats.max(1)
+        );
+    }
+    Ok(())
+}
+
 /// Runs the benchmark.
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -556,6 +624,13 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     };
     // With several runs the reference is not re-measured (the runs would disturb it).
     let reference = if a.runs == 1 { best } else { None };
+    if !a.arrays.is_empty() {
+        anyhow::ensure!(
+            a.runs == 1,
+            "--arrays compares sizes within one run: use --runs 1"
+        );
+        return run_arrays(&a, reference, flops);
+    }
     let timings: Vec<StepTiming> = if a.runs == 1 {
         vec![time_steps(&a, a.seed, reference)?]
     } else {
@@ -699,12 +774,19 @@ mod tests {
     fn training_is_deterministic_per_seed_and_independent_of_threads_in_the_glue() {
         // Sizes and batch that cut every element-wise loop into several pieces and take both
         // orders of the decorrelator update (784 > B and 400 ≤ B).
-        for chip in ["ideal", "rram"] {
+        // rram is split over 256×256 arrays (784 inputs → 4, 400 → 2); the split ideal chip
+        // checks the digital partial sums alone.
+        let split = vec!["array.rows=256".to_string(), "array.cols=128".to_string()];
+        for (chip, set) in [
+            ("ideal", Vec::new()),
+            ("ideal", split),
+            ("rram", Vec::new()),
+        ] {
             let args = BenchArgs {
                 sizes: vec![784, 400, 10],
                 batch: 500,
                 chip: chip.into(),
-                set: Vec::new(),
+                set,
                 rule: "danp-nn".parse().unwrap(),
                 inject: InjectedNoise::Hidden { sigma: 1e-2 },
                 optimizer: "adam".into(),
@@ -716,6 +798,7 @@ mod tests {
                 samples: 1500,
                 gemm: false,
                 seed: 3,
+                arrays: Vec::new(),
             };
             let run = |threads: usize| {
                 crate::linalg::set_threads(threads);

@@ -111,6 +111,32 @@ pub fn gemm(
     matmul(dst, accum, view(a, ta), view(b, tb), alpha, par());
 }
 
+/// `c ← op(a) · b[r0 .. r0 + k, :]`, `k` the inner dimension of `op(a)`: a product with a
+/// block of rows of `b` read in place (a strided view), for one array of a split layer.
+pub fn gemm_rows(c: &mut DMatrix<f32>, a: &DMatrix<f32>, ta: Op, b: &DMatrix<f32>, r0: usize) {
+    let (m, k) = shape(a, ta);
+    let n = b.ncols();
+    assert!(
+        r0 + k <= b.nrows(),
+        "gemm_rows: rows {r0}..{} of {}",
+        r0 + k,
+        b.nrows()
+    );
+    if c.shape() != (m, n) {
+        *c = DMatrix::zeros(m, n);
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(0.0);
+        return;
+    }
+    let bv = view(b, Op::N).subrows(r0, k);
+    let dst = MatMut::from_column_major_slice_mut(c.as_mut_slice(), m, n);
+    matmul(dst, Accum::Replace, view(a, ta), bv, 1.0, par());
+}
+
 /// Convenience: a freshly allocated `op(a) · op(b)` (not for hot loops).
 pub fn mul(a: &DMatrix<f32>, ta: Op, b: &DMatrix<f32>, tb: Op) -> DMatrix<f32> {
     let mut c = DMatrix::zeros(0, 0);

@@ -32,7 +32,7 @@ const SMALL: &[&str] = &[
     "3",
 ];
 
-fn train_args(extra: &[&str]) -> TrainArgs {
+pub(crate) fn train_args(extra: &[&str]) -> TrainArgs {
     use clap::Parser;
     let mut argv = vec!["npchip", "train"];
     argv.extend_from_slice(SMALL);
@@ -46,17 +46,17 @@ fn train_args(extra: &[&str]) -> TrainArgs {
     }
 }
 
-fn tmp() -> tempfile::TempDir {
+pub(crate) fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
 
 /// Keeps every record the loop produced, to compare with the file.
 #[derive(Default)]
-struct Recorder {
+pub(crate) struct Recorder {
     epochs: Vec<EpochRecord>,
     steps: Vec<StepRecord>,
     /// Per epoch and layer: cumulative (up, down) pulses of the chip's own counters.
-    pulses: Vec<Vec<u64>>,
+    pub(crate) pulses: Vec<Vec<u64>>,
 }
 
 impl Observer for Recorder {
@@ -77,7 +77,11 @@ impl Observer for Recorder {
 }
 
 /// Trains `args` through the library with a writer and a recorder; returns the file's path.
-fn train_recorded(dir: &Path, args: &TrainArgs, trace: TraceLevel) -> (PathBuf, Recorder) {
+pub(crate) fn train_recorded(
+    dir: &Path,
+    args: &TrainArgs,
+    trace: TraceLevel,
+) -> (PathBuf, Recorder) {
     let spec = args.to_spec().unwrap();
     let data = args.dataset().unwrap();
     let path = dir.join("run.h5");

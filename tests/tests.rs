@@ -1,4 +1,5 @@
 //! Integration tests: one binary, one module per area.
+mod arrays;
 mod bad_input;
 mod bad_input_corpus;
 mod chip_model;

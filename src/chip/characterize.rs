@@ -81,13 +81,16 @@ impl Measurement {
     }
 }
 
-/// Energy of one matrix-vector multiplication (one vector read of one tile).
+/// Energy of one matrix-vector multiplication (one input vector through a layer of this size,
+/// on the chip's physical arrays).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MvmEnergy {
-    /// Tile outputs.
+    /// Layer outputs.
     pub rows: usize,
-    /// Tile inputs.
+    /// Layer inputs.
     pub cols: usize,
+    /// Physical arrays it is split over: (along the outputs, along the inputs).
+    pub arrays: (usize, usize),
     /// The events the read was counted as.
     pub counters: Counters,
     /// Those events priced with the file's coefficients.
@@ -134,8 +137,11 @@ pub struct Characterization {
     pub drift_nu_mean: Option<Measurement>,
     /// Device-to-device std of ν.
     pub drift_nu_std: Option<Measurement>,
-    /// Fraction of ADC conversions that saturate, for the stated input and weight distribution.
+    /// Fraction of ADC conversions that saturate, for the stated input and weight distribution,
+    /// a layer of fan-in 1000 on the chip's physical arrays (each with its own input scaling).
     pub adc_saturation: Option<Measurement>,
+    /// Physical arrays of that layer: (along the outputs, along the inputs).
+    pub adc_saturation_arrays: (usize, usize),
     /// Energy per MVM of a 64×64 and of a 1000×1000 tile.
     pub energy: Vec<MvmEnergy>,
 }
@@ -166,7 +172,7 @@ const ROWS: &[(&str, &str, &str, Field)] = &[
     ("devices that never moved", "fraction", "stuck_at_* + P(1 + dw_min_dtod·ξ ≤ 0)", |c| &c.stuck_fraction),
     ("drift exponent ν, mean", "1", "drift.nu", |c| &c.drift_nu_mean),
     ("drift exponent ν, device-to-device std", "1", "drift.nu_dtod", |c| &c.drift_nu_std),
-    ("ADC saturation, 1000 inputs U[0,1], He init", "fraction", "2Φ(−out_bound/σ_y), σ_y from the file", |c| &c.adc_saturation),
+    ("ADC saturation, 1000 inputs U[0,1], He init", "fraction", "mean over arrays of 2Φ(−out_bound/σ_y), σ_y from the file", |c| &c.adc_saturation),
 ];
 
 impl Characterization {
@@ -184,7 +190,10 @@ impl Characterization {
             .collect();
         for e in &self.energy {
             rows.push(Row {
-                label: format!("energy per MVM, {}×{} tile", e.rows, e.cols),
+                label: format!(
+                    "energy per MVM, {}×{} layer, {}×{} arrays",
+                    e.rows, e.cols, e.arrays.0, e.arrays.1
+                ),
                 unit: "pJ",
                 m: &e.total,
                 from: "[energy] × events",
@@ -283,11 +292,14 @@ impl fmt::Display for Characterization {
   (no read noise, 24-bit converters). Levels: a ramp of write-verify targets, 4 per level. Programming
   error: {} targets with |w| in [{}, {}] of the range. Steps: {PULSE_REPEATS} requests each of +1, −1 and −2
   steps per weight, each from a fresh programming (g⁺ at ¼ range, g⁻ at g_min).
-- ADC saturation: the chip's saturation counter over {SAT_READS} reads of a {SAT_ROWS}×{SAT_COLS} tile; its error from
-  the spread over outputs (a few outputs with large weight sums do most of the saturating).",
+- ADC saturation: the arrays' saturation counters over {SAT_READS} reads of a {SAT_ROWS}×{SAT_COLS} layer on {}×{} physical
+  arrays (outputs × inputs), each scaling its own inputs; its error from the spread over every array's outputs
+  (a few outputs with large weight sums do most of the saturating).",
             PROG_REPEATS * TILE * TILE,
             PROG_TARGETS.0,
-            PROG_TARGETS.1
+            PROG_TARGETS.1,
+            self.adc_saturation_arrays.0,
+            self.adc_saturation_arrays.1
         )
     }
 }
@@ -313,6 +325,7 @@ pub fn characterize(model: &ChipModel, seed: u64) -> Characterization {
         drift_nu_mean: None,
         drift_nu_std: None,
         adc_saturation: None,
+        adc_saturation_arrays: (1, 1),
         energy: Vec::new(),
     };
     let mut rng = Rng::seed_from_u64(derive(seed, &[0xC4A2_AC7E]));
@@ -341,7 +354,9 @@ pub fn characterize(model: &ChipModel, seed: u64) -> Characterization {
             c.drift_nu_mean = Some(m);
             c.drift_nu_std = Some(s);
         }
-        c.adc_saturation = Some(adc_saturation(model, dev, read, seed, &mut rng));
+        let (m, arrays) = adc_saturation(model, dev, read, seed, &mut rng);
+        c.adc_saturation = Some(m);
+        c.adc_saturation_arrays = arrays;
     }
     for (n, unit) in [(TILE, 4), (1000, 5)] {
         c.energy.push(mvm_energy(model, n, n, seed, unit, &mut rng));

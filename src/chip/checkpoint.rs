@@ -9,6 +9,7 @@
 //! so a checkpoint can never be restored into a different chip. The output code stores these
 //! vectors without touching chip internals.
 
+use super::array_grid::ArrayGrid;
 use super::crossbar::Tile;
 use super::energy::{Counters, LayerCounters};
 use super::network::Chip;
@@ -31,17 +32,22 @@ pub struct ChipCheckpoint {
 pub struct LayerCheckpoint {
     /// Digital bias, one per output.
     pub bias: Vec<f32>,
-    /// Read-noise stream state.
+    /// Read-noise stream state of the layer's first physical array.
     pub read_stream: [u64; 2],
-    /// Ideal chips only: the float weights, `rows × cols` column-major.
+    /// Ideal chips only: the float weights of the whole layer, `rows × cols` column-major.
     pub float_weights: Option<Vec<f32>>,
-    /// Analog chips only: the device array's state.
+    /// Analog chips only: the first physical array's device state.
     pub devices: Option<DeviceCheckpoint>,
+    /// The layer's other physical arrays, in grid order (empty when the layer is one array,
+    /// as in every checkpoint written before arrays existed).
+    pub more_arrays: Vec<TileState>,
     /// With decorrelation only: R, `d × d` column-major (for an analog decorrelator, R as
     /// programmed; its devices are in `decorrelator_tile`).
     pub decorrelator: Option<Vec<f32>>,
-    /// Analog decorrelators only: the tile's state.
+    /// Analog decorrelators only: the first array's state.
     pub decorrelator_tile: Option<TileState>,
+    /// Analog decorrelators only: its other arrays, in grid order.
+    pub decorrelator_more_arrays: Vec<TileState>,
     /// Cumulative event counters, `[phase][counter]` in [`Counters::NAMES`] order.
     pub counters: [[u64; 9]; 4],
 }
@@ -81,21 +87,22 @@ impl Chip {
             .layers
             .iter()
             .map(|layer| {
-                let tile = &layer.tile;
-                let devices = device_state(tile);
+                let grid = &layer.tile;
+                let first = &grid.tiles()[0];
+                let devices = device_state(first);
+                let decor_grid = layer.decor.as_ref().and_then(|d| d.analog.as_deref());
                 LayerCheckpoint {
                     bias: layer.bias.as_slice().to_vec(),
-                    read_stream: tile.noise_state(),
+                    read_stream: first.noise_state(),
                     float_weights: devices
                         .is_none()
-                        .then(|| tile.weights().as_slice().to_vec()),
+                        .then(|| grid.weights().as_slice().to_vec()),
                     devices,
+                    more_arrays: grid.tiles()[1..].iter().map(tile_state).collect(),
                     decorrelator: layer.decor.as_ref().map(|d| d.r.as_slice().to_vec()),
-                    decorrelator_tile: layer.decor.as_ref().and_then(|d| {
-                        d.analog.as_ref().map(|t| TileState {
-                            read_stream: t.noise_state(),
-                            devices: device_state(t),
-                        })
+                    decorrelator_tile: decor_grid.map(|g| tile_state(&g.tiles()[0])),
+                    decorrelator_more_arrays: decor_grid.map_or(Vec::new(), |g| {
+                        g.tiles()[1..].iter().map(tile_state).collect()
                     }),
                     counters: std::array::from_fn(|p| layer.counters.0[p].to_array()),
                 }
@@ -138,9 +145,13 @@ impl Chip {
                     layer.bias.len()
                 )));
             }
-            let analog = layer.tile.devices().is_some();
+            let analog = layer.tile.is_analog();
+            check_arrays(&layer.tile, &c.more_arrays).map_err(fail)?;
             match (analog, &c.devices, &c.float_weights) {
-                (true, Some(dc), _) => restore_devices(&mut layer.tile, dc).map_err(fail)?,
+                (true, Some(dc), _) => {
+                    restore_devices(&mut layer.tile.tiles_mut()[0], dc).map_err(fail)?;
+                    restore_more(&mut layer.tile, &c.more_arrays).map_err(fail)?;
+                }
                 (false, _, Some(w)) => layer.tile.restore_float(w).map_err(fail)?,
                 (true, None, _) => {
                     return Err(fail(
@@ -154,8 +165,11 @@ impl Chip {
                     ))
                 }
             }
-            // Re-derives the read matrix from the restored devices, too.
-            layer.tile.restore_noise(c.read_stream);
+            // Re-derives the read matrices from the restored devices, too.
+            layer.tile.tiles_mut()[0].restore_noise(c.read_stream);
+            for (t, ts) in layer.tile.tiles_mut()[1..].iter_mut().zip(&c.more_arrays) {
+                t.restore_noise(ts.read_stream);
+            }
             layer.bias.as_mut_slice().copy_from_slice(&c.bias);
             match (&mut layer.decor, &c.decorrelator) {
                 (Some(d), Some(r)) if r.len() == d.r.len() => {
@@ -167,14 +181,20 @@ impl Chip {
                                     .into(),
                             ));
                         };
+                        let more = &c.decorrelator_more_arrays;
+                        let dfail = |e: String| fail(format!("decorrelator: {e}"));
+                        check_arrays(tile, more).map_err(dfail)?;
                         match &ts.devices {
-                            Some(dc) => restore_devices(tile, dc)
-                                .map_err(|e| fail(format!("decorrelator: {e}")))?,
-                            None => tile
-                                .restore_float(r)
-                                .map_err(|e| fail(format!("decorrelator: {e}")))?,
+                            Some(dc) => {
+                                restore_devices(&mut tile.tiles_mut()[0], dc).map_err(dfail)?;
+                                restore_more(tile, more).map_err(dfail)?;
+                            }
+                            None => tile.restore_float(r).map_err(dfail)?,
                         }
-                        tile.restore_noise(ts.read_stream);
+                        tile.tiles_mut()[0].restore_noise(ts.read_stream);
+                        for (t, s) in tile.tiles_mut()[1..].iter_mut().zip(more) {
+                            t.restore_noise(s.read_stream);
+                        }
                     }
                 }
                 (None, None) => {}
@@ -203,6 +223,40 @@ impl Chip {
         self.oracle_uses = ck.oracle_uses.clone();
         Ok(())
     }
+}
+
+/// One array's streams and devices.
+fn tile_state(t: &Tile) -> TileState {
+    TileState {
+        read_stream: t.noise_state(),
+        devices: device_state(t),
+    }
+}
+
+/// Refuses a checkpoint whose layer was split over a different number of arrays.
+fn check_arrays(grid: &ArrayGrid, more: &[TileState]) -> Result<(), String> {
+    let n = grid.tiles().len();
+    if more.len() + 1 != n {
+        return Err(format!(
+            "checkpoint has {} physical arrays, this chip has {n} (a different [array] geometry)",
+            more.len() + 1
+        ));
+    }
+    Ok(())
+}
+
+/// Restores the devices of arrays 1.. of an analog grid.
+fn restore_more(grid: &mut ArrayGrid, more: &[TileState]) -> Result<(), String> {
+    for (a, (t, ts)) in grid.tiles_mut()[1..].iter_mut().zip(more).enumerate() {
+        let dc = ts.devices.as_ref().ok_or_else(|| {
+            format!(
+                "array {}: checkpoint has no device state, but the chip has conductance devices",
+                a + 1
+            )
+        })?;
+        restore_devices(t, dc).map_err(|e| format!("array {}: {e}", a + 1))?;
+    }
+    Ok(())
 }
 
 /// A tile's device state, None on an ideal chip.

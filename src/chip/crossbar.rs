@@ -14,7 +14,8 @@ use super::energy::Counters;
 use super::model::{ChipModel, DeviceSpec, InputScaling, ReadSpec};
 use super::periphery::Quantizer;
 use crate::linalg::{
-    abs_max_of, copy_into, for_pieces, for_pieces2, gemm, piece_cols, sum_squares, wide, Op, PIECE,
+    abs_max_of, copy_into, for_pieces, for_pieces2, gemm, gemm_rows, piece_cols, sum_squares, wide,
+    Op, PIECE,
 };
 use crate::rng::{Purpose, Stream};
 use nalgebra::DMatrix;
@@ -47,8 +48,9 @@ enum Direction {
 /// What a read drives the array with.
 #[derive(Clone, Copy)]
 enum ReadInput<'a> {
-    /// A batch of input vectors, one per column.
-    Batch(&'a DMatrix<f32>),
+    /// A batch of input vectors, one per column: the tile's input lines are rows
+    /// `r0 .. r0 + lines` of the matrix (a tile of a larger layer reads its slice in place).
+    Batch(&'a DMatrix<f32>, usize),
     /// The one-hot vectors e_1 … e_cols: a read-out of the whole array.
     OneHot,
 }
@@ -71,7 +73,24 @@ pub(super) struct Tile {
     pub(super) adc_hist: Option<AdcHistogram>,
 }
 
+/// A tile's per-read scratch (quantised inputs, noise buffer), never state: the arrays of a
+/// split layer read one after another and share one set (swapped in and out), so the buffers
+/// stay in cache instead of one cold set per array.
+#[derive(Default)]
+pub(in crate::chip) struct Scratch {
+    xq: Option<DMatrix<f32>>,
+    noise: Vec<f32>,
+}
+
 impl Tile {
+    /// Exchanges this tile's scratch with `s` (O(1)); results do not depend on which buffers
+    /// a read uses, since every read overwrites them.
+    pub(in crate::chip) fn swap_scratch(&mut self, s: &mut Scratch) {
+        let xq = s.xq.get_or_insert_with(|| DMatrix::zeros(0, 0));
+        std::mem::swap(&mut self.xq, xq);
+        std::mem::swap(&mut self.noise_buf, &mut s.noise);
+    }
+
     /// Fabricates a tile of `rows × cols` weights; `w_range` is the weight mapped to the full
     /// differential swing (from the chip model's mapping and the layer's He std).
     pub(super) fn fabricate(
@@ -166,7 +185,30 @@ impl Tile {
     /// setting allows, bit-identical for any thread count): DAC (scale, quantise, ‖xq‖²) before
     /// the product, then noise, ADC and rescaling fused after it.
     pub(super) fn read(&mut self, x: &DMatrix<f32>, y: &mut DMatrix<f32>, c: &mut Counters) {
-        self.read_driven(ReadInput::Batch(x), Direction::Forward, y, c);
+        self.read_driven(ReadInput::Batch(x, 0), Direction::Forward, y, c);
+    }
+
+    /// [`Tile::read`] of the input lines `r0 .. r0 + cols` of `x`, a view, not a copy: what
+    /// one array of a split layer receives (`array_grid.rs`).
+    pub(super) fn read_rows(
+        &mut self,
+        x: &DMatrix<f32>,
+        r0: usize,
+        y: &mut DMatrix<f32>,
+        c: &mut Counters,
+    ) {
+        self.read_driven(ReadInput::Batch(x, r0), Direction::Forward, y, c);
+    }
+
+    /// [`Tile::read_transposed`] of the lines `r0 .. r0 + rows` of `x`.
+    pub(super) fn read_transposed_rows(
+        &mut self,
+        x: &DMatrix<f32>,
+        r0: usize,
+        y: &mut DMatrix<f32>,
+        c: &mut Counters,
+    ) {
+        self.read_driven(ReadInput::Batch(x, r0), Direction::Transposed, y, c);
     }
 
     /// A transposed read, `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the columns are
@@ -178,7 +220,7 @@ impl Tile {
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x), Direction::Transposed, y, c);
+        self.read_driven(ReadInput::Batch(x, 0), Direction::Transposed, y, c);
     }
 
     /// Reads the whole array out, one column at a time (`cols` reads of one-hot inputs): a
@@ -201,8 +243,8 @@ impl Tile {
             Direction::Transposed => (self.cols, self.rows, Op::T),
         };
         let b = match input {
-            ReadInput::Batch(x) => {
-                assert_eq!(x.nrows(), cols);
+            ReadInput::Batch(x, r0) => {
+                assert!(r0 + cols <= x.nrows());
                 x.ncols()
             }
             ReadInput::OneHot => {
@@ -214,7 +256,10 @@ impl Tile {
         c.macs += (rows * cols * b) as u64;
         let (Some(read), Some(dac), Some(_)) = (&self.read, &self.dac, &self.adc) else {
             match input {
-                ReadInput::Batch(x) => gemm(y, 0.0, 1.0, &self.effective, op, x, Op::N),
+                ReadInput::Batch(x, 0) if x.nrows() == cols => {
+                    gemm(y, 0.0, 1.0, &self.effective, op, x, Op::N)
+                }
+                ReadInput::Batch(x, r0) => gemm_rows(y, &self.effective, op, x, r0),
                 ReadInput::OneHot => copy_into(y, &self.effective),
             }
             return;
@@ -227,8 +272,8 @@ impl Tile {
             read.w_noise > 0.0,
         );
         let dacq = FastQuantizer::new(dac, read.inp_bits);
-        let x = match input {
-            ReadInput::Batch(x) => x,
+        let (x, r0) = match input {
+            ReadInput::Batch(x, r0) => (x, r0),
             ReadInput::OneHot => {
                 // e_j: abs-max scaling gives s = 1, the DAC converts the 1 (and the zeros).
                 let (q1, _) = dac.apply(1.0);
@@ -242,10 +287,16 @@ impl Tile {
         };
         // Input scaling and DAC: per sample, xq = Q(x / s), s = max|x| (or 1); ‖xq‖² for the
         // weight-referred noise.
-        if self.xq.shape() != x.shape() {
-            self.xq = DMatrix::zeros(cols, b);
+        if self.xq.shape() != (cols, b) {
+            // Reuses the allocation (the arrays of a split layer share this buffer, and their
+            // sizes differ by one line): every entry is overwritten below.
+            let mut v: Vec<f32> = std::mem::replace(&mut self.xq, DMatrix::zeros(0, 0))
+                .data
+                .into();
+            v.resize(cols * b, 0.0);
+            self.xq = DMatrix::from_vec(cols, b, v);
         }
-        let xs = x.as_slice();
+        let (xs, ld) = (x.as_slice(), x.nrows());
         let pc = piece_cols(cols);
         for_pieces2(
             self.xq.as_mut_slice(),
@@ -259,7 +310,7 @@ impl Tile {
                         for (jj, (dst, st)) in xq.chunks_mut(cols).zip(stats.iter_mut()).enumerate()
                         {
                             let j = p * pc + jj;
-                            let src = &xs[j * cols..(j + 1) * cols];
+                            let src = &xs[j * ld + r0..j * ld + r0 + cols];
                             let s = if abs_max {
                                 abs_max_of(src).max(f32::MIN_POSITIVE)
                             } else {

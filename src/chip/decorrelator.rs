@@ -8,7 +8,7 @@
 //! cheaper for this batch size; an analog one is B reads forward, and per update B transposed
 //! reads, a read-out of the array (d reads), the digital outer product and the pulses.
 
-use super::crossbar::Tile;
+use super::array_grid::ArrayGrid;
 use super::energy::Counters;
 use super::model::ChipModel;
 use crate::linalg::{copy_into, for_pieces, gemm, piece_cols, same_bits, Op};
@@ -57,8 +57,8 @@ pub(super) struct Decorrelator {
     /// R (digital), or for an analog decorrelator R as programmed, without read noise: what
     /// the oracle and checkpoints see. The rule never reads it on an analog decorrelator.
     pub(super) r: DMatrix<f32>,
-    /// The crossbar tile holding R when the precision is `Analog`.
-    pub(super) analog: Option<Box<Tile>>,
+    /// The crossbar arrays holding R when the precision is `Analog` (split like a layer's).
+    pub(in crate::chip) analog: Option<Box<ArrayGrid>>,
     rule: DecorRule,
     precision: DecorPrecision,
     lr: f32,
@@ -89,7 +89,7 @@ impl Decorrelator {
         let analog = match precision {
             DecorPrecision::Analog { range } => {
                 let unit = ANALOG_UNIT_BASE + l as u64;
-                let mut tile = Tile::fabricate(model, d, d, seed, unit, range);
+                let mut tile = ArrayGrid::fabricate(model, d, d, seed, unit, range);
                 tile.program(&identity);
                 Some(Box::new(tile))
             }

@@ -9,6 +9,7 @@
 //! counters). Baselines that must see inside get an [`Oracle`], a borrow of one chip that only
 //! [`Port::oracle`] or [`Chip::oracle`] makes and whose use that chip records.
 
+mod array_grid;
 pub mod characterize;
 mod checkpoint;
 mod crossbar;
@@ -34,4 +35,4 @@ pub use model::{ChipModel, ChipSpec, ModelError};
 pub use network::{Activation, Chip, ChipConfig, DecorConfig, ForwardTrace, InjectedNoise, Pass};
 pub use oracle::{Oracle, OracleRefusal};
 pub use port::Port;
-pub use telemetry::{AdcHistogramView, LayerTelemetry, PulseTotals, Telemetry};
+pub use telemetry::{AdcHistogramView, ArrayTelemetry, LayerTelemetry, PulseTotals, Telemetry};

@@ -34,6 +34,27 @@ pub struct ChipSpec {
     pub mapping: Option<MappingSpec>,
     /// Energy per event, in pJ.
     pub energy: EnergySpec,
+    /// The largest physical array a layer is split into; absent means unbounded (one array
+    /// per layer, as files written before arrays existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array: Option<ArraySpec>,
+}
+
+/// The geometry of one physical crossbar array. A layer with more inputs than `rows` or more
+/// outputs than `cols` is split over a grid of such arrays (docs/chip-model.md, "Arrays").
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ArraySpec {
+    /// Most inputs (word lines driven by DACs) of one array; 0 = unbounded.
+    pub rows: u32,
+    /// Most outputs (bit lines sensed by ADCs) of one array; 0 = unbounded.
+    pub cols: u32,
+}
+
+impl ArraySpec {
+    /// Largest accepted `rows` / `cols`: larger than any fabricated array by far; beyond it a
+    /// typo (an extra digit) is more likely than a design.
+    pub const MAX: u32 = 1 << 20;
 }
 
 /// The device kind: a float reference or a bounded, finite-level conductance.
@@ -260,6 +281,14 @@ impl ChipModel {
         matches!(self.spec.device, DeviceSpec::Ideal)
     }
 
+    /// `(max inputs, max outputs)` of one physical array, `usize::MAX` where unbounded.
+    pub fn array_limits(&self) -> (usize, usize) {
+        let lim = |v: u32| if v == 0 { usize::MAX } else { v as usize };
+        self.spec
+            .array
+            .map_or((usize::MAX, usize::MAX), |a| (lim(a.rows), lim(a.cols)))
+    }
+
     /// Flattened `section.key = value` pairs (numbers and strings), for HDF5 attributes.
     pub fn flattened(&self) -> Vec<(String, toml::Value)> {
         let value = toml::Value::try_from(&self.spec).expect("serialisable");
@@ -407,6 +436,14 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ModelError>
         .pop()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| err("empty key".into()))?;
+    // `[array]` is optional (absent = unbounded, as in files older than it): `--set array.rows=N`
+    // on such a file starts from the unbounded section.
+    if parts == ["array"] && !table.contains_key("array") {
+        let mut t = toml::Table::new();
+        t.insert("rows".into(), toml::Value::Integer(0));
+        t.insert("cols".into(), toml::Value::Integer(0));
+        table.insert("array".into(), toml::Value::Table(t));
+    }
     let mut cur = table;
     for p in parts {
         cur = cur

@@ -1,7 +1,7 @@
 //! Range and cross-field rules for chip models, one function per section.
 
 use super::model::{
-    ChipSpec, ConductanceSpec, DeviceSpec, DriftSpec, EnergySpec, MappingSpec, ReadSpec,
+    ArraySpec, ChipSpec, ConductanceSpec, DeviceSpec, DriftSpec, EnergySpec, MappingSpec, ReadSpec,
     UpdateSpec, Violation,
 };
 
@@ -116,6 +116,22 @@ pub(super) fn check_spec(s: &ChipSpec, out: &mut Vec<Violation>) {
         }
     }
     energy(&s.energy, out);
+    if let Some(a) = &s.array {
+        array(a, out);
+    }
+}
+
+fn array(a: &ArraySpec, out: &mut Vec<Violation>) {
+    let mut c = Checker {
+        out,
+        section: "array",
+    };
+    let allowed = format!("0 (unbounded) or an integer in 1..={}", ArraySpec::MAX);
+    for (key, v) in [("rows", a.rows), ("cols", a.cols)] {
+        if v > ArraySpec::MAX {
+            c.push(key, v, &allowed);
+        }
+    }
 }
 
 fn device(d: &ConductanceSpec, out: &mut Vec<Violation>) {

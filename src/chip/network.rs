@@ -1,4 +1,5 @@
-//! The chip as a network: per layer, decorrelator → crossbar tile → digital bias → activation.
+//! The chip as a network: per layer, decorrelator → crossbar arrays (`array_grid.rs`) →
+//! digital partial sums, bias → activation.
 //!
 //! The [`Chip`] is the lab's handle on the hardware (build, forward passes, checkpoints,
 //! telemetry, counters). A learning rule never gets it: it gets a [`super::Port`], which
@@ -7,7 +8,7 @@
 //! [`Chip::count_digital`] (the controller's own arithmetic, so it is priced). The fields here
 //! are private to `crate::chip`: nothing outside it reads a noise sample or a conductance.
 
-use super::crossbar::Tile;
+use super::array_grid::ArrayGrid;
 use super::decorrelator::{DecorPrecision, DecorRule, Decorrelator};
 use super::energy::{LayerCounters, Phase};
 use super::model::ChipModel;
@@ -123,7 +124,8 @@ pub struct ChipConfig {
 
 pub(super) struct Layer {
     pub(super) decor: Option<Decorrelator>,
-    pub(super) tile: Tile,
+    /// The layer's weights on its grid of physical arrays (one array when unbounded).
+    pub(in crate::chip) tile: ArrayGrid,
     pub(super) bias: DVector<f32>,
     pub(super) counters: LayerCounters,
 }
@@ -196,7 +198,8 @@ impl Chip {
                 let w_range = mapping
                     .as_ref()
                     .map_or(1.0, |m| m.w_range_sigmas as f32 * he);
-                let mut tile = Tile::fabricate(model, n, d, config.seed, 1 + l as u64, w_range);
+                let mut tile =
+                    ArrayGrid::fabricate(model, n, d, config.seed, 1 + l as u64, w_range);
                 let w0 = DMatrix::from_fn(n, d, |_, _| {
                     he * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, &mut init)
                 });

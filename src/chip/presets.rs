@@ -133,6 +133,8 @@ pub static PARAMETERS: &[ParamDoc] = &[
     p("drift.t0_s", "s", "reference time t0 after programming", "t_0"),
     p("drift.step_time_s", "s", "simulated chip time one training step takes", "-"),
     p("mapping.w_range_sigmas", "He std √(2/fan_in)", "weight that maps to the full differential swing g_max − g_min", "weight_scaling_omega (roughly)"),
+    p("array.rows", "inputs", "most inputs (word lines) of one physical array; larger layers are split (0 = unbounded)", "max_input_size (MappingParameter)"),
+    p("array.cols", "outputs", "most outputs (bit lines, each with its ADC) of one physical array (0 = unbounded)", "max_output_size (MappingParameter)"),
     p("energy.mac_pj", "pJ", "one multiply-accumulate (in the array; digital on an ideal chip)", "-"),
     p("energy.dac_pj", "pJ", "one DAC conversion", "-"),
     p("energy.adc_pj", "pJ", "one ADC conversion", "-"),

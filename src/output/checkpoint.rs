@@ -65,13 +65,13 @@ pub(crate) fn write(
             write_devices(path, &lg, d)?;
         }
         if let Some(ts) = &lc.decorrelator_tile {
-            let tg = lg
-                .create_group(DECOR_TILE)
-                .map_err(|e| h5err(path, format!("creating {}/{DECOR_TILE}", lg.name()), e))?;
-            a.array(&tg, "read_stream", &ts.read_stream)?;
-            if let Some(d) = &ts.devices {
-                write_devices(path, &tg, d)?;
-            }
+            write_tile(path, &lg, DECOR_TILE, ts)?;
+        }
+        for (a, ts) in lc.more_arrays.iter().enumerate() {
+            write_tile(path, &lg, &format!("{ARRAY}{}", a + 1), ts)?;
+        }
+        for (a, ts) in lc.decorrelator_more_arrays.iter().enumerate() {
+            write_tile(path, &lg, &format!("{DECOR_TILE}_{ARRAY}{}", a + 1), ts)?;
         }
     }
     let o = &learner.optimizer;
@@ -97,6 +97,35 @@ pub(crate) fn write(
 
 /// The subgroup of a layer's checkpoint holding its analog decorrelator's tile.
 const DECOR_TILE: &str = "decorrelator_tile";
+/// Subgroups `array1`, `array2`, … hold a split layer's physical arrays after the first (whose
+/// state is in the layer group itself, as before arrays existed); `decorrelator_tile_array1`, …
+/// those of a split analog decorrelator.
+const ARRAY: &str = "array";
+
+/// One array's streams and devices into subgroup `name` of `lg`.
+fn write_tile(path: &Path, lg: &Group, name: &str, ts: &TileState) -> Result<(), OutputError> {
+    let tg = lg
+        .create_group(name)
+        .map_err(|e| h5err(path, format!("creating {}/{name}", lg.name()), e))?;
+    Attr { path }.array(&tg, "read_stream", &ts.read_stream)?;
+    if let Some(d) = &ts.devices {
+        write_devices(path, &tg, d)?;
+    }
+    Ok(())
+}
+
+/// Subgroups `{prefix}1`, `{prefix}2`, … of `lg`, as long as they exist.
+fn read_tiles(path: &Path, lg: &Group, prefix: &str) -> Result<Vec<TileState>, OutputError> {
+    let mut out = Vec::new();
+    while lg.link_exists(&format!("{prefix}{}", out.len() + 1)) {
+        let tg = group(path, lg, &format!("{prefix}{}", out.len() + 1))?;
+        out.push(TileState {
+            read_stream: pair(path, &tg, "read_stream")?,
+            devices: read_devices(path, &tg)?,
+        });
+    }
+    Ok(out)
+}
 
 /// A device array's state into group `g`: datasets conductances, accumulate, t_prog_s and
 /// attributes now_s, programming_stream, update_stream, fabrication_fingerprint.
@@ -212,8 +241,10 @@ pub(crate) fn read(
             read_stream: pair(path, &lg, "read_stream")?,
             float_weights: opt_vec(path, &lg, "float_weights")?,
             devices,
+            more_arrays: read_tiles(path, &lg, ARRAY)?,
             decorrelator: opt_vec(path, &lg, "decorrelator")?,
             decorrelator_tile,
+            decorrelator_more_arrays: read_tiles(path, &lg, &format!("{DECOR_TILE}_{ARRAY}"))?,
             counters,
         });
     }

@@ -11,7 +11,7 @@
 use super::hdf5::OutputError;
 use super::schema::{self, create_series, group, h5err, put_fixed, put_row, Attr, TRACES};
 use super::TraceLevel;
-use crate::chip::{Chip, ChipModel, Telemetry};
+use crate::chip::{ArrayTelemetry, Chip, ChipModel, Telemetry};
 use crate::rng::derive;
 use ::hdf5::Group;
 use rand::SeedableRng;
@@ -67,6 +67,8 @@ struct LayerState {
     prev_up: Vec<u32>,
     prev_down: Vec<u32>,
     prev_adc: Vec<u64>,
+    /// Per physical array, the totals at the previous epoch row.
+    prev_arrays: Vec<ArrayTelemetry>,
     /// `full` only: cumulative pulses, up block (2n) then down block (2n).
     cumulative: Vec<u64>,
     snapshot: Vec<usize>,
@@ -98,6 +100,7 @@ impl TraceWriter {
                     prev_up: Vec::new(),
                     prev_down: Vec::new(),
                     prev_adc: Vec::new(),
+                    prev_arrays: Vec::new(),
                     cumulative: if full {
                         vec![0; 4 * rows * cols]
                     } else {
@@ -299,17 +302,18 @@ impl TraceWriter {
                     .zip(&s.prev_adc)
                     .map(|(c, p)| c - p)
                     .collect();
-                s.prev_adc.copy_from_slice(h.counts);
+                s.prev_adc.copy_from_slice(&h.counts);
                 if lg.link_exists("adc_hist") {
                     put_row(path, &schema::dataset(path, &lg, "adc_hist")?, row, &d)?;
                 }
             }
+            per_array(path, &lg, row, &lt.arrays(), &mut s.prev_arrays)?;
             if !s.analog {
                 continue;
             }
             let (gp, gm) = lt.conductances().expect("analog layers have conductances");
             let mut gh = vec![0u64; 2 * G_BINS];
-            for (half, g) in [gp, gm].into_iter().enumerate() {
+            for (half, g) in [&gp[..], &gm[..]].into_iter().enumerate() {
                 for &v in g {
                     let k = ((v as f64 / G_HI * G_BINS as f64).floor().max(0.0) as usize)
                         .min(G_BINS - 1);
@@ -351,8 +355,8 @@ impl TraceWriter {
                     s.cumulative[devices + d] += down as u64;
                 }
             }
-            s.prev_up.copy_from_slice(p.up);
-            s.prev_down.copy_from_slice(p.down);
+            s.prev_up.copy_from_slice(&p.up);
+            s.prev_down.copy_from_slice(&p.down);
             maxes[l] = max;
             means[l] = sum as f64 / devices.max(1) as f64;
             put_row(path, &schema::dataset(path, &lg, "pulse_hist")?, row, &ph)?;
@@ -392,7 +396,7 @@ impl TraceWriter {
                     "direction (0 = up, 1 = down), device (0 = g+, 1 = g-), row, col",
                 )?;
                 a.scalar(&ds, "epoch_row", row as u64)?;
-                let g = [gp, gm].concat();
+                let g = [&gp[..], &gm[..]].concat();
                 let snap: Vec<f32> = s.snapshot.iter().map(|&d| g[d]).collect();
                 put_row(
                     path,
@@ -416,6 +420,87 @@ impl TraceWriter {
         )?;
         Ok(())
     }
+}
+
+/// Row `row` of the per-array figures of one layer: each physical array's ADC saturation rate
+/// and programming pulses in the epoch (`array_bounds` says where each array sits). Created at
+/// the first epoch from the chip itself, so the split is the one the chip was built with.
+fn per_array(
+    path: &Path,
+    lg: &Group,
+    row: usize,
+    now: &[ArrayTelemetry],
+    prev: &mut Vec<ArrayTelemetry>,
+) -> Result<(), OutputError> {
+    let n = now.len();
+    if !lg.link_exists("array_bounds") {
+        let a = Attr { path };
+        let bounds: Vec<u64> = now
+            .iter()
+            .flat_map(|t| [t.output_offset, t.outputs, t.input_offset, t.inputs])
+            .map(|v| v as u64)
+            .collect();
+        let ds = put_fixed(path, lg, "array_bounds", &[n, 4], &bounds)?;
+        a.text(
+            &ds,
+            "dims",
+            "array (m + n_out·k: output part m, input part k), [output offset, outputs, input offset, inputs]",
+        )?;
+        let ds = create_series::<f64>(
+            path,
+            lg,
+            "array_adc_saturation_rate",
+            &[n],
+            "saturated / all ADC conversions of the array in the epoch (NaN: no conversions)",
+        )?;
+        a.text(&ds, "dims", "epoch, array")?;
+        let ds = create_series::<u64>(
+            path,
+            lg,
+            "array_pulses",
+            &[n],
+            "programming pulses (up + down) into the array's devices in the epoch",
+        )?;
+        a.text(&ds, "dims", "epoch, array")?;
+    }
+    if prev.len() != n {
+        *prev = now
+            .iter()
+            .map(|t| ArrayTelemetry {
+                reads: 0,
+                adc_conversions: 0,
+                adc_saturations: 0,
+                pulses_up: 0,
+                pulses_down: 0,
+                ..*t
+            })
+            .collect();
+    }
+    let mut rate = Vec::with_capacity(n);
+    let mut pulses = Vec::with_capacity(n);
+    for (t, p) in now.iter().zip(prev.iter()) {
+        let conv = t.adc_conversions - p.adc_conversions;
+        let sat = t.adc_saturations - p.adc_saturations;
+        rate.push(if conv == 0 {
+            f64::NAN
+        } else {
+            sat as f64 / conv as f64
+        });
+        pulses.push((t.pulses_up + t.pulses_down) - (p.pulses_up + p.pulses_down));
+    }
+    prev.copy_from_slice(now);
+    put_row(
+        path,
+        &schema::dataset(path, lg, "array_adc_saturation_rate")?,
+        row,
+        &rate,
+    )?;
+    put_row(
+        path,
+        &schema::dataset(path, lg, "array_pulses")?,
+        row,
+        &pulses,
+    )
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use super::{
     Measurement, MvmEnergy, DEAD_TRIES, DRIFT_TIMES, LEVEL_TILE, MAX_RAMP, NOISE_READS,
     PROG_REPEATS, PROG_TARGETS, PULSE_REPEATS, PULSE_STATE, SAT_COLS, SAT_READS, SAT_ROWS, TILE,
 };
+use crate::chip::array_grid::ArrayGrid;
 use crate::chip::crossbar::Tile;
 use crate::chip::energy::{Counters, Energy};
 use crate::chip::model::{
@@ -27,6 +28,24 @@ pub(super) fn test_tile(model: &ChipModel, rows: usize, cols: usize, seed: u64, 
         .as_ref()
         .map_or(1.0, |m| m.w_range_sigmas as f32 * he);
     Tile::fabricate(model, rows, cols, seed, unit, w_range)
+}
+
+/// A layer of the chip (fan-in `cols`) on its grid of physical arrays, fabricated as a chip's
+/// layer would be.
+pub(super) fn test_grid(
+    model: &ChipModel,
+    rows: usize,
+    cols: usize,
+    seed: u64,
+    unit: u64,
+) -> ArrayGrid {
+    let he = (2.0 / cols as f32).sqrt();
+    let w_range = model
+        .spec()
+        .mapping
+        .as_ref()
+        .map_or(1.0, |m| m.w_range_sigmas as f32 * he);
+    ArrayGrid::fabricate(model, rows, cols, seed, unit, w_range)
 }
 
 /// The same chip read through a precision instrument: no read noise, 24-bit converters over a
@@ -499,45 +518,78 @@ pub(super) fn drift(
     )
 }
 
-/// ADC saturation for inputs uniform in [0, 1] (abs-max scaled) and He-normal weights, fan-in
-/// [`SAT_COLS`]. Measured with the periphery's saturation counter. Expected: the ADC input is
-/// nearly Gaussian, y ~ N(0, ‖x̃‖²·E[w_n²] + σ_out² + σ_w²‖x̃‖²), so the rate is
-/// 2Φ(−out_bound/σ_y), with E[w_n²] of the programmed weights (levels and programming noise
-/// included, as in `programming_error_stats`).
+/// ADC saturation for inputs uniform in [0, 1] (abs-max scaled per array) and He-normal
+/// weights, a layer of fan-in [`SAT_COLS`] on the chip's physical arrays. Measured with each
+/// array's saturation counter. Expected, per array k with n_k inputs: the ADC input is nearly
+/// Gaussian, y ~ N(0, ‖x̃_k‖²·E[w_n²] + σ_out² + σ_w²‖x̃_k‖²), so its rate is
+/// 2Φ(−out_bound/σ_y,k), with E[w_n²] of the programmed weights (levels and programming noise
+/// included, as in `programming_error_stats`); the layer's rate is the mean over arrays
+/// weighted by their conversions.
 pub(super) fn adc_saturation(
     model: &ChipModel,
     dev: &ConductanceSpec,
     read: &ReadSpec,
     seed: u64,
     rng: &mut Rng,
-) -> Measurement {
-    let mut tile = test_tile(model, SAT_ROWS, SAT_COLS, seed, 3);
-    tile.program(&he_weights(SAT_ROWS, SAT_COLS, rng));
+) -> (Measurement, (usize, usize)) {
+    let mut grid = test_grid(model, SAT_ROWS, SAT_COLS, seed, 3);
+    grid.program(&he_weights(SAT_ROWS, SAT_COLS, rng));
     let x = DMatrix::from_fn(SAT_COLS, SAT_READS, |_, _| rng.gen::<f32>());
     let mut y = DMatrix::zeros(SAT_ROWS, SAT_READS);
     let mut c = Counters::default();
-    tile.read(&x, &mut y, &mut c);
-    let rate = c.adc_saturations as f64 / c.adc_conversions as f64;
-    // Outputs are independent (their own weights), reads of one output are not: the standard
-    // error is the spread of per-output rates of full-scale codes over √outputs.
+    grid.read(&x, &mut y, &mut c);
+    let (conv, sat) = grid.stats().iter().fold((0u64, 0u64), |(a, b), s| {
+        (a + s.adc_conversions, b + s.adc_saturations)
+    });
+    assert_eq!((conv, sat), (c.adc_conversions, c.adc_saturations));
+    let rate = sat as f64 / conv as f64;
+    // Outputs of an array are independent (their own weights), reads of one output are not:
+    // the standard error is the spread of per-output rates of full-scale codes, at each
+    // array's own outputs (its partial sums after its ADC), over √(outputs of all arrays).
     let full_scale = read.out_bound * (1.0 - 1e-6);
-    let gain: Vec<f64> = x
-        .column_iter()
-        .map(|c| tile.scale() as f64 * c.amax() as f64)
-        .collect();
-    let per_row: Vec<f64> = (0..SAT_ROWS)
-        .map(|i| {
-            y.row(i)
+    let mut per_row = Vec::new();
+    let mut expected_sum = 0.0;
+    let q = Quantizer::new(read.inp_bits, read.inp_bound).step() as f64;
+    let w2 = programmed_weight_power(model, dev);
+    for a in 0..grid.tiles().len() {
+        let (_, no, i, ni) = grid.bounds(a);
+        let part = grid.last_partial(a);
+        let gain: Vec<f64> = (0..SAT_READS)
+            .map(|j| grid.scale() as f64 * x.view((i, j), (ni, 1)).amax() as f64)
+            .collect();
+        per_row.extend((0..no).map(|r| {
+            part.row(r)
                 .iter()
                 .zip(&gain)
                 .filter(|(v, g)| (**v as f64 / **g).abs() >= full_scale)
                 .count() as f64
                 / SAT_READS as f64
-        })
-        .collect();
+        }));
+        // abs-max scaling per array: one input is 1, the others uniform on [0, 1].
+        let n = ni as f64;
+        let x2 = (n - 1.0) / 3.0 + 1.0 + n * q * q / 12.0;
+        let var_y = x2 * w2 + read.out_noise.powi(2) + read.w_noise.powi(2) * x2;
+        expected_sum += no as f64 * erfc(read.out_bound / (2.0 * var_y).sqrt());
+    }
+    let outputs = per_row.len() as f64;
     let (_, v, _) = moments(&per_row);
-    // Expected power of a programmed weight, units of g_max: targets t ~ N(0, s_t²), clipped to
-    // the range, carrying device at round(|t|/Δg)·Δg + noise clipped at g_min, partner max(0, noise).
+    // 25 %: the tail rate is steep in σ_y (≈ 10 % per 1 % of σ_y at 3.4σ), and σ_y ignores the
+    // clipping of large weights at low-g_max devices.
+    // No saturation at all is a measurement with a resolution of one event.
+    let stderr = (v / outputs).sqrt().max(1.0 / conv as f64);
+    let m = Measurement {
+        value: rate,
+        stderr,
+        expected: expected_sum / outputs,
+        model_tolerance: 0.25,
+    };
+    (m, grid.grid())
+}
+
+/// Expected power E[w_n²] of a programmed He-init weight, units of g_max: targets
+/// t ~ N(0, s_t²), clipped to the range, carrying device at round(|t|/Δg)·Δg + noise clipped at
+/// g_min, partner max(0, noise).
+fn programmed_weight_power(model: &ChipModel, dev: &ConductanceSpec) -> f64 {
     let g_min = dev.g_min_us / dev.g_max_us;
     let max_diff = 1.0 - g_min;
     let dg = max_diff / (dev.levels - 1) as f64;
@@ -549,31 +601,16 @@ pub(super) fn adc_saturation(
             .map_or(1.0, |m| m.w_range_sigmas);
     let sp = dev.prog_noise_std;
     let (b1, b2) = rectified_moments(0.0, sp);
-    let w2 = gauss_expect(|z| {
+    gauss_expect(|z| {
         let level = ((s_t * z).abs().min(max_diff) / dg).round() * dg;
         let (a1, a2) = rectified_moments(level, sp);
         a2 - 2.0 * a1 * b1 + b2
-    });
-    let q = Quantizer::new(read.inp_bits, read.inp_bound).step() as f64;
-    // abs-max scaling: one input is 1, the others uniform on [0, 1].
-    let x2 = (SAT_COLS as f64 - 1.0) / 3.0 + 1.0 + SAT_COLS as f64 * q * q / 12.0;
-    let var_y = x2 * w2 + read.out_noise.powi(2) + read.w_noise.powi(2) * x2;
-    // 25 %: the tail rate is steep in σ_y (≈ 10 % per 1 % of σ_y at 3.4σ), and σ_y ignores the
-    // clipping of large weights at low-g_max devices.
-    // No saturation at all is a measurement with a resolution of one event.
-    let stderr = (v / SAT_ROWS as f64)
-        .sqrt()
-        .max(1.0 / c.adc_conversions as f64);
-    Measurement {
-        value: rate,
-        stderr,
-        expected: erfc(read.out_bound / (2.0 * var_y).sqrt()),
-        model_tolerance: 0.25,
-    }
+    })
 }
 
-/// Energy of one MVM: one read of one input vector through a `rows × cols` tile, its events
-/// priced with the file's coefficients; expected from the events such a read must have.
+/// Energy of one MVM: one read of one input vector through a `rows × cols` layer on the chip's
+/// physical arrays, its events priced with the file's coefficients; expected from the events
+/// such a read must have on that grid.
 pub(super) fn mvm_energy(
     model: &ChipModel,
     rows: usize,
@@ -582,24 +619,32 @@ pub(super) fn mvm_energy(
     unit: u64,
     rng: &mut Rng,
 ) -> MvmEnergy {
-    let mut tile = test_tile(model, rows, cols, seed, unit);
+    let mut grid = test_grid(model, rows, cols, seed, unit);
     let x = DMatrix::from_fn(cols, 1, |_, _| rng.gen::<f32>());
     let mut y = DMatrix::zeros(rows, 1);
     let mut c = Counters::default();
-    tile.read(&x, &mut y, &mut c);
+    grid.read(&x, &mut y, &mut c);
     let e = Energy::of(&c, &model.spec().energy);
     let coef = &model.spec().energy;
     let (r, k) = (rows as f64, cols as f64);
+    let (n_out, n_in) = grid.grid();
+    let (ao, ai) = (n_out as f64, n_in as f64);
     let expected = if model.is_ideal() {
-        r * k * coef.mac_pj
+        r * k * coef.mac_pj + (ai - 1.0) * r * coef.digital_op_pj
     } else {
-        // MACs in the array, a DAC per input, an ADC per output, a digital scaling per input and
-        // a digital rescaling per output.
-        r * k * coef.mac_pj + k * coef.dac_pj + r * coef.adc_pj + (r + k) * coef.digital_op_pj
+        // MACs in the arrays; every array converts its own inputs (a DAC and a digital scaling
+        // per input per array along the outputs) and its own outputs (an ADC and a digital
+        // rescaling per output per array along the inputs); the partial sums of arrays along
+        // the inputs are added digitally.
+        r * k * coef.mac_pj
+            + ao * k * coef.dac_pj
+            + ai * r * coef.adc_pj
+            + (ao * k + ai * r + (ai - 1.0) * r) * coef.digital_op_pj
     };
     MvmEnergy {
         rows,
         cols,
+        arrays: (n_out, n_in),
         counters: c,
         energy: e,
         total: Measurement {

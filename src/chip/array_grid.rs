@@ -1,0 +1,412 @@
+//! A layer's weights on a grid of physical crossbar arrays.
+//!
+//! No fabricated array is as large as a layer can be: a layer of N outputs × d inputs is split
+//! over ⌈d/rows⌉ × ⌈N/cols⌉ arrays of at most `rows` inputs × `cols` outputs (`[array]` in the
+//! chip model). Each array is a [`Tile`] of its own: its own fabrication draws and RNG streams,
+//! its own DAC input scaling over the inputs it receives, read noise, ADC and saturation count.
+//! The arrays that share outputs each convert their partial sum with their own ADCs; the
+//! digital periphery adds the converted partial sums (counted as digital ops). Pulse updates
+//! program every array's own devices.
+//!
+//! The split is into near-equal parts, as aihwkit's tile mapping does: d inputs over
+//! k = ⌈d/rows⌉ arrays gives the first d mod k arrays ⌊d/k⌋ + 1 inputs and the others ⌊d/k⌋
+//! (784 inputs at 256 → 4 × 196). Equal parts keep every array's ADC range equally used.
+//!
+//! Speed: each array reads its slice of the batch in place (a view of the input rows, no copy)
+//! with one product over the whole batch; the partial sums cost one pass over B × N per array
+//! along the input. With one array (unbounded, or a layer that fits) every call goes straight
+//! to that tile, so results are bit for bit those of an unsplit tile.
+
+use super::crossbar::{Scratch, Tile};
+use super::energy::Counters;
+use super::model::ChipModel;
+use crate::linalg::{for_pieces, piece_cols};
+use nalgebra::DMatrix;
+
+/// Cumulative events of one physical array (designer traces; reset with the chip's traces).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(in crate::chip) struct ArrayStats {
+    /// Vector reads through this array.
+    pub(in crate::chip) reads: u64,
+    /// ADC conversions of this array.
+    pub(in crate::chip) adc_conversions: u64,
+    /// Of those, conversions that clipped.
+    pub(in crate::chip) adc_saturations: u64,
+    /// Programming pulses up and down into this array's devices.
+    pub(in crate::chip) pulses_up: u64,
+    pub(in crate::chip) pulses_down: u64,
+}
+
+impl ArrayStats {
+    /// Adds the events counted between `before` and `after` (one call into the array).
+    fn add_delta(&mut self, before: &Counters, after: &Counters) {
+        self.reads += after.vector_reads - before.vector_reads;
+        self.adc_conversions += after.adc_conversions - before.adc_conversions;
+        self.adc_saturations += after.adc_saturations - before.adc_saturations;
+        self.pulses_up += after.pulses_up - before.pulses_up;
+        self.pulses_down += after.pulses_down - before.pulses_down;
+    }
+}
+
+/// Near-equal parts of `n` lines in arrays of at most `max`: `(offset, length)` per part.
+pub(in crate::chip) fn split(n: usize, max: usize) -> Vec<(usize, usize)> {
+    let k = if n == 0 { 1 } else { n.div_ceil(max.max(1)) };
+    let (base, extra) = (n / k, n % k);
+    let mut off = 0;
+    (0..k)
+        .map(|i| {
+            let len = base + (i < extra) as usize;
+            let part = (off, len);
+            off += len;
+            part
+        })
+        .collect()
+}
+
+/// Stream unit of array `a` of the grid whose first array is `unit`: array 0 keeps the unit (so
+/// an unsplit layer draws exactly what it drew before arrays existed), the others set bits
+/// above every unit the chip uses (layers `1 + l`, decorrelators `2²⁰ + l`).
+fn array_unit(unit: u64, a: usize) -> u64 {
+    debug_assert!(unit < 1 << 32);
+    unit | ((a as u64) << 32)
+}
+
+/// One layer's weight matrix (`rows × cols` = outputs × inputs) over a grid of arrays.
+pub(in crate::chip) struct ArrayGrid {
+    rows: usize,
+    cols: usize,
+    /// Output parts (along the rows of W) and input parts (along its columns).
+    out_parts: Vec<(usize, usize)>,
+    in_parts: Vec<(usize, usize)>,
+    /// Array (m, k) — output part m, input part k — is `tiles[m + n_out·k]`.
+    tiles: Vec<Tile>,
+    stats: Vec<ArrayStats>,
+    /// Scratch, never state: each array's converted partial sums, and one array's sub-block.
+    parts: Vec<DMatrix<f32>>,
+    block: DMatrix<f32>,
+    /// The arrays' shared read scratch (see [`Scratch`]).
+    scratch: Scratch,
+}
+
+impl ArrayGrid {
+    /// Fabricates the arrays of a `rows × cols` weight matrix with the chip model's geometry;
+    /// `unit` keys the first array's streams (see [`array_unit`]).
+    pub(in crate::chip) fn fabricate(
+        model: &ChipModel,
+        rows: usize,
+        cols: usize,
+        seed: u64,
+        unit: u64,
+        w_range: f32,
+    ) -> ArrayGrid {
+        let (max_in, max_out) = model.array_limits();
+        let (out_parts, in_parts) = (split(rows, max_out), split(cols, max_in));
+        let mut tiles = Vec::with_capacity(out_parts.len() * in_parts.len());
+        for &(_, ni) in &in_parts {
+            for &(_, no) in &out_parts {
+                let a = tiles.len();
+                tiles.push(Tile::fabricate(
+                    model,
+                    no,
+                    ni,
+                    seed,
+                    array_unit(unit, a),
+                    w_range,
+                ));
+            }
+        }
+        let n = tiles.len();
+        ArrayGrid {
+            rows,
+            cols,
+            out_parts,
+            in_parts,
+            tiles,
+            stats: vec![ArrayStats::default(); n],
+            parts: (0..n).map(|_| DMatrix::zeros(0, 0)).collect(),
+            block: DMatrix::zeros(0, 0),
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// `(outputs, inputs)` of the whole layer.
+    pub(in crate::chip) fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// `(arrays along the outputs, arrays along the inputs)`.
+    pub(in crate::chip) fn grid(&self) -> (usize, usize) {
+        (self.out_parts.len(), self.in_parts.len())
+    }
+
+    fn single(&self) -> bool {
+        self.tiles.len() == 1
+    }
+
+    /// The arrays, index `m + n_out·k` for output part m and input part k.
+    pub(in crate::chip) fn tiles(&self) -> &[Tile] {
+        &self.tiles
+    }
+
+    pub(in crate::chip) fn tiles_mut(&mut self) -> &mut [Tile] {
+        &mut self.tiles
+    }
+
+    /// Array `a`'s place: `(output offset, outputs, input offset, inputs)`.
+    pub(in crate::chip) fn bounds(&self, a: usize) -> (usize, usize, usize, usize) {
+        let n_out = self.out_parts.len();
+        let (o, no) = self.out_parts[a % n_out];
+        let (i, ni) = self.in_parts[a / n_out];
+        (o, no, i, ni)
+    }
+
+    /// Per-array event totals since the chip was built or its traces were reset.
+    pub(in crate::chip) fn stats(&self) -> &[ArrayStats] {
+        &self.stats
+    }
+
+    pub(in crate::chip) fn reset_stats(&mut self) {
+        self.stats.fill(ArrayStats::default());
+    }
+
+    /// The last read's converted partial sums of array `a` (after its ADC, in weight units):
+    /// what a lab probes at one array's outputs (`chip characterize`).
+    pub(in crate::chip) fn last_partial(&self, a: usize) -> &DMatrix<f32> {
+        &self.parts[a]
+    }
+
+    /// Runs `f` on array `a`, crediting the events it counts to that array's totals.
+    fn on_tile<R>(
+        tiles: &mut [Tile],
+        stats: &mut [ArrayStats],
+        a: usize,
+        c: &mut Counters,
+        f: impl FnOnce(&mut Tile, &mut Counters) -> R,
+    ) -> R {
+        let before = *c;
+        let r = f(&mut tiles[a], c);
+        stats[a].add_delta(&before, c);
+        r
+    }
+
+    /// [`ArrayGrid::on_tile`] for a read of a split layer, with the shared scratch swapped in.
+    fn read_tile(
+        &mut self,
+        a: usize,
+        c: &mut Counters,
+        f: impl FnOnce(&mut Tile, &mut DMatrix<f32>, &mut Counters),
+    ) {
+        let (tiles, stats, part) = (&mut self.tiles, &mut self.stats, &mut self.parts[a]);
+        tiles[a].swap_scratch(&mut self.scratch);
+        Self::on_tile(tiles, stats, a, c, |t, c| f(t, part, c));
+        tiles[a].swap_scratch(&mut self.scratch);
+    }
+
+    /// Write-verify programming of target weights (initialisation), array by array.
+    pub(in crate::chip) fn program(&mut self, w: &DMatrix<f32>) {
+        assert_eq!(w.shape(), (self.rows, self.cols));
+        if self.single() {
+            return self.tiles[0].program(w);
+        }
+        for a in 0..self.tiles.len() {
+            let (o, no, i, ni) = self.bounds(a);
+            self.block = w.view((o, i), (no, ni)).into_owned();
+            self.tiles[a].program(&self.block);
+        }
+    }
+
+    /// The weights as programmed, whole layer (oracle and checkpoints only).
+    pub(in crate::chip) fn weights(&self) -> DMatrix<f32> {
+        if self.single() {
+            return self.tiles[0].weights();
+        }
+        let mut w = DMatrix::zeros(self.rows, self.cols);
+        for (a, t) in self.tiles.iter().enumerate() {
+            let (o, no, i, ni) = self.bounds(a);
+            w.view_mut((o, i), (no, ni)).copy_from(&t.weights());
+        }
+        w
+    }
+
+    /// Smallest weight change one pulse makes: the same in every array (one mapping per layer,
+    /// nominal device step).
+    pub(in crate::chip) fn weight_step(&self) -> f32 {
+        self.tiles[0].weight_step()
+    }
+
+    /// The digital gain w = scale·(g⁺ − g⁻), the same in every array.
+    pub(in crate::chip) fn scale(&self) -> f32 {
+        self.tiles[0].scale()
+    }
+
+    /// `y = measured(W · x)` (`cols × B` → `rows × B`): every array reads its input lines,
+    /// converts its partial sums, and the periphery adds those of arrays sharing outputs.
+    pub(in crate::chip) fn read(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &mut DMatrix<f32>,
+        c: &mut Counters,
+    ) {
+        assert_eq!(x.nrows(), self.cols);
+        if self.single() {
+            return Self::on_tile(&mut self.tiles, &mut self.stats, 0, c, |t, c| {
+                t.read(x, y, c)
+            });
+        }
+        let n_out = self.out_parts.len();
+        for a in 0..self.tiles.len() {
+            let (_, _, i, _) = self.bounds(a);
+            self.read_tile(a, c, |t, part, c| t.read_rows(x, i, part, c));
+        }
+        add_partials(
+            y,
+            self.rows,
+            x.ncols(),
+            &self.out_parts,
+            self.in_parts.len(),
+            |m, k| &self.parts[m + n_out * k],
+            c,
+        );
+    }
+
+    /// `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the arrays are driven from their
+    /// outputs; arrays sharing inputs add their converted partial sums digitally.
+    pub(in crate::chip) fn read_transposed(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &mut DMatrix<f32>,
+        c: &mut Counters,
+    ) {
+        assert_eq!(x.nrows(), self.rows);
+        if self.single() {
+            return Self::on_tile(&mut self.tiles, &mut self.stats, 0, c, |t, c| {
+                t.read_transposed(x, y, c)
+            });
+        }
+        let n_out = self.out_parts.len();
+        for a in 0..self.tiles.len() {
+            let (o, _, _, _) = self.bounds(a);
+            self.read_tile(a, c, |t, part, c| t.read_transposed_rows(x, o, part, c));
+        }
+        add_partials(
+            y,
+            self.cols,
+            x.ncols(),
+            &self.in_parts,
+            n_out,
+            |k, m| &self.parts[m + n_out * k],
+            c,
+        );
+    }
+
+    /// Reads the whole layer out (`rows × cols`), each array its own columns: no partial sums,
+    /// every weight lives in one array.
+    pub(in crate::chip) fn read_out(&mut self, y: &mut DMatrix<f32>, c: &mut Counters) {
+        if self.single() {
+            return Self::on_tile(&mut self.tiles, &mut self.stats, 0, c, |t, c| {
+                t.read_out(y, c)
+            });
+        }
+        if y.shape() != (self.rows, self.cols) {
+            *y = DMatrix::zeros(self.rows, self.cols);
+        }
+        for a in 0..self.tiles.len() {
+            let (o, no, i, ni) = self.bounds(a);
+            self.read_tile(a, c, |t, part, c| t.read_out(part, c));
+            y.view_mut((o, i), (no, ni)).copy_from(&self.parts[a]);
+        }
+    }
+
+    /// Programming pulses for a weight change `dw` (whole layer), each array its own block.
+    pub(in crate::chip) fn update(&mut self, dw: &DMatrix<f32>, c: &mut Counters) {
+        assert_eq!(dw.shape(), (self.rows, self.cols));
+        if self.single() {
+            return Self::on_tile(&mut self.tiles, &mut self.stats, 0, c, |t, c| {
+                t.update(dw, c)
+            });
+        }
+        for a in 0..self.tiles.len() {
+            let (o, no, i, ni) = self.bounds(a);
+            if self.block.shape() != (no, ni) {
+                self.block = DMatrix::zeros(no, ni);
+            }
+            self.block.copy_from(&dw.view((o, i), (no, ni)));
+            let block = &self.block;
+            Self::on_tile(&mut self.tiles, &mut self.stats, a, c, |t, c| {
+                t.update(block, c)
+            });
+        }
+    }
+
+    /// Advances every array's clock (drift).
+    pub(in crate::chip) fn advance_time(&mut self, dt_s: f64) {
+        self.tiles.iter_mut().for_each(|t| t.advance_time(dt_s));
+    }
+
+    /// Whether the arrays hold conductance devices (false on an ideal chip).
+    pub(in crate::chip) fn is_analog(&self) -> bool {
+        self.tiles[0].devices().is_some()
+    }
+
+    /// Turns on pulse totals and ADC histograms in every array.
+    pub(in crate::chip) fn enable_traces(&mut self, adc_bins: usize) {
+        self.tiles
+            .iter_mut()
+            .for_each(|t| t.enable_traces(adc_bins));
+    }
+
+    /// Float weights of the whole layer (ideal chip), from a checkpoint.
+    pub(in crate::chip) fn restore_float(&mut self, w: &[f32]) -> Result<(), String> {
+        if self.single() {
+            return self.tiles[0].restore_float(w);
+        }
+        if w.len() != self.rows * self.cols {
+            return Err(format!(
+                "float weights have {} values, the layer has {}",
+                w.len(),
+                self.rows * self.cols
+            ));
+        }
+        let full = DMatrix::from_column_slice(self.rows, self.cols, w);
+        for a in 0..self.tiles.len() {
+            let (o, no, i, ni) = self.bounds(a);
+            let block = full.view((o, i), (no, ni)).into_owned();
+            self.tiles[a].restore_float(block.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// The digital partial-sum adder: `y[part p] = Σ_q partial(p, q)` for every column of the
+/// batch, the parts q added in order (so the sum does not depend on the thread count), over
+/// column blocks in parallel when this thread's setting allows. `n` lines in `parts`; each
+/// partial is `len_p × b`. Counts one digital add per output per extra array.
+fn add_partials<'a>(
+    y: &mut DMatrix<f32>,
+    n: usize,
+    b: usize,
+    parts: &[(usize, usize)],
+    q_count: usize,
+    partial: impl Fn(usize, usize) -> &'a DMatrix<f32> + Sync,
+    c: &mut Counters,
+) {
+    if y.shape() != (n, b) {
+        *y = DMatrix::zeros(n, b);
+    }
+    let pc = piece_cols(n);
+    for_pieces(y.as_mut_slice(), pc * n, |piece, yp| {
+        for (jj, col) in yp.chunks_mut(n).enumerate() {
+            let j = piece * pc + jj;
+            for (p, &(off, len)) in parts.iter().enumerate() {
+                let dst = &mut col[off..off + len];
+                let first = partial(p, 0);
+                dst.copy_from_slice(&first.as_slice()[j * len..(j + 1) * len]);
+                for q in 1..q_count {
+                    let src = &partial(p, q).as_slice()[j * len..(j + 1) * len];
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
+                }
+            }
+        }
+    });
+    c.digital_ops += ((q_count - 1) * n * b) as u64;
+}
