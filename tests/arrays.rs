@@ -68,8 +68,8 @@ fn ideal_split_layer_equals_the_unsplit_float_product() {
     assert_eq!(a.telemetry().layer(0).grid(), (3, 3));
     assert_eq!(b.telemetry().layer(0).grid(), (1, 1));
     let x = inputs(250, 33, 1);
-    let w = a.oracle("test: the float product").weights(&a, 0);
-    let wb = b.oracle("test: the float product").weights(&b, 0);
+    let w = a.oracle("test: the float product").weights(0);
+    let wb = b.oracle("test: the float product").weights(0);
     assert_eq!(w, wb, "same initial weights, split or not");
     let want = &w * &x;
     let (ya, yb) = (read(&mut a, &x), read(&mut b, &x));
@@ -226,7 +226,7 @@ fn per_array_input_scaling_keeps_small_inputs_resolved() {
     big_only.rows_mut(256, 256).fill(0.0);
     for (m, resolves) in [(&split, true), (&whole, false)] {
         let mut chip = build(m, &[d, n], 2);
-        let w = chip.oracle("test: exact product").weights(&chip, 0);
+        let w = chip.oracle("test: exact product").weights(0);
         let exact = w.columns(256, 256) * x.rows(256, 256);
         let seen = read(&mut chip, &x) - read(&mut chip, &big_only);
         let rel = (&seen - &exact).norm() / exact.norm();
@@ -393,7 +393,7 @@ fn layer_telemetry_of_a_split_layer_is_in_the_layer_weight_order() {
     let mut dw = DMatrix::zeros(n, d);
     dw[(r, c)] = 0.05;
     chip.update_layer(0, &dw, &nalgebra::DVector::zeros(n));
-    let w = chip.oracle("test: programmed weights").weights(&chip, 0);
+    let w = chip.oracle("test: programmed weights").weights(0);
     let t = chip.telemetry();
     let lt = t.layer(0);
     let p = lt.pulse_totals().unwrap();
