@@ -43,7 +43,7 @@ pub struct LayerCheckpoint {
     /// Analog decorrelators only: the tile's state.
     pub decorrelator_tile: Option<TileState>,
     /// Cumulative event counters, `[phase][counter]` in [`Counters::NAMES`] order.
-    pub counters: [[u64; 9]; 4],
+    pub counters: [[u64; Counters::N]; 4],
 }
 
 /// The state of a tile other than a layer's weight tile (an analog decorrelator).

@@ -14,6 +14,7 @@ mod crossbar;
 mod decorrelator;
 mod device;
 pub mod energy;
+pub mod latency;
 pub mod model;
 mod model_check;
 mod network;
