@@ -191,7 +191,7 @@ pub(crate) fn read(
         let flat: Vec<u64> = read_vec(path, &lg, "counters")?;
         // Files before `program_requests` hold 9 counters per phase: a prefix of today's.
         let per = flat.len() / 4;
-        if flat.len() % 4 != 0 || !(9..=Counters::N).contains(&per) {
+        if !flat.len().is_multiple_of(4) || !(9..=Counters::N).contains(&per) {
             return Err(schema::bad(
                 path,
                 format!("{}/counters", lg.name()),
