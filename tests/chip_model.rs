@@ -319,6 +319,7 @@ fn describe_covers_every_key() {
             spec.name.as_str(),
             spec.source.as_str(),
             spec.energy.source.as_str(),
+            spec.timing.as_ref().map_or("", |t| t.source.as_str()),
         ] {
             assert!(text.contains(s), "{name}: describe lacks {s:?}");
         }
@@ -329,7 +330,15 @@ fn describe_covers_every_key() {
                 !doc.unit.is_empty() && !doc.meaning.is_empty(),
                 "`{key}` lacks unit or meaning"
             );
-            if !["name", "description", "source", "energy.source"].contains(&key.as_str()) {
+            if ![
+                "name",
+                "description",
+                "source",
+                "energy.source",
+                "timing.source",
+            ]
+            .contains(&key.as_str())
+            {
                 let line = text
                     .lines()
                     .find(|l| l.trim_start().starts_with(&format!("{key} ")))

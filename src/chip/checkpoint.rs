@@ -49,7 +49,7 @@ pub struct LayerCheckpoint {
     /// Analog decorrelators only: its other arrays, in grid order.
     pub decorrelator_more_arrays: Vec<TileState>,
     /// Cumulative event counters, `[phase][counter]` in [`Counters::NAMES`] order.
-    pub counters: [[u64; 9]; 4],
+    pub counters: [[u64; Counters::N]; 4],
 }
 
 /// The state of a tile other than a layer's weight tile (an analog decorrelator).

@@ -412,6 +412,7 @@ impl Tile {
                 // read matrix (g⁺ − g⁻, held since the last refresh) is kept current for the
                 // pulsed weights only; with drift every entry changes, so it is recomputed.
                 let inv = 1.0 / *scale;
+                c.program_requests += 1;
                 if devices.drifts() {
                     devices.apply_scaled_update(d, inv, None, c);
                     c.digital_ops += (self.rows * self.cols) as u64;

@@ -61,11 +61,19 @@ pub struct Counters {
     pub cells_written: u64,
     /// Digital operations in the periphery and co-processor (adds, multiplies, compares).
     pub digital_ops: u64,
+    /// Programming requests sent to arrays (one per array per programmed change, pulsed or
+    /// not): what the write time is priced on, since one request occupies its array for the
+    /// whole pulse-train (or row-by-row) schedule whatever the data.
+    pub program_requests: u64,
 }
 
 impl Counters {
-    /// Field names in a fixed order (HDF5 columns).
-    pub const NAMES: [&'static str; 9] = [
+    /// Number of counters.
+    pub const N: usize = 10;
+
+    /// Field names in a fixed order (HDF5 columns). New counters are appended, so a file's
+    /// columns are a prefix of this list (readers match them by name).
+    pub const NAMES: [&'static str; Counters::N] = [
         "vector_reads",
         "macs",
         "dac_conversions",
@@ -75,10 +83,11 @@ impl Counters {
         "pulses_down",
         "cells_written",
         "digital_ops",
+        "program_requests",
     ];
 
     /// The counts in [`Counters::NAMES`] order.
-    pub fn to_array(&self) -> [u64; 9] {
+    pub fn to_array(&self) -> [u64; Counters::N] {
         [
             self.vector_reads,
             self.macs,
@@ -89,11 +98,12 @@ impl Counters {
             self.pulses_down,
             self.cells_written,
             self.digital_ops,
+            self.program_requests,
         ]
     }
 
     /// Inverse of [`Counters::to_array`].
-    pub fn from_array(a: [u64; 9]) -> Self {
+    pub fn from_array(a: [u64; Counters::N]) -> Self {
         Counters {
             vector_reads: a[0],
             macs: a[1],
@@ -104,6 +114,7 @@ impl Counters {
             pulses_down: a[6],
             cells_written: a[7],
             digital_ops: a[8],
+            program_requests: a[9],
         }
     }
 }

@@ -16,6 +16,7 @@ mod crossbar;
 mod decorrelator;
 mod device;
 pub mod energy;
+pub mod latency;
 pub mod model;
 mod model_check;
 pub use model_check::{max_levels, MAX_PULSES, MIN_STEP_OF_GMAX};

@@ -34,6 +34,10 @@ pub struct ChipSpec {
     pub mapping: Option<MappingSpec>,
     /// Energy per event, in pJ.
     pub energy: EnergySpec,
+    /// Time per event, in ns; absent in files written before latency was modelled (then no
+    /// time is priced and reports say so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<TimingSpec>,
     /// The largest physical array a layer is split into; absent means unbounded (one array
     /// per layer, as files written before arrays existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +191,58 @@ pub struct EnergySpec {
     pub write_pulse_pj: f64,
     /// One digital operation (add, multiply, compare) in the periphery/co-processor, pJ.
     pub digital_op_pj: f64,
+    /// Where these figures come from.
+    pub source: String,
+}
+
+/// How an input vector is applied by the DACs.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DacMode {
+    /// One input bit per cycle (ISAAC-style 1-bit DACs): a read takes `read.inp_bits` cycles.
+    BitSerial,
+    /// All bits at once (a multi-bit DAC, or one pulse-width-modulated slot): one cycle.
+    Parallel,
+}
+
+/// Which devices one programming step pulses at the same time.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Programming {
+    /// One input row of an array at a time, all its devices in parallel (NeuroSim's write).
+    Row,
+    /// Every device of an array at once, by coincident row/column pulse trains (Gokmen &
+    /// Vlasov 2016's stochastic update; the selector-free parallel ECRAM update).
+    Array,
+}
+
+/// Time per event, ns; kept apart from the counts (as energy is) so time can be re-priced.
+///
+/// How the times combine (docs/chip-model.md, "Latency"): the arrays of one layer work in
+/// parallel, layers and passes in sequence. One read of a layer takes
+/// `dac + mvm_ns + min(cols_per_adc, array outputs) · adc_conversion_ns`; one programming
+/// request takes `max_pulses · pulse_ns`, times the array's input rows when programmed row by
+/// row; digital work runs at `digital_ops_per_ns`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TimingSpec {
+    /// One DAC cycle, ns (≥ 0).
+    pub dac_cycle_ns: f64,
+    /// Bit-serial or parallel input.
+    pub dac_mode: DacMode,
+    /// Settling/integration of the array's currents in one read, ns (≥ 0).
+    pub mvm_ns: f64,
+    /// One ADC conversion, ns (≥ 0).
+    pub adc_conversion_ns: f64,
+    /// Array output columns that share one ADC, converted one after another (≥ 1).
+    pub cols_per_adc: u32,
+    /// One programming pulse (slot), ns (≥ 0).
+    pub pulse_ns: f64,
+    /// Which devices are pulsed at the same time.
+    pub programming: Programming,
+    /// Throughput of the digital periphery and co-processor, operations per ns (> 0). On a
+    /// chip without a read path (ideal) the array MACs run here too.
+    pub digital_ops_per_ns: f64,
     /// Where these figures come from.
     pub source: String,
 }

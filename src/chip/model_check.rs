@@ -2,7 +2,7 @@
 
 use super::model::{
     ArraySpec, ChipSpec, ConductanceSpec, DeviceSpec, DriftSpec, EnergySpec, MappingSpec, ReadSpec,
-    UpdateSpec, Violation,
+    TimingSpec, UpdateSpec, Violation,
 };
 
 /// The smallest nominal pulse step, as a fraction of g_max: 2⁻¹⁹, 16 f32 ulps of a conductance
@@ -116,6 +116,9 @@ pub(super) fn check_spec(s: &ChipSpec, out: &mut Vec<Violation>) {
         }
     }
     energy(&s.energy, out);
+    if let Some(t) = &s.timing {
+        timing(t, out);
+    }
     if let Some(a) = &s.array {
         array(a, out);
     }
@@ -235,4 +238,23 @@ fn energy(e: &EnergySpec, out: &mut Vec<Violation>) {
     c.nonneg("adc_pj", e.adc_pj);
     c.nonneg("write_pulse_pj", e.write_pulse_pj);
     c.nonneg("digital_op_pj", e.digital_op_pj);
+}
+
+fn timing(t: &TimingSpec, out: &mut Vec<Violation>) {
+    let mut c = Checker {
+        out,
+        section: "timing",
+    };
+    c.nonneg("dac_cycle_ns", t.dac_cycle_ns);
+    c.nonneg("mvm_ns", t.mvm_ns);
+    c.nonneg("adc_conversion_ns", t.adc_conversion_ns);
+    if t.cols_per_adc == 0 {
+        c.push(
+            "cols_per_adc",
+            0,
+            "an integer ≥ 1 (columns sharing one ADC)",
+        );
+    }
+    c.nonneg("pulse_ns", t.pulse_ns);
+    c.positive("digital_ops_per_ns", t.digital_ops_per_ns);
 }

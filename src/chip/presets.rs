@@ -141,6 +141,15 @@ pub static PARAMETERS: &[ParamDoc] = &[
     p("energy.write_pulse_pj", "pJ", "one programming pulse", "-"),
     p("energy.digital_op_pj", "pJ", "one digital add, multiply or compare", "-"),
     p("energy.source", "-", "where the energy figures come from", "-"),
+    p("timing.dac_cycle_ns", "ns", "one DAC cycle (per input bit when bit-serial)", "-"),
+    p("timing.dac_mode", "-", "bit_serial (inp_bits cycles per read) or parallel (one cycle)", "-"),
+    p("timing.mvm_ns", "ns", "settling/integration of the array currents in one read", "-"),
+    p("timing.adc_conversion_ns", "ns", "one ADC conversion", "-"),
+    p("timing.cols_per_adc", "columns", "array columns sharing one ADC, converted in turn", "-"),
+    p("timing.pulse_ns", "ns", "one programming pulse slot", "-"),
+    p("timing.programming", "-", "row (one input row at a time) or array (all devices at once)", "-"),
+    p("timing.digital_ops_per_ns", "ops/ns", "throughput of the digital periphery (and of the MACs on an ideal chip)", "-"),
+    p("timing.source", "-", "where the time figures come from", "-"),
 ];
 
 /// The documentation entry of a dotted key, if the schema has it.
@@ -158,7 +167,13 @@ pub fn describe(model: &ChipModel) -> String {
     let _ = writeln!(out, "chip model `{}`: {}", spec.name, spec.description);
     let _ = writeln!(out, "read from: {}", model.origin);
 
-    let skip = ["name", "description", "source", "energy.source"];
+    let skip = [
+        "name",
+        "description",
+        "source",
+        "energy.source",
+        "timing.source",
+    ];
     let mut section = "";
     for doc in PARAMETERS.iter().filter(|d| !skip.contains(&d.key)) {
         let Some(value) = value_of(doc.key) else {
@@ -195,6 +210,11 @@ pub fn describe(model: &ChipModel) -> String {
     let _ = writeln!(out, "\nsources:");
     let _ = writeln!(out, "  source        = {}", spec.source);
     let _ = writeln!(out, "  energy.source = {}", spec.energy.source);
+    if let Some(t) = &spec.timing {
+        let _ = writeln!(out, "  timing.source = {}", t.source);
+    } else {
+        let _ = writeln!(out, "\n(no [timing] section: no latency is priced)");
+    }
     out
 }
 

@@ -5,7 +5,7 @@
 use super::hdf5::OutputError;
 use super::runattrs::{attr_u64, attr_u64s};
 use super::schema::{self, group, h5err, put_fixed, Attr, CHECKPOINT, CHECKPOINT_NEW};
-use crate::chip::{Chip, ChipCheckpoint, DeviceCheckpoint, LayerCheckpoint, TileState};
+use crate::chip::{Chip, ChipCheckpoint, Counters, DeviceCheckpoint, LayerCheckpoint, TileState};
 use crate::learn::{Learner, OptimizerKind};
 use ::hdf5::Group;
 use std::path::Path;
@@ -54,7 +54,7 @@ pub(crate) fn write(
         put_fixed(path, &lg, "bias", &[lc.bias.len()], &lc.bias)?;
         a.array(&lg, "read_stream", &lc.read_stream)?;
         let flat: Vec<u64> = lc.counters.iter().flatten().copied().collect();
-        put_fixed(path, &lg, "counters", &[4, 9], &flat)?;
+        put_fixed(path, &lg, "counters", &[4, Counters::N], &flat)?;
         if let Some(w) = &lc.float_weights {
             put_fixed(path, &lg, "float_weights", &[w.len()], w)?;
         }
@@ -218,14 +218,22 @@ pub(crate) fn read(
     for l in 0..sizes.len().saturating_sub(1) {
         let lg = group(path, &g, &layer_name(l))?;
         let flat: Vec<u64> = read_vec(path, &lg, "counters")?;
-        if flat.len() != 36 {
+        // Files before `program_requests` hold 9 counters per phase: a prefix of today's.
+        let per = flat.len() / 4;
+        if !flat.len().is_multiple_of(4) || !(9..=Counters::N).contains(&per) {
             return Err(schema::bad(
                 path,
                 format!("{}/counters", lg.name()),
-                format!("has {} values, expected 4 × 9", flat.len()),
+                format!(
+                    "has {} values, expected 4 × {} (or 4 × 9 from older files)",
+                    flat.len(),
+                    Counters::N
+                ),
             ));
         }
-        let counters = std::array::from_fn(|p| std::array::from_fn(|k| flat[p * 9 + k]));
+        let counters = std::array::from_fn(|p| {
+            std::array::from_fn(|k| if k < per { flat[p * per + k] } else { 0 })
+        });
         let devices = read_devices(path, &lg)?;
         let decorrelator_tile = if lg.link_exists(DECOR_TILE) {
             let tg = group(path, &lg, DECOR_TILE)?;

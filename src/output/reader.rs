@@ -206,7 +206,13 @@ fn read_group(path: &Path, run: &Group, name: &str) -> Result<RunRecord, OutputE
             .collect())
     };
     let counters = |k: &str| -> Result<Vec<Vec<LayerCounters>>, OutputError> {
-        let (v, shape) = read_flat::<u64>(path, &ep, k, Some(&[layers, 4, 9]))?;
+        // Files before `program_requests` hold 9 counters: a prefix of today's columns.
+        let per = if ep.dataset(k).ok().and_then(|d| d.shape().get(3).copied()) == Some(9) {
+            9
+        } else {
+            Counters::N
+        };
+        let (v, shape) = read_flat::<u64>(path, &ep, k, Some(&[layers, 4, per]))?;
         check_rows(path, &ep, k, &shape, n)?;
         Ok((0..n)
             .map(|e| {
@@ -214,7 +220,11 @@ fn read_group(path: &Path, run: &Group, name: &str) -> Result<RunRecord, OutputE
                     .map(|l| {
                         LayerCounters(std::array::from_fn(|p| {
                             Counters::from_array(std::array::from_fn(|c| {
-                                v[((e * layers + l) * 4 + p) * 9 + c]
+                                if c < per {
+                                    v[((e * layers + l) * 4 + p) * per + c]
+                                } else {
+                                    0
+                                }
                             }))
                         }))
                     })

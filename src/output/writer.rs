@@ -240,7 +240,7 @@ fn create_datasets(
     create_series::<f64>(path, &ep, "samples_per_second", &[], "samples/s (wall)")?;
     let phases: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
     for name in ["counters", "eval_counters"] {
-        let ds = create_series::<u64>(path, &ep, name, &[layers, 4, 9], "events")?;
+        let ds = create_series::<u64>(path, &ep, name, &[layers, 4, Counters::N], "events")?;
         a.text(&ds, "dims", "epoch, layer, phase, counter")?;
         a.texts(&ds, "phases", &phases)?;
         a.texts(&ds, "counters", &Counters::NAMES)?;
@@ -327,12 +327,13 @@ fn create_datasets(
     Ok(())
 }
 
-/// Flattens `[layer][phase]` counters to a row of `layers × 4 × 9`.
+/// Flattens `[layer][phase]` counters to a row of `layers × 4 × Counters::N`.
 fn counter_row(c: &[LayerCounters], layers: usize) -> Vec<u64> {
-    let mut row = vec![0u64; layers * 36];
+    const N: usize = Counters::N;
+    let mut row = vec![0u64; layers * 4 * N];
     for (l, lc) in c.iter().enumerate().take(layers) {
         for p in 0..4 {
-            row[(l * 4 + p) * 9..(l * 4 + p + 1) * 9].copy_from_slice(&lc.0[p].to_array());
+            row[(l * 4 + p) * N..(l * 4 + p + 1) * N].copy_from_slice(&lc.0[p].to_array());
         }
     }
     row
