@@ -481,3 +481,38 @@ fn per_array_traces_are_written_and_add_up_to_the_layer() {
             .all(|v| (0.0..=1.0).contains(v)));
     }
 }
+
+/// The latency model prices the grid the chip really builds: its geometry has the chip's array
+/// count, one update sends one programming request to every array, and one read of the layer
+/// costs `vector_reads / arrays` array reads (the arrays work in parallel).
+#[test]
+fn latency_prices_the_grid_the_chip_builds() {
+    use npchip::chip::latency::{layer_latency, ArrayGeometry};
+    let m = model("rram", &[]);
+    let mut chip = build(&m, &[784, 300, 10], 3);
+    let (gi, go) = chip.telemetry().layer(0).grid();
+    let (rows, cols) = m.array_limits();
+    let g = ArrayGeometry::split(784, 300, rows, cols);
+    assert_eq!(g.arrays, gi * go, "grid {gi} × {go}");
+    let x = inputs(784, 8, 1);
+    let _ = read(&mut chip, &x);
+    let dw = DMatrix::from_element(300, 784, 1e-3f32);
+    let db = nalgebra::DVector::zeros(300);
+    let mut port = chip.port();
+    port.update_layer(0, &dw, &db);
+    let c = chip.counters()[0];
+    assert_eq!(c.get(Phase::Update).program_requests, g.arrays as u64);
+    assert_eq!(c.get(Phase::Inference).vector_reads, 8 * g.arrays as u64);
+    let t = m.spec().timing.clone().unwrap();
+    let r = m.spec().read.clone().unwrap();
+    let lat = layer_latency(&m, 784, 300, &c);
+    let per_read = r.inp_bits as f64 * t.dac_cycle_ns
+        + t.mvm_ns
+        + (t.cols_per_adc as usize).min(g.cols) as f64 * t.adc_conversion_ns;
+    let inf = lat[Phase::Inference as usize];
+    assert!((inf.read_ns - 8.0 * per_read).abs() < 1e-6 * inf.read_ns);
+    let upd = lat[Phase::Update as usize];
+    let u = m.spec().update.clone().unwrap();
+    let per_request = u.max_pulses as f64 * t.pulse_ns * g.rows as f64;
+    assert!((upd.program_ns - per_request).abs() < 1e-6 * per_request);
+}

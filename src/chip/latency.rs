@@ -33,7 +33,8 @@ pub struct ArrayGeometry {
 
 impl ArrayGeometry {
     /// A `outputs × inputs` matrix on arrays of at most `max_rows` inputs × `max_cols`
-    /// outputs (0: unbounded), split into near-equal parts along each side.
+    /// outputs (0 or `usize::MAX`: unbounded), split into near-equal parts along each side as
+    /// the chip's array grid splits it (`array_grid.rs`).
     pub fn split(inputs: usize, outputs: usize, max_rows: usize, max_cols: usize) -> Self {
         let parts = |n: usize, max: usize| if max == 0 { 1 } else { n.div_ceil(max).max(1) };
         let (pr, pc) = (parts(inputs, max_rows), parts(outputs, max_cols));
@@ -99,14 +100,6 @@ impl Latency {
     }
 }
 
-/// The largest array a chip model allows, inputs × outputs (0: unbounded).
-fn array_limits(model: &ChipModel) -> (usize, usize) {
-    model
-        .spec()
-        .array
-        .map_or((0, 0), |a| (a.rows as usize, a.cols as usize))
-}
-
 /// Time of one layer's counters, per phase: the weight arrays of an `outputs × inputs` layer
 /// for every phase but decorrelation, whose reads and programming go to the layer's `inputs ×
 /// inputs` decorrelator (its own arrays when analog; only digital work otherwise).
@@ -117,7 +110,7 @@ pub fn layer_latency(
     c: &super::energy::LayerCounters,
 ) -> [Latency; 4] {
     use super::energy::Phase;
-    let (rows, cols) = array_limits(model);
+    let (rows, cols) = model.array_limits();
     let weights = ArrayGeometry::split(inputs, outputs, rows, cols);
     let decor = ArrayGeometry::split(inputs, inputs, rows, cols);
     Phase::ALL.map(|p| {
