@@ -5,6 +5,7 @@ mod bad_input_corpus;
 mod chip_model;
 mod crossbar;
 mod data;
+mod latency;
 mod learning;
 mod output;
 mod port;

@@ -371,7 +371,8 @@ fn html_report_holds_every_figure_and_nothing_from_the_network() {
             "accuracy_vs_read_noise.png",
             "energy.png",
             "heatmap_danp-nn_stochastic.png",
-            "learning_curves.png"
+            "learning_curves.png",
+            "time.png"
         ]
     );
     // Every figure embedded, byte for byte, and nothing else as an image.

@@ -125,8 +125,28 @@ impl plotters::coord::ranged1d::Ranged for Ticked {
 pub struct EnergyBar {
     /// Axis label (the run name).
     pub label: String,
-    /// Energy per training sample, pJ, per phase (inference, perturbation, update, decorrelation).
+    /// Per training sample and phase (inference, perturbation, update, decorrelation): energy
+    /// in pJ, or time in ns (see [`PhaseQuantity`]).
     pub per_phase_pj: [f64; 4],
+}
+
+/// What a stacked phase bar measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhaseQuantity {
+    /// Energy, values in pJ.
+    Energy,
+    /// Chip time, values in ns.
+    Time,
+}
+
+/// A unit for times up to `max_ns`: (divisor, name).
+pub fn time_unit(max_ns: f64) -> (f64, &'static str) {
+    match max_ns {
+        m if m >= 1e9 => (1e9, "s"),
+        m if m >= 1e6 => (1e6, "ms"),
+        m if m >= 1e3 => (1e3, "µs"),
+        _ => (1.0, "ns"),
+    }
 }
 
 /// Legends with more entries than this are left out (the lines are still drawn).
@@ -215,6 +235,16 @@ pub const PHASES: [&str; 4] = ["inference", "perturbation", "update", "decorrela
 
 /// Stacked bars under `title`: training energy per training sample, by phase, one bar per run.
 pub fn energy_bars(path: &Path, title: &str, bars: &[EnergyBar]) -> anyhow::Result<()> {
+    phase_bars(path, title, PhaseQuantity::Energy, bars)
+}
+
+/// Stacked bars under `title`: energy or chip time per training sample, by phase, one bar per run.
+pub fn phase_bars(
+    path: &Path,
+    title: &str,
+    quantity: PhaseQuantity,
+    bars: &[EnergyBar],
+) -> anyhow::Result<()> {
     register_font();
     let e = perr(path);
     let n = bars.len().max(1);
@@ -227,7 +257,10 @@ pub fn energy_bars(path: &Path, title: &str, bars: &[EnergyBar]) -> anyhow::Resu
         .iter()
         .map(|b| b.per_phase_pj.iter().sum::<f64>())
         .fold(0.0f64, f64::max);
-    let (div, unit) = energy_unit(max);
+    let ((div, unit), what) = match quantity {
+        PhaseQuantity::Energy => (energy_unit(max), "energy"),
+        PhaseQuantity::Time => (time_unit(max), "chip time"),
+    };
     let top = if max > 0.0 { max / div * 1.08 } else { 1.0 };
     let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
     // Bars sit at x = 0, 1, ...; a tick label is the run's name where a tick falls on a bar.
@@ -249,7 +282,7 @@ pub fn energy_bars(path: &Path, title: &str, bars: &[EnergyBar]) -> anyhow::Resu
         .configure_mesh()
         .disable_x_mesh()
         .x_desc("run")
-        .y_desc(format!("energy per training sample ({unit})"))
+        .y_desc(format!("{what} per training sample ({unit})"))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 15))
         .x_labels(n.min(40))

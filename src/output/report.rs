@@ -49,6 +49,11 @@ pub struct Row {
     pub test_acc: Option<f64>,
     /// Training energy per training sample by phase, pJ (None without finished epochs).
     pub energy_pj: Option<[f64; 4]>,
+    /// Chip time per training sample by phase, ns: the run's counters priced by its chip
+    /// model's `[timing]` (None without finished epochs or without `[timing]`).
+    pub time_ns: Option<[f64; 4]>,
+    /// Chip time of one inference (evaluation counters per test sample), ns.
+    pub inference_ns: Option<f64>,
     /// Programming pulses (up + down, all phases) per weight over the run.
     pub pulses_per_weight: Option<f64>,
     /// Median wall time of the training part of an epoch, s (None without finished epochs).
@@ -126,6 +131,8 @@ impl Row {
             .flatten();
         let adc_saturation = (totals.adc_conversions > 0)
             .then(|| totals.adc_saturations as f64 / totals.adc_conversions as f64);
+        let (time_ns, inference_ns) = latency(r, samples).unzip();
+        let inference_ns = inference_ns.flatten();
         let seconds_per_epoch = (!e.train_seconds.is_empty()).then(|| {
             let mut t = e.train_seconds.clone();
             t.sort_by(f64::total_cmp);
@@ -151,6 +158,8 @@ impl Row {
             train_acc: e.train_acc.last().copied(),
             test_acc: e.test_acc.last().copied(),
             energy_pj,
+            time_ns,
+            inference_ns,
             pulses_per_weight,
             seconds_per_epoch,
             adc_saturation,
@@ -160,6 +169,49 @@ impl Row {
             rounding: attr_str(a, "chip.update.rounding").map(str::to_string),
         }
     }
+}
+
+/// The run's counters re-priced in time (`src/chip/latency.rs`) with the chip model stored in
+/// the file: per training sample by phase, and per inference. None when the file predates
+/// `[timing]`, has no finished epoch, or its chip model does not parse.
+fn latency(r: &RunRecord, samples: u64) -> Option<([f64; 4], Option<f64>)> {
+    use crate::chip::latency::layer_latency;
+    let a = &r.attrs;
+    let e = &r.epochs;
+    let spec = crate::chip::ChipSpec::parse(attr_str(a, "chip_toml")?, "chip_toml", &[]).ok()?;
+    let model = spec.check("chip_toml").ok()?;
+    model.spec().timing.as_ref()?;
+    let sizes: Vec<usize> = match a.get("sizes")? {
+        super::hdf5::AttrValue::Ints(v) => v.iter().map(|&x| x as usize).collect(),
+        _ => return None,
+    };
+    if e.is_empty() || samples == 0 {
+        return None;
+    }
+    let total = |series: &[Vec<crate::chip::energy::LayerCounters>]| {
+        let mut t = [0.0f64; 4];
+        for epoch in series {
+            for (l, lc) in epoch.iter().enumerate().take(sizes.len().saturating_sub(1)) {
+                let lat = layer_latency(&model, sizes[l], sizes[l + 1], lc);
+                for p in 0..4 {
+                    t[p] += lat[p].total_ns();
+                }
+            }
+        }
+        t
+    };
+    let train = total(&e.counters).map(|x| x / samples as f64);
+    let evals = attr_i64(a, "test_size").map(|n| n as f64 * e.len() as f64);
+    let inference = evals
+        .filter(|&n| n > 0.0)
+        .map(|n| total(&e.eval_counters).iter().sum::<f64>() / n);
+    Some((train, inference))
+}
+
+/// A time in ns with a unit that keeps it readable.
+pub fn time_text(ns: f64) -> String {
+    let (div, unit) = plots::time_unit(ns);
+    format!("{:.3} {unit}", ns / div)
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -193,9 +245,17 @@ pub fn table_cells(rows: &[Row]) -> Vec<Vec<String>> {
             .map(|p| format!("E {p} ({unit})")),
     )
     .chain(
-        ["pulses/weight", "ADC sat.", "s/epoch", "status"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "t/sample",
+            "t/inference",
+            "EDP (J·s)",
+            "pulses/weight",
+            "ADC sat.",
+            "s/epoch",
+            "status",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     )
     .collect();
     let mut cells: Vec<Vec<String>> = vec![header];
@@ -219,6 +279,15 @@ pub fn table_cells(rows: &[Row]) -> Vec<Vec<String>> {
                     .map_or("-".into(), |e| format!("{:.3}", e[p] / div)),
             );
         }
+        let t_sample = r.time_ns.map(|t| t.iter().sum::<f64>());
+        c.push(t_sample.map_or("-".into(), time_text));
+        c.push(r.inference_ns.map_or("-".into(), time_text));
+        // Energy–delay product of one training sample: (pJ · 1e-12) × (ns · 1e-9).
+        let edp = r
+            .energy_pj
+            .zip(t_sample)
+            .map(|(e, t)| e.iter().sum::<f64>() * 1e-12 * t * 1e-9);
+        c.push(edp.map_or("-".into(), |x| format!("{x:.2e}")));
         c.push(
             r.pulses_per_weight
                 .map_or("-".into(), |x| format!("{x:.1}")),
@@ -251,7 +320,7 @@ pub fn table_notes(rows: &[Row]) -> Vec<String> {
     if rows.iter().any(|r| r.oracle) {
         out.push("* oracle rule: reads chip internals (noise samples or weights) that a real controller cannot.".into());
     }
-    out.push("E: training energy per training sample by phase; pulses/weight: programming pulses per weight over all epochs; ADC sat.: saturated / all ADC conversions in training; s/epoch: median wall time of an epoch's training (evaluation excluded).".into());
+    out.push("E: training energy per training sample by phase; pulses/weight: programming pulses per weight over all epochs; t/sample: chip time per training sample (the counters priced by the chip model's [timing]: a layer's arrays in parallel, layers and passes in sequence; docs/chip-model.md, Latency), its phases in time.png; t/inference: chip time of one evaluation sample; EDP: energy × time of one training sample; ADC sat.: saturated / all ADC conversions in training; s/epoch: median wall time of an epoch's training (evaluation excluded).".into());
     out
 }
 
@@ -463,6 +532,8 @@ mod tests {
             train_acc: Some(0.5),
             test_acc: Some(0.25),
             energy_pj: Some([1500.0, 0.0, 20.0, 0.0]),
+            time_ns: Some([2000.0, 0.0, 500.0, 0.0]),
+            inference_ns: Some(1000.0),
             pulses_per_weight: Some(3.25),
             seconds_per_epoch: Some(1.5),
             adc_saturation: Some(0.001),
@@ -492,6 +563,13 @@ mod tests {
                 && lines[2].contains("25.00%")
                 && lines[2].contains("1.500")
                 && lines[2].contains("0.100%"),
+            "{t}"
+        );
+        // t/sample 2000 + 500 ns, t/inference 1000 ns, EDP 1520 pJ × 2500 ns = 3.80e-15 J·s.
+        assert!(
+            lines[2].contains("2.500 µs")
+                && lines[2].contains("1.000 µs")
+                && lines[2].contains("3.80e-15"),
             "{t}"
         );
         assert!(t.contains("run0001 diverged: diverged in epoch 1"), "{t}");

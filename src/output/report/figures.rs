@@ -385,6 +385,25 @@ pub fn plot_all(runs: &[RunRecord], dir: &Path) -> anyhow::Result<Vec<(PathBuf, 
         )?;
         written.push((p, "training energy per training sample, by phase".into()));
     }
+    let times: Vec<EnergyBar> = rows
+        .iter()
+        .filter_map(|r| {
+            Some(EnergyBar {
+                label: r.name.clone(),
+                per_phase_pj: r.time_ns?,
+            })
+        })
+        .collect();
+    if !times.is_empty() {
+        let p = dir.join("time.png");
+        plots::phase_bars(
+            &p,
+            &format!("Chip time per training sample, by phase\n{what}"),
+            plots::PhaseQuantity::Time,
+            &times,
+        )?;
+        written.push((p, "chip time per training sample, by phase".into()));
+    }
     Ok(written)
 }
 

@@ -1,0 +1,104 @@
+//! Chip time in result files and reports: the report re-prices a run's stored counters with the
+//! stored chip model's `[timing]`, so its time per sample equals the latency equations applied
+//! to the counters, and a slower periphery (an override) shows up as exactly that much time.
+
+use npchip::chip::latency::layer_latency;
+use npchip::chip::presets::resolve;
+use npchip::output::hdf5::read_runs;
+use npchip::output::report::Row;
+use npchip::cli::{Cli, Command};
+use npchip::output::train_to_file;
+
+fn train(dir: &std::path::Path, name: &str, set: &[&str]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    use clap::Parser;
+    let p = path.to_str().unwrap().to_string();
+    let mut argv = vec![
+        "npchip",
+        "train",
+        "--chip",
+        "rram",
+        "--hidden",
+        "300",
+        "--batch",
+        "32",
+        "--train-samples",
+        "256",
+        "--test-samples",
+        "64",
+        "--epochs",
+        "2",
+        "--seed",
+        "5",
+        "--trace",
+        "none",
+        "--out",
+        &p,
+    ];
+    for s in set {
+        argv.extend(["--set", s]);
+    }
+    let args = match Cli::try_parse_from(&argv).unwrap().command {
+        Command::Train(a) => *a,
+        _ => unreachable!(),
+    };
+    train_to_file(&args, true).unwrap();
+    path
+}
+
+#[test]
+fn report_time_is_the_latency_of_the_stored_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = train(dir.path(), "t.h5", &[]);
+    let run = &read_runs(&path).unwrap()[0];
+    let row = Row::of(run);
+    let t = row.time_ns.expect("rram has [timing]");
+    // By hand: every epoch, every layer, priced by the preset (64 → 300 → 10 on 256 arrays).
+    let model = resolve("rram", &[]).unwrap();
+    let sizes = [64usize, 300, 10];
+    let mut want = [0.0f64; 4];
+    for epoch in &run.epochs.counters {
+        for (l, lc) in epoch.iter().enumerate() {
+            let lat = layer_latency(&model, sizes[l], sizes[l + 1], lc);
+            for p in 0..4 {
+                want[p] += lat[p].total_ns();
+            }
+        }
+    }
+    let samples: u64 = run.epochs.samples.iter().sum();
+    for p in 0..4 {
+        let w = want[p] / samples as f64;
+        assert!(
+            (t[p] - w).abs() <= 1e-9 * w.abs().max(1.0),
+            "phase {p}: {} vs {w}",
+            t[p]
+        );
+    }
+    // The hidden layer (300 outputs) spans 2 arrays; programming row by row dominates updates.
+    assert!(t[2] > t[0], "update {} vs inference {}", t[2], t[0]);
+    assert!(row.inference_ns.unwrap() > 0.0);
+
+    // Doubling the pulse width doubles exactly the programming part of the update phase.
+    let slow = train(dir.path(), "slow.h5", &["timing.pulse_ns=160.0"]);
+    let slow_run = &read_runs(&slow).unwrap()[0];
+    let t2 = Row::of(slow_run).time_ns.unwrap();
+    assert_eq!(
+        run.epochs.counters, slow_run.epochs.counters,
+        "same run, only priced differently"
+    );
+    let program: f64 = run
+        .epochs
+        .counters
+        .iter()
+        .flat_map(|e| e.iter().enumerate())
+        .map(|(l, lc)| layer_latency(&model, sizes[l], sizes[l + 1], lc)[2].program_ns)
+        .sum::<f64>()
+        / samples as f64;
+    assert!(program > 0.0);
+    assert!(
+        ((t2[2] - t[2]) - program).abs() < 1e-6 * program,
+        "{} vs {program}",
+        t2[2] - t[2]
+    );
+    assert_eq!(t2[0], t[0]);
+}
