@@ -5,6 +5,8 @@ pub mod hdf5;
 pub mod merge;
 pub mod plots;
 pub mod progress;
+pub mod probe;
+mod publish;
 mod reader;
 pub mod report;
 mod resume;
@@ -157,6 +159,7 @@ fn resume_file(
     quiet: bool,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
+    probe::check(path)?;
     let file = ResultFile::open_append(path)?;
     let names = file.run_names()?;
     let name = match names.as_slice() {

@@ -96,6 +96,8 @@ pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
     let data = train.dataset()?;
     let path = train.out.clone().unwrap_or_else(|| default_out(f.shard));
     let file = ResultFile::create(&path, train.force, &command_line())?;
+    // One file for many runs: rewriting it after every epoch of every run would be quadratic.
+    file.throttle_publishing();
     record::write_grid(&file, &grid, f.shard)?;
     file.flush()?;
     let opts = RunOptions {
