@@ -163,8 +163,7 @@ pub fn check(path: &Path) -> Result<(), OutputError> {
 /// The child's work (`npchip probe-file FILE`): reads every attribute and dataset, then the
 /// result records as `report` does.
 pub fn read_everything(path: &Path) -> Result<(), OutputError> {
-    let file = ::hdf5::File::open(path)
-        .map_err(|e| super::schema::h5err(path, "opening", e))?;
+    let file = ::hdf5::File::open(path).map_err(|e| super::schema::h5err(path, "opening", e))?;
     walk(path, &file)?;
     drop(file);
     super::reader::read_runs(path).map(|_| ())

@@ -134,7 +134,10 @@ impl Publisher {
     /// Limits publishing to about a tenth of the wall time (see [`Schedule`]); a final
     /// [`Publisher::publish`] with `always` still writes everything.
     pub(crate) fn throttle(&self) {
-        self.schedule.lock().unwrap_or_else(|e| e.into_inner()).throttled = true;
+        self.schedule
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .throttled = true;
     }
 
     /// Writes the current state of `file` to disk (unless throttled and `always` is false).
@@ -207,40 +210,42 @@ pub(crate) fn write_atomically(
     no_replace: bool,
 ) -> Result<(), OutputError> {
     let tmp = sibling(path, ".tmp");
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| io_error(path, "creating", e))?;
-        f.write_all(bytes)
-            .map_err(|e| io_error(path, "writing", e))?;
-        f.sync_all().map_err(|e| io_error(path, "syncing", e))?;
-        drop(f);
-        if no_replace {
-            // A hard link fails if `path` exists: never replaces a file that appeared since
-            // the existence check (some file systems lack hard links: then check, rename).
-            match std::fs::hard_link(&tmp, path) {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return sync_dir(path);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    return Err(OutputError::Exists {
-                        path: path.to_path_buf(),
-                    })
-                }
-                Err(_) if path.exists() => {
-                    return Err(OutputError::Exists {
-                        path: path.to_path_buf(),
-                    })
-                }
-                Err(_) => {}
-            }
-        }
-        std::fs::rename(&tmp, path).map_err(|e| io_error(path, "renaming the new version in", e))?;
-        sync_dir(path)
-    })();
+    let result = write_and_rename(path, &tmp, bytes, no_replace);
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+fn write_and_rename(
+    path: &Path,
+    tmp: &Path,
+    bytes: &[u8],
+    no_replace: bool,
+) -> Result<(), OutputError> {
+    let mut f = File::create(tmp).map_err(|e| io_error(path, "creating", e))?;
+    f.write_all(bytes)
+        .map_err(|e| io_error(path, "writing", e))?;
+    f.sync_all().map_err(|e| io_error(path, "syncing", e))?;
+    drop(f);
+    if no_replace {
+        // A hard link fails if `path` exists: never replaces a file that appeared since the
+        // existence check (some file systems lack hard links: then check, and rename).
+        match std::fs::hard_link(tmp, path) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(tmp);
+                return sync_dir(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || path.exists() => {
+                return Err(OutputError::Exists {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(_) => {}
+        }
+    }
+    std::fs::rename(tmp, path).map_err(|e| io_error(path, "renaming the new version in", e))?;
+    sync_dir(path)
 }
 
 fn sync_dir(path: &Path) -> Result<(), OutputError> {
