@@ -113,12 +113,17 @@ pub(crate) fn create_file(
 }
 
 pub(crate) fn open_append(path: &Path) -> Result<ResultFile, OutputError> {
+    let not_found = || OutputError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+    };
+    if !path.is_file() {
+        return Err(not_found());
+    }
+    // Before reading: a file another run is writing is refused, not read half-way.
     let lock = OutputLock::acquire(path)?;
     if !path.is_file() {
-        return Err(OutputError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        });
+        return Err(not_found());
     }
     // Read into memory; changes reach `path` only as whole images (see publish.rs).
     let file = File::with_options()
