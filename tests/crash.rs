@@ -87,8 +87,8 @@ for grp in ["epochs", "traces", "steps"]:
         if k.split("/")[-1] in TIMING:
             continue
         extendable = rv.maxshape and rv.maxshape[0] is None and grp != "steps"
-        if not extendable and E == 0 and k not in F[grp]:
-            continue  # per-device totals appear with the first finished epoch
+        if E == 0 and k not in F[grp]:
+            continue  # some traces (per-device totals, per-array rates) appear with epoch 1
         assert k in F[grp], ("missing", grp, k)
         fv = F[grp][k]
         if extendable:

@@ -126,10 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ProbeFile { file } => Ok(probe::read_everything(&file)?),
         Command::Train(a) => train_cmd::run(*a, cli.quiet > 0),
         Command::Sweep(a) => crate::sweep::run(*a),
-        Command::Merge(a) => {
-            a.inputs.iter().try_for_each(|f| probe::check(f))?;
-            crate::output::merge::merge(&a.out, &a.inputs, a.force)
-        }
+        Command::Merge(a) => crate::output::merge::merge(&a.out, &a.inputs, a.force),
         Command::Report(a) => {
             a.files.iter().try_for_each(|f| probe::check(f))?;
             crate::output::report::run(&a.files, a.out.as_deref())

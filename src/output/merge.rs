@@ -51,6 +51,8 @@ fn int_attr(loc: &hdf5::Location, name: &str) -> Option<i64> {
 }
 
 fn read_input(path: &Path) -> anyhow::Result<Input> {
+    // In a child first: a corrupted shard must be an error, not a crash (probe.rs).
+    super::probe::check(path)?;
     let f = hdf5::File::open(path)
         .with_context(|| format!("{}: cannot open as HDF5", path.display()))?;
     let not_sweep = || {
