@@ -53,6 +53,13 @@ pub enum Command {
     Data(DataCommand),
     /// Measure training speed: samples/s and GFLOP/s against the machine's GEMM rate.
     Bench(crate::bench::BenchArgs),
+    /// Internal: reads every object of a result file, so that `report`, `merge` and
+    /// `--resume` learn in a child process whether libhdf5 survives the file.
+    #[command(name = "probe-file", hide = true)]
+    ProbeFile {
+        /// The file to read.
+        file: PathBuf,
+    },
 }
 
 /// `npchip chip ...`
@@ -132,7 +139,11 @@ pub struct ReportArgs {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    use crate::output::probe;
+    // Files of unknown health are read in a child first (a crash there is an error here).
+    probe::enable();
     match cli.command {
+        Command::ProbeFile { file } => Ok(probe::read_everything(&file)?),
         Command::Train(a) => train_cmd::run(*a, cli.quiet > 0),
         Command::Sweep(a) => crate::sweep::run(*a),
         Command::Merge(a) => crate::output::merge::merge_with_hint(
@@ -142,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             a.rerun_hint.as_deref(),
         ),
         Command::Report(a) => {
+            a.files.iter().try_for_each(|f| probe::check(f))?;
             crate::output::report::run_to(&a.files, a.out.as_deref(), a.html.as_deref())
         }
         Command::Chip(c) => chip_cmd::run(c),

@@ -69,6 +69,43 @@ pub enum OutputError {
         /// Why, and what to do.
         reason: String,
     },
+    /// Another running npchip holds the file's lock (it is writing the file); nothing was
+    /// touched, not even with `--force`.
+    #[error("{path} is being written by another running npchip (pid {holder}, lock {lock}): refusing to touch it, even with --force; wait for that run to end or write elsewhere with --out")]
+    Busy {
+        /// The file.
+        path: PathBuf,
+        /// The lock file (`.<name>.lock` beside it).
+        lock: PathBuf,
+        /// The pid the holder wrote into the lock file (may be empty).
+        holder: String,
+    },
+    /// The disk (or quota) is full: the new version of the file could not be written; the
+    /// previous version on disk is complete and still holds every epoch published before.
+    #[error("{path}: the disk is full ({source}); the file on disk keeps its last complete version (every epoch finished before this one); free space and continue with `npchip train --resume {path}`")]
+    DiskFull {
+        /// The file.
+        path: PathBuf,
+        /// The OS error (ENOSPC or EDQUOT).
+        source: std::io::Error,
+    },
+    /// The file is damaged: reading it crashed libhdf5 (in a child process), did not finish,
+    /// or found sizes no npchip file has. Nothing in this process touched the damaged parts.
+    #[error("{path}: cannot be read safely, the file is corrupt: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What the check found.
+        reason: String,
+    },
+    /// Reading the file in the checking child process failed with this error (names the file).
+    #[error("{message}")]
+    Probe {
+        /// The file.
+        path: PathBuf,
+        /// The child's error message.
+        message: String,
+    },
     /// Plain file-system trouble (creating the directory, removing an old file).
     #[error("{path}: {source}")]
     Io {
@@ -256,6 +293,8 @@ pub type Attrs = BTreeMap<String, AttrValue>;
 pub struct ResultFile {
     pub(crate) file: ::hdf5::File,
     pub(crate) path: PathBuf,
+    /// Writes the in-memory file to `path` atomically; holds the file's lock.
+    pub(crate) publisher: std::sync::Arc<super::publish::Publisher>,
 }
 
 impl ResultFile {
@@ -303,16 +342,21 @@ impl ResultFile {
         super::resume::resume_run(self, name, epochs)
     }
 
-    /// Writes everything buffered to disk.
+    /// Writes everything so far to disk as a complete new version of the file (atomically:
+    /// see `publish.rs`); throttled if [`ResultFile::throttle_publishing`] was called.
     pub fn flush(&self) -> Result<(), OutputError> {
-        self.file
-            .flush()
-            .map_err(|e| super::schema::h5err(&self.path, "flushing", e))
+        self.publisher.publish(&self.file, false)
     }
 
-    /// Flushes and closes the file.
+    /// Publishes at most as often as keeps the copying under about a tenth of the wall time
+    /// (for files that hold many runs, e.g. a sweep's); [`ResultFile::close`] still writes all.
+    pub fn throttle_publishing(&self) {
+        self.publisher.throttle();
+    }
+
+    /// Publishes the final version and closes the file (the lock goes with the last writer).
     pub fn close(self) -> Result<(), OutputError> {
-        self.flush()?;
+        self.publisher.publish(&self.file, true)?;
         let path = self.path.clone();
         self.file
             .close()

@@ -65,6 +65,8 @@ fn read_input(path: &Path) -> anyhow::Result<Input> {
         Ok(m) if !m.is_file() => bail!("IN {}: not a regular file", path.display()),
         Ok(_) => {}
     }
+    // In a child first: a corrupted shard must be an error, not a crash (probe.rs).
+    super::probe::check(path)?;
     let f = hdf5::File::open(path)
         .with_context(|| format!("{}: cannot open as HDF5", path.display()))?;
     let not_sweep = || {

@@ -5,7 +5,9 @@ pub mod hdf5;
 pub mod html;
 pub mod merge;
 pub mod plots;
+pub mod probe;
 pub mod progress;
+mod publish;
 mod reader;
 pub mod report;
 mod resume;
@@ -159,6 +161,7 @@ fn resume_file(
     quiet: bool,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
+    probe::check(path)?;
     let file = ResultFile::open_append(path)?;
     let names = file.run_names()?;
     let name = match names.as_slice() {

@@ -151,11 +151,12 @@ pub(crate) fn resume_run(
     a.scalar(&run, "epochs_done", epoch as u64)?;
     let sizes = spec.sizes(&data);
     let traces = TraceWriter::reopen(path, &run, options.trace, &spec.chip, &sizes, spec.seed)?;
-    file.file.flush().map_err(|e| h5err(path, "flushing", e))?;
+    file.publisher.publish(&file.file, true)?;
     let writer = RunWriter {
         inner: WriterState {
             path: path.to_path_buf(),
             file: file.file.clone(),
+            publisher: file.publisher.clone(),
             name: name.to_string(),
             run: run.clone(),
             trace: options.trace,

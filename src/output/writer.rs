@@ -2,10 +2,12 @@
 //!
 //! Per epoch, in order: trace rows → epoch rows (the `epoch` dataset last, so its length is
 //! the number of complete rows) → checkpoint (written aside, then swapped in) → run
-//! attributes → flush. An interrupted (partial) epoch is not appended: the file keeps only
+//! attributes → publish (a complete new version of the file replaces the old one by
+//! `rename`; see publish.rs). An interrupted (partial) epoch is not appended: the file keeps only
 //! finished epochs, which is what `--resume` continues from.
 
 use super::hdf5::{OutputError, ResultFile, RunOptions, RunStatus, RunWriter, SCHEMA_VERSION};
+use super::publish::{OutputLock, Publisher};
 use super::schema::{self, create_series, group, h5err, put_row, Attr, EPOCHS, STEPS};
 use super::traces::TraceWriter;
 use super::TraceLevel;
@@ -18,12 +20,15 @@ use crate::run::RunSpec;
 use crate::train::{EpochRecord, StepRecord};
 use ::hdf5::{File, Group};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The state behind a [`RunWriter`].
 pub(crate) struct WriterState {
     pub(crate) path: PathBuf,
     pub(crate) file: File,
+    /// Publishes `file` to `path` (shared with the [`ResultFile`]).
+    pub(crate) publisher: Arc<Publisher>,
     pub(crate) name: String,
     pub(crate) run: Group,
     pub(crate) trace: TraceLevel,
@@ -69,33 +74,24 @@ pub(crate) fn create_file(
     force: bool,
     cmdline: &str,
 ) -> Result<ResultFile, OutputError> {
-    if path.exists() && !force {
-        return Err(OutputError::Exists {
-            path: path.to_path_buf(),
-        });
-    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
             path: path.to_path_buf(),
             source,
         })?;
     }
-    let file = if force {
-        File::create(path)
-    } else {
-        // Exclusive: never replaces a file that appeared since the check above.
-        File::create_excl(path)
-    };
-    let file = file.map_err(|e| {
-        if !force && path.exists() {
-            OutputError::Exists {
-                path: path.to_path_buf(),
-            }
-        } else {
-            h5err(path, "creating the file", e)
-        }
-    })?;
-    schema::close_on_exec(path);
+    // The lock first: a file another run is writing is refused before anything is touched.
+    let lock = OutputLock::acquire(path)?;
+    if path.exists() && !force {
+        return Err(OutputError::Exists {
+            path: path.to_path_buf(),
+        });
+    }
+    // In memory only: nothing reaches `path` except whole images (see publish.rs).
+    let file = File::with_options()
+        .with_fapl(|p| p.core_filebacked(false))
+        .create(path)
+        .map_err(|e| h5err(path, "creating the file (in memory)", e))?;
     let a = Attr { path };
     a.text(&file, "format", "npchip result file")?;
     a.text(&file, "npchip_version", env!("CARGO_PKG_VERSION"))?;
@@ -107,28 +103,33 @@ pub(crate) fn create_file(
     a.scalar(&file, "threads", crate::linalg::threads() as u64)?;
     file.create_group("runs")
         .map_err(|e| h5err(path, "creating /runs", e))?;
-    file.flush().map_err(|e| h5err(path, "flushing", e))?;
+    let publisher = Arc::new(Publisher::new(path, lock, !force));
+    publisher.publish(&file, true)?;
     Ok(ResultFile {
         file,
         path: path.to_path_buf(),
+        publisher,
     })
 }
 
 pub(crate) fn open_append(path: &Path) -> Result<ResultFile, OutputError> {
+    let not_found = || OutputError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+    };
     if !path.is_file() {
-        return Err(OutputError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        });
+        return Err(not_found());
     }
-    let file = File::append(path).map_err(|e| {
-        h5err(
-            path,
-            "opening for writing (if a killed run left it marked open, run `h5clear -s` on it)",
-            e,
-        )
-    })?;
-    schema::close_on_exec(path);
+    // Before reading: a file another run is writing is refused, not read half-way.
+    let lock = OutputLock::acquire(path)?;
+    if !path.is_file() {
+        return Err(not_found());
+    }
+    // Read into memory; changes reach `path` only as whole images (see publish.rs).
+    let file = File::with_options()
+        .with_fapl(|p| p.core_filebacked(false))
+        .open_rw(path)
+        .map_err(|e| h5err(path, "opening", e))?;
     check_schema(path, &file)?;
     if !file.link_exists("runs") {
         return Err(schema::missing(path, "/runs"));
@@ -136,6 +137,7 @@ pub(crate) fn open_append(path: &Path) -> Result<ResultFile, OutputError> {
     Ok(ResultFile {
         file,
         path: path.to_path_buf(),
+        publisher: Arc::new(Publisher::new(path, lock, false)),
     })
 }
 
@@ -194,11 +196,12 @@ pub(crate) fn add_run(
     let layers = sizes.len() - 1;
     create_datasets(path, &run, layers, spec)?;
     let traces = TraceWriter::create(path, &run, opts.trace, &spec.chip, &sizes, spec.seed)?;
-    file.file.flush().map_err(|e| h5err(path, "flushing", e))?;
+    file.publisher.publish(&file.file, false)?;
     Ok(RunWriter {
         inner: WriterState {
             path: path.clone(),
             file: file.file.clone(),
+            publisher: file.publisher.clone(),
             name: name.to_string(),
             run,
             trace: opts.trace,
@@ -467,10 +470,9 @@ impl WriterState {
         Ok(())
     }
 
+    /// Publishes the file (a complete new version on disk; see publish.rs).
     fn flush(&self) -> Result<(), OutputError> {
-        self.file
-            .flush()
-            .map_err(|e| h5err(&self.path, "flushing", e))
+        self.publisher.publish(&self.file, false)
     }
 
     pub(crate) fn finish(self, status: &RunStatus) -> Result<(), OutputError> {
@@ -479,7 +481,7 @@ impl WriterState {
         a.text(&self.run, "status_message", status.message())?;
         a.text(&self.run, "finished", &now())?;
         a.scalar(&self.run, "epochs_done", self.rows as u64)?;
-        self.flush()
+        self.publisher.publish(&self.file, true)
     }
 }
 

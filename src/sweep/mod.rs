@@ -108,6 +108,8 @@ pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
         .clamp(1, grid.runs.len());
     crate::cli::preflight::check_sweep_memory(grid.runs.iter().map(|(_, s)| s), &data, at_once)?;
     let file = ResultFile::create(&path, train.force, &command_line())?;
+    // One file for many runs: rewriting it after every epoch of every run would be quadratic.
+    file.throttle_publishing();
     record::write_grid(&file, &grid, f.shard)?;
     file.flush()?;
     let opts = RunOptions {
