@@ -4,9 +4,9 @@
 
 use npchip::chip::latency::layer_latency;
 use npchip::chip::presets::resolve;
+use npchip::cli::{Cli, Command};
 use npchip::output::hdf5::read_runs;
 use npchip::output::report::Row;
-use npchip::cli::{Cli, Command};
 use npchip::output::train_to_file;
 
 fn train(dir: &std::path::Path, name: &str, set: &[&str]) -> std::path::PathBuf {
@@ -72,6 +72,25 @@ fn report_time_is_the_latency_of_the_stored_counters() {
             (t[p] - w).abs() <= 1e-9 * w.abs().max(1.0),
             "phase {p}: {} vs {w}",
             t[p]
+        );
+    }
+    // The file's own `latency_ns` (written as training went) holds the same numbers.
+    let f = hdf5::File::open(&path).unwrap();
+    let stored: Vec<f64> = f
+        .dataset(&format!("runs/{}/epochs/latency_ns", run.name))
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    assert_eq!(stored.len(), 2 * 2 * 4 * 3);
+    for (p, &w) in want.iter().enumerate() {
+        let s: f64 = (0..2 * 2)
+            .flat_map(|el| (0..3).map(move |k| (el * 4 + p) * 3 + k))
+            .map(|i| stored[i])
+            .sum();
+        let w = want[p];
+        assert!(
+            (s - w).abs() <= 1e-9 * w.abs().max(1.0),
+            "stored phase {p}: {s} vs {w}"
         );
     }
     // The hidden layer (300 outputs) spans 2 arrays; programming row by row dominates updates.

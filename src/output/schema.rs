@@ -27,6 +27,9 @@ pub(crate) const CHECKPOINT_NEW: &str = "checkpoint_new";
 /// Energy kinds, in the order of the last axis of `energy_pj`.
 pub(crate) const ENERGY_KINDS: [&str; 5] = ["mac", "dac", "adc", "write", "digital"];
 
+/// The last axis of `latency_ns`: array reads, programming requests, digital work.
+pub(crate) const LATENCY_KINDS: [&str; 3] = ["read", "program", "digital"];
+
 pub(crate) fn h5err(path: &Path, what: impl Into<String>, source: ::hdf5::Error) -> OutputError {
     OutputError::Hdf5 {
         path: path.to_path_buf(),

@@ -274,6 +274,19 @@ fn create_datasets(
             ],
         )?;
     }
+    if spec.chip.spec().timing.is_some() {
+        for name in ["latency_ns", "eval_latency_ns"] {
+            let ds = create_series::<f64>(path, &ep, name, &[layers, 4, 3], "ns (chip time)")?;
+            a.text(&ds, "dims", "epoch, layer, phase, kind")?;
+            a.texts(&ds, "phases", &phases)?;
+            a.texts(&ds, "kinds", &schema::LATENCY_KINDS)?;
+            a.text(
+                &ds,
+                "priced_by",
+                "the counters and the chip model's [timing] (attribute chip_toml); equations: docs/chip-model.md, Latency",
+            )?;
+        }
+    }
     let ds = create_series::<f64>(
         path,
         &ep,
@@ -359,6 +372,24 @@ fn energy_row(c: &[LayerCounters], layers: usize, coef: &EnergySpec) -> Vec<f64>
     row
 }
 
+/// Chip time of `[layer][phase]` counters, `layers × 4 × 3` (read, program, digital), ns.
+fn latency_row(c: &[LayerCounters], chip: &Chip) -> Vec<f64> {
+    let sizes = chip.sizes();
+    let layers = sizes.len() - 1;
+    let mut row = vec![0f64; layers * 12];
+    for (l, lc) in c.iter().enumerate().take(layers) {
+        let lat = crate::chip::latency::layer_latency(chip.model(), sizes[l], sizes[l + 1], lc);
+        for (p, t) in lat.iter().enumerate() {
+            row[(l * 4 + p) * 3..(l * 4 + p + 1) * 3].copy_from_slice(&[
+                t.read_ns,
+                t.program_ns,
+                t.digital_ns,
+            ]);
+        }
+    }
+    row
+}
+
 fn padded(v: Option<&[f32]>, layers: usize) -> Vec<f32> {
     (0..layers)
         .map(|l| v.and_then(|v| v.get(l)).copied().unwrap_or(f32::NAN))
@@ -417,6 +448,11 @@ impl WriterState {
             "eval_energy_pj",
             &energy_row(&r.eval_counters, layers, &self.coef),
         )?;
+        // Files from before latency was modelled (resumed) have no such dataset.
+        if ep.link_exists("latency_ns") {
+            self.put(&ep, "latency_ns", &latency_row(&r.counters, chip))?;
+            self.put(&ep, "eval_latency_ns", &latency_row(&r.eval_counters, chip))?;
+        }
         let sat: Vec<f64> = (0..layers)
             .flat_map(|l| {
                 (0..4).map(move |p| {
