@@ -87,7 +87,6 @@ fn report_time_is_the_latency_of_the_stored_counters() {
             .flat_map(|el| (0..3).map(move |k| (el * 4 + p) * 3 + k))
             .map(|i| stored[i])
             .sum();
-        let w = want[p];
         assert!(
             (s - w).abs() <= 1e-9 * w.abs().max(1.0),
             "stored phase {p}: {s} vs {w}"
