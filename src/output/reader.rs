@@ -160,7 +160,7 @@ fn open(path: &Path) -> Result<::hdf5::File, OutputError> {
     let file = ::hdf5::File::open(path).map_err(|e| {
         h5err(
             path,
-            "opening (if a killed run left it marked open, run `h5clear -s` on it)",
+            "opening",
             e,
         )
     })?;
