@@ -157,13 +157,7 @@ fn open(path: &Path) -> Result<::hdf5::File, OutputError> {
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
-    let file = ::hdf5::File::open(path).map_err(|e| {
-        h5err(
-            path,
-            "opening",
-            e,
-        )
-    })?;
+    let file = ::hdf5::File::open(path).map_err(|e| h5err(path, "opening", e))?;
     schema::close_on_exec(path);
     super::writer::check_schema(path, &file)?;
     Ok(file)
