@@ -33,15 +33,16 @@ pub struct ArrayGeometry {
 
 impl ArrayGeometry {
     /// A `outputs × inputs` matrix on arrays of at most `max_rows` inputs × `max_cols`
-    /// outputs (0 or `usize::MAX`: unbounded), split into near-equal parts along each side as
-    /// the chip's array grid splits it (`array_grid.rs`).
+    /// outputs (0 or `usize::MAX`: unbounded), split exactly as the chip's array grid splits it
+    /// (the same [`split`](super::array_grid::split): near-equal parts, the first the largest).
     pub fn split(inputs: usize, outputs: usize, max_rows: usize, max_cols: usize) -> Self {
-        let parts = |n: usize, max: usize| if max == 0 { 1 } else { n.div_ceil(max).max(1) };
-        let (pr, pc) = (parts(inputs, max_rows), parts(outputs, max_cols));
+        let unbounded = |m: usize| if m == 0 { usize::MAX } else { m };
+        let ins = super::array_grid::split(inputs, unbounded(max_rows));
+        let outs = super::array_grid::split(outputs, unbounded(max_cols));
         ArrayGeometry {
-            arrays: pr * pc,
-            rows: inputs.div_ceil(pr),
-            cols: outputs.div_ceil(pc),
+            arrays: ins.len() * outs.len(),
+            rows: ins[0].1,
+            cols: outs[0].1,
         }
     }
 }

@@ -4,6 +4,7 @@ mod checkpoint;
 pub mod hdf5;
 pub mod html;
 pub mod merge;
+pub mod out_path;
 pub mod plots;
 pub mod probe;
 pub mod progress;

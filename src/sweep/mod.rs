@@ -100,7 +100,7 @@ pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
     // One dataset for all runs, drawn with --seed: seeds vary the chip and the training only.
     let data = train.dataset()?;
     let path = train.out.clone().unwrap_or_else(|| default_out(f.shard));
-    crate::cli::preflight::check_out_path(&path, "--out")?;
+    crate::output::out_path::check_out_path(&path, "--out")?;
     // Refused before the file exists: the largest run, as many times as runs are held at once.
     let at_once = f
         .jobs
