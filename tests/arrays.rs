@@ -2,6 +2,7 @@
 //! noise and ADC, partial sums added digitally. Each test fails if the mapping were wrong (the
 //! wrong split, a shared converter, a missing or doubled partial sum, a global input scale).
 
+use crate::crossbar::build;
 use nalgebra::DMatrix;
 use npchip::chip::characterize::characterize;
 use npchip::chip::model::DeviceSpec;
@@ -16,19 +17,6 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 fn model(name: &str, set: &[&str]) -> ChipModel {
     let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
     resolve(name, &set).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn build(model: &ChipModel, sizes: &[usize], seed: u64) -> Chip {
-    Chip::build(
-        model,
-        ChipConfig {
-            sizes: sizes.to_vec(),
-            activation: Activation::LeakyRelu { slope: 0.2 },
-            decorrelation: None,
-            injected: InjectedNoise::None,
-            seed,
-        },
-    )
 }
 
 fn read(chip: &mut Chip, x: &DMatrix<f32>) -> DMatrix<f32> {

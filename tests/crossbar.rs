@@ -38,7 +38,8 @@ fn with<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
     base.iter().chain(more).copied().collect()
 }
 
-fn build(model: &ChipModel, sizes: &[usize], seed: u64) -> Chip {
+/// A chip without decorrelators or injected noise (shared with tests/arrays.rs).
+pub(crate) fn build(model: &ChipModel, sizes: &[usize], seed: u64) -> Chip {
     Chip::build(
         model,
         ChipConfig {
