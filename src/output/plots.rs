@@ -10,10 +10,12 @@
 //! in percent, and the legend in its own panel beside or below the axes, so it never covers data.
 
 mod accuracy;
+mod bars;
 mod curves;
 mod heatmap;
 
 pub use accuracy::{accuracy_vs, Point, XAxis};
+pub use bars::phase_bars;
 pub use curves::{learning_curves, Curve};
 pub use heatmap::{heatmap, Cell};
 
@@ -236,92 +238,6 @@ pub const PHASES: [&str; 4] = ["inference", "perturbation", "update", "decorrela
 /// Stacked bars under `title`: training energy per training sample, by phase, one bar per run.
 pub fn energy_bars(path: &Path, title: &str, bars: &[EnergyBar]) -> anyhow::Result<()> {
     phase_bars(path, title, PhaseQuantity::Energy, bars)
-}
-
-/// Stacked bars under `title`: energy or chip time per training sample, by phase, one bar per run.
-pub fn phase_bars(
-    path: &Path,
-    title: &str,
-    quantity: PhaseQuantity,
-    bars: &[EnergyBar],
-) -> anyhow::Result<()> {
-    register_font();
-    let e = perr(path);
-    let n = bars.len().max(1);
-    let width = (160 + 60 * n).clamp(700, 4000) as u32;
-    let root = BitMapBackend::new(path, (width + 170, 630)).into_drawing_area();
-    root.fill(&WHITE).map_err(&e)?;
-    let root_t = titled(&root, title).map_err(&e)?;
-    let (plot, side) = root_t.split_horizontally(width);
-    let max = bars
-        .iter()
-        .map(|b| b.per_phase_pj.iter().sum::<f64>())
-        .fold(0.0f64, f64::max);
-    let ((div, unit), what) = match quantity {
-        PhaseQuantity::Energy => (energy_unit(max), "energy"),
-        PhaseQuantity::Time => (time_unit(max), "chip time"),
-    };
-    let top = if max > 0.0 { max / div * 1.08 } else { 1.0 };
-    let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
-    // Bars sit at x = 0, 1, ...; a tick label is the run's name where a tick falls on a bar.
-    let x_fmt = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-            labels[i as usize].clone()
-        } else {
-            String::new()
-        }
-    };
-    let mut chart = ChartBuilder::on(&plot)
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(-0.5..(n as f64 - 0.5), 0.0..top)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_desc("run")
-        .y_desc(format!("{what} per training sample ({unit})"))
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 15))
-        .x_labels(n.min(40))
-        .x_label_formatter(&x_fmt)
-        .draw()
-        .map_err(&e)?;
-    if bars.is_empty() {
-        chart
-            .draw_series(std::iter::once(Text::new(
-                "no runs",
-                (-0.2, top / 2.0),
-                (FONT, 18),
-            )))
-            .map_err(&e)?;
-    }
-    for p in 0..PHASES.len() {
-        let col = color(p);
-        let rects = bars.iter().enumerate().map(move |(i, b)| {
-            let below: f64 = b.per_phase_pj[..p].iter().sum::<f64>() / div;
-            let x = i as f64;
-            Rectangle::new(
-                [
-                    (x - 0.35, below),
-                    (x + 0.35, below + b.per_phase_pj[p] / div),
-                ],
-                col.filled(),
-            )
-        });
-        chart.draw_series(rects).map_err(&e)?;
-    }
-    let entries: Vec<(String, RGBColor)> = PHASES
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(p, name)| (name.to_string(), color(p)))
-        .collect();
-    draw_legend(&side.margin(50, 0, 0, 0), &entries, 1, true).map_err(&e)?;
-    root.present().map_err(&e)?;
-    Ok(())
 }
 
 #[cfg(test)]
