@@ -510,7 +510,7 @@ pub fn resolve(args: &SweepArgs) -> Result<Resolved, FlagError> {
         origin,
         message: e.to_string(),
     })?;
-    if flags.train.resume.is_some() {
+    if flags.train.settings.given("resume").is_some() {
         return Err(FlagError::NotInSweep {
             flag: "resume".into(),
             why: "a sweep starts its runs afresh; resume a single run with `npchip train --resume`",
@@ -583,8 +583,8 @@ mod tests {
         assert_eq!(a.flags.bits, vec![2, 4]);
         assert_eq!(a.flags.rules.len(), 2);
         let r = resolve(&a).unwrap();
-        assert_eq!(r.flags.train.epochs, 2);
-        assert!(r.flags.train.diagnostics);
+        assert_eq!(r.flags.train.settings.given("epochs"), Some("2"));
+        assert_eq!(r.flags.train.settings.given("diagnostics"), Some("true"));
         assert!(r.settings.contains("epochs = 2"), "{}", r.settings);
         assert!(
             SweepArgs::parse_from(["--levels", "4", "--bits", "2"]).is_err(),
@@ -617,8 +617,8 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        assert_eq!(r.flags.train.epochs, 1);
-        assert_eq!(r.flags.train.hidden, vec![8, 4]);
+        assert_eq!(r.flags.train.settings.given("epochs"), Some("1"));
+        assert_eq!(r.flags.train.settings.given("hidden"), Some("8,4"));
         assert_eq!(r.flags.levels, vec![9]);
         assert!(
             r.flags.bits.is_empty(),
@@ -626,13 +626,10 @@ mod tests {
         );
         assert_eq!(r.flags.lrs, vec![1e-2]);
         assert_eq!(
-            r.flags.train.set,
-            vec![
-                "update.max_pulses=5".to_string(),
-                "read.out_bits=6".to_string()
-            ]
+            r.flags.train.settings.given_all("set"),
+            vec!["update.max_pulses=5", "read.out_bits=6"]
         );
-        assert!(r.flags.train.diagnostics);
+        assert_eq!(r.flags.train.settings.given("diagnostics"), Some("true"));
         // The same runs, defined in two spellings, give the same settings text.
         let a = resolve(
             &SweepArgs::parse_from([
