@@ -174,7 +174,7 @@ fn sweep(a: crate::sweep::SweepArgs) -> anyhow::Result<()> {
     }
     let cancel = crate::run::Cancel::new();
     cancel_on_ctrl_c(&cancel);
-    let s = crate::sweep::execute(&a, &cancel)?;
+    let s = crate::sweep::execute_cancellable(&a, &cancel)?;
     eprintln!("{}", s.line());
     match s.failure() {
         None => Ok(()),
@@ -268,9 +268,36 @@ mod tests {
         let Command::Train(a) = cli.command else {
             panic!("not train")
         };
-        assert_eq!(a.hidden, vec![1000, 1000, 1000]);
-        assert_eq!(a.epochs, 5);
-        assert!(Cli::try_parse_from(["npchip", "train", "--rule", "nope"]).is_err());
-        assert!(Cli::try_parse_from(["npchip", "train", "--inject", "loud:1"]).is_err());
+        let d = a.def().unwrap();
+        assert_eq!(d.spec.hidden, vec![1000, 1000, 1000]);
+        assert_eq!(d.spec.epochs, 5);
+        assert_eq!(d.spec.lr, 1e-4);
+        // clap only splits the line; the values are judged by the one check, all at once.
+        let bad = |argv: &[&str]| match Cli::try_parse_from(argv).unwrap().command {
+            Command::Train(a) => a.def().unwrap_err().keys().join(","),
+            _ => unreachable!(),
+        };
+        assert_eq!(bad(&["npchip", "train", "--rule", "nope"]), "rule");
+        assert_eq!(
+            bad(&["npchip", "train", "--inject", "loud:1", "--epochs=-1"]),
+            "inject,epochs"
+        );
+        // Flags left at their defaults are not "given" (what --resume compares).
+        assert_eq!(
+            a.settings.given_keys(),
+            [
+                "chip",
+                "rule",
+                "hidden",
+                "loss",
+                "optimizer",
+                "lr",
+                "decor_lr",
+                "epochs",
+                "batch",
+                "seed",
+                "data"
+            ]
+        );
     }
 }

@@ -25,10 +25,12 @@ pub fn check_out_path(path: &Path, flag: &str) -> Result<(), String> {
     while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
         match std::fs::metadata(p) {
             Ok(meta) if meta.is_dir() => return Ok(()),
-            Ok(_) => return Err(format!(
+            Ok(_) => {
+                return Err(format!(
                 "{flag} {shown}: {} is a file, not a directory, so nothing can be created under it",
                 p.display()
-            )),
+            ))
+            }
             Err(_) => parent = p.parent(),
         }
     }

@@ -303,12 +303,12 @@ pub enum FlagError {
         /// The keys allowed there.
         allowed: String,
     },
-    /// The combined flags do not parse (the message is clap's).
+    /// The combined flags do not parse, or their values do not check.
     #[error("{origin}: {message}")]
     Parse {
         /// `command line` or `command line + FILE`.
         origin: String,
-        /// clap's message.
+        /// clap's message, or the violations, one per line.
         message: String,
     },
     /// A flag `npchip sweep` does not take.
@@ -507,9 +507,17 @@ pub fn resolve(args: &SweepArgs) -> Result<Resolved, FlagError> {
                 .to_string(),
         })?;
     let flags = SweepFlags::from_arg_matches(&m).map_err(|e| FlagError::Parse {
-        origin,
+        origin: origin.clone(),
         message: e.to_string(),
     })?;
+    // The run settings, file and typed alike, through the one check (the grid checks each
+    // point again with its axes' values).
+    if let Err(v) = flags.train.def() {
+        return Err(FlagError::Parse {
+            origin,
+            message: v.to_string(),
+        });
+    }
     if flags.train.settings.given("resume").is_some() {
         return Err(FlagError::NotInSweep {
             flag: "resume".into(),

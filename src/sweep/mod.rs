@@ -85,7 +85,22 @@ impl Summary {
 
 /// Resolves, validates and runs the sweep; `Err` only when it could not start or the file
 /// could not be written. Per-run outcomes are in the [`Summary`].
-pub fn execute(a: &SweepArgs, cancel: &crate::run::Cancel) -> anyhow::Result<Summary> {
+pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
+    execute_cancellable(a, &crate::run::Cancel::new())
+}
+
+/// Runs the sweep and fails, as `npchip sweep` does, when any run did not complete.
+pub fn run(a: SweepArgs) -> anyhow::Result<Summary> {
+    let s = execute(&a)?;
+    match s.failure() {
+        None => Ok(s),
+        Some(e) => Err(anyhow::Error::msg(e)),
+    }
+}
+
+/// [`execute`], stopping every run after its batch (and starting no more) once `cancel` is
+/// cancelled.
+pub fn execute_cancellable(a: &SweepArgs, cancel: &crate::run::Cancel) -> anyhow::Result<Summary> {
     let r = flags::resolve(a)?;
     let f = &r.flags;
     let grid = Grid::build(f, &r.settings)?;
