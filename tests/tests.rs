@@ -6,6 +6,7 @@ mod chip_model;
 mod crash;
 mod crossbar;
 mod data;
+mod flow;
 mod latency;
 mod learning;
 mod output;

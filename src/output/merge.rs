@@ -16,8 +16,8 @@
 //! each run group byte for byte with HDF5's `H5Ocopy` (attributes, datasets, chunking and
 //! compression unchanged).
 
+use super::sweep_layout as record;
 use crate::output::hdf5::{ResultFile, RunStatus};
-use crate::sweep::record;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::ffi::CString;

@@ -16,6 +16,7 @@ pub mod report;
 mod resume;
 mod runattrs;
 mod schema;
+pub mod sweep_layout;
 mod traces;
 mod writer;
 

@@ -36,3 +36,23 @@ pub fn check_out_path(path: &Path, flag: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_path_refusals_name_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = check_out_path(dir.path(), "--out").unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let e = check_out_path(&file.join("a/b.h5"), "--out")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a file, not a directory"), "{e}");
+        assert!(check_out_path(&dir.path().join("new/sub/x.h5"), "--out").is_ok());
+        assert!(check_out_path(&file, "--out").is_ok());
+    }
+}

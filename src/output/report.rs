@@ -165,7 +165,7 @@ impl Row {
             seconds_per_epoch,
             adc_saturation,
             status: r.status.clone(),
-            point: attr_str(a, crate::sweep::record::POINT).map(str::to_string),
+            point: attr_str(a, super::sweep_layout::POINT).map(str::to_string),
             data: data_label(a),
             rounding: attr_str(a, "chip.update.rounding").map(str::to_string),
         }
@@ -385,11 +385,11 @@ fn header(path: &Path, root: &Attrs, n: usize) -> String {
         let _ = write!(s, ", created {c}");
     }
     if let Some(points) = root
-        .get(crate::sweep::record::POINTS)
+        .get(super::sweep_layout::POINTS)
         .and_then(|v| v.as_i64())
     {
         let shard = root
-            .get(crate::sweep::record::SHARD)
+            .get(super::sweep_layout::SHARD)
             .and_then(|v| v.as_str())
             .unwrap_or("0/1");
         let _ = write!(

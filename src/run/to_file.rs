@@ -98,7 +98,7 @@ pub fn train_to_file(
     let spec = &def.spec;
     let data = dataset(def)?;
     let path = def.out.clone().unwrap_or_else(|| default_path(spec));
-    preflight::check_out_path(&path, "--out").map_err(RunError::Refused)?;
+    crate::output::out_path::check_out_path(&path, "--out").map_err(RunError::Refused)?;
     let sizes = spec.sizes(&data);
     preflight::check_memory(spec, &sizes, data.train.len()).map_err(RunError::Refused)?;
     for w in preflight::warnings(spec, &sizes) {
