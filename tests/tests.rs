@@ -11,6 +11,7 @@ mod latency;
 mod learning;
 mod output;
 mod port;
+mod run;
 mod slurm;
 mod slurm_cluster;
 mod slurm_scripts;
