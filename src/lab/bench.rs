@@ -85,22 +85,9 @@ fn parse_rule(s: &str) -> Result<RuleSpec, String> {
     s.parse()
 }
 
-/// `none`, `hidden:SIGMA` or `readable:SIGMA`, as `train --inject`.
+/// As `train --inject`: the one parser of [`InjectedNoise`] (`crate::run::choices`).
 fn parse_inject(s: &str) -> Result<InjectedNoise, String> {
-    let sigma = |v: &str| {
-        v.parse::<f32>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .ok_or(format!("noise sigma: expected a number ≥ 0, got `{v}`"))
-    };
-    match s.split_once(':') {
-        None if s == "none" => Ok(InjectedNoise::None),
-        Some(("hidden", v)) => Ok(InjectedNoise::Hidden { sigma: sigma(v)? }),
-        Some(("readable", v)) => Ok(InjectedNoise::Readable { sigma: sigma(v)? }),
-        _ => Err(format!(
-            "unknown noise source `{s}`; expected none, hidden:SIGMA or readable:SIGMA"
-        )),
-    }
+    s.parse()
 }
 
 /// FLOPs one training step needs (multiply and add counted separately), matrix products only.
@@ -365,11 +352,8 @@ pub struct StepTiming {
 }
 
 fn optimizer_kind(s: &str) -> anyhow::Result<OptimizerKind> {
-    match s {
-        "sgd" => Ok(OptimizerKind::Sgd),
-        "adam" => Ok(OptimizerKind::Adam),
-        _ => anyhow::bail!("--optimizer: expected sgd or adam, got `{s}`"),
-    }
+    s.parse()
+        .map_err(|allowed| anyhow::anyhow!("--optimizer {s}: allowed {allowed}"))
 }
 
 /// A chip, its controller and a synthetic dataset, as `train` would build them: what the
