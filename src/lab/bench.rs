@@ -87,7 +87,7 @@ fn parse_rule(s: &str) -> Result<RuleSpec, String> {
 
 /// As `train --inject`: the one parser of [`InjectedNoise`] (`crate::run::choices`).
 fn parse_inject(s: &str) -> Result<InjectedNoise, String> {
-    s.parse()
+    s.parse().map_err(|allowed| format!("allowed {allowed}"))
 }
 
 /// FLOPs one training step needs (multiply and add counted separately), matrix products only.

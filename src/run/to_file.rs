@@ -226,7 +226,7 @@ fn resume_file(
             bad.join("; ")
         )));
     }
-    if def.given.contains(&"force") {
+    if def.force {
         tracing::warn!("--force is ignored with --resume: the file is continued, not replaced");
     }
     let epochs = def.given.contains(&"epochs").then_some(def.spec.epochs);
