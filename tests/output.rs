@@ -73,7 +73,12 @@ pub(crate) struct Recorder {
 }
 
 impl Observer for Recorder {
-    fn epoch(&mut self, r: &EpochRecord, chip: &Chip, _l: &Learner) -> anyhow::Result<()> {
+    fn epoch(
+        &mut self,
+        r: &EpochRecord,
+        chip: &Chip,
+        _l: &Learner,
+    ) -> Result<(), npchip::train::ObserverError> {
         self.epochs.push(r.clone());
         self.pulses.push(
             chip.counters()
@@ -83,7 +88,7 @@ impl Observer for Recorder {
         );
         Ok(())
     }
-    fn step(&mut self, r: &StepRecord) -> anyhow::Result<()> {
+    fn step(&mut self, r: &StepRecord) -> Result<(), npchip::train::ObserverError> {
         self.steps.push(r.clone());
         Ok(())
     }
@@ -464,7 +469,12 @@ struct StopIn {
 }
 
 impl Observer for StopIn {
-    fn epoch(&mut self, r: &EpochRecord, _c: &Chip, _l: &Learner) -> anyhow::Result<()> {
+    fn epoch(
+        &mut self,
+        r: &EpochRecord,
+        _c: &Chip,
+        _l: &Learner,
+    ) -> Result<(), npchip::train::ObserverError> {
         self.epoch = r.epoch;
         Ok(())
     }

@@ -49,7 +49,12 @@ fn small(rule: &str, chip: &str, extra: &[&str]) -> TrainArgs {
 
 struct Keep(Vec<EpochRecord>);
 impl Observer for Keep {
-    fn epoch(&mut self, r: &EpochRecord, _: &Chip, _: &Learner) -> anyhow::Result<()> {
+    fn epoch(
+        &mut self,
+        r: &EpochRecord,
+        _: &Chip,
+        _: &Learner,
+    ) -> Result<(), npchip::train::ObserverError> {
         self.0.push(r.clone());
         Ok(())
     }

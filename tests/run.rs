@@ -33,7 +33,12 @@ struct CancelIn {
 }
 
 impl Observer for CancelIn {
-    fn epoch(&mut self, r: &EpochRecord, _c: &Chip, _l: &Learner) -> anyhow::Result<()> {
+    fn epoch(
+        &mut self,
+        r: &EpochRecord,
+        _c: &Chip,
+        _l: &Learner,
+    ) -> Result<(), npchip::train::ObserverError> {
         self.finished = r.epoch;
         Ok(())
     }

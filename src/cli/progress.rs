@@ -46,7 +46,12 @@ impl Terminal {
 }
 
 impl Observer for Terminal {
-    fn epoch(&mut self, r: &EpochRecord, chip: &Chip, _l: &Learner) -> anyhow::Result<()> {
+    fn epoch(
+        &mut self,
+        r: &EpochRecord,
+        chip: &Chip,
+        _l: &Learner,
+    ) -> Result<(), crate::train::ObserverError> {
         // The oracle flag is the chip's record of views handed out, not the rule's name.
         let oracle = !chip.oracle_uses().is_empty();
         self.bar.finish_and_clear();

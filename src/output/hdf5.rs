@@ -406,11 +406,11 @@ impl Observer for RunWriter {
         record: &EpochRecord,
         chip: &Chip,
         learner: &Learner,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), crate::train::ObserverError> {
         Ok(self.inner.epoch(record, chip, learner)?)
     }
 
-    fn step(&mut self, record: &StepRecord) -> anyhow::Result<()> {
+    fn step(&mut self, record: &StepRecord) -> Result<(), crate::train::ObserverError> {
         Ok(self.inner.step(record)?)
     }
 }

@@ -32,12 +32,17 @@ pub(crate) use writer::now;
 pub struct Tee<'a>(pub &'a mut dyn Observer, pub &'a mut dyn Observer);
 
 impl Observer for Tee<'_> {
-    fn epoch(&mut self, r: &EpochRecord, chip: &Chip, learner: &Learner) -> anyhow::Result<()> {
+    fn epoch(
+        &mut self,
+        r: &EpochRecord,
+        chip: &Chip,
+        learner: &Learner,
+    ) -> Result<(), crate::train::ObserverError> {
         self.0.epoch(r, chip, learner)?;
         self.1.epoch(r, chip, learner)
     }
 
-    fn step(&mut self, r: &StepRecord) -> anyhow::Result<()> {
+    fn step(&mut self, r: &StepRecord) -> Result<(), crate::train::ObserverError> {
         self.0.step(r)?;
         self.1.step(r)
     }
