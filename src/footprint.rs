@@ -151,14 +151,15 @@ pub fn human(bytes: f64) -> String {
 mod tests {
     use super::*;
 
+    /// A spec from `--flag value` pairs, through the one check.
     fn spec(extra: &[&str]) -> RunSpec {
-        let mut args = vec!["npchip", "train", "--hidden", "10", "--batch", "4"];
-        args.extend_from_slice(extra);
-        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(args).unwrap();
-        let crate::cli::Command::Train(a) = cli.command else {
-            panic!("not train")
-        };
-        a.to_spec().unwrap()
+        let mut s = crate::run::Settings::default();
+        s.set("hidden", "10");
+        s.set("batch", "4");
+        for kv in extra.chunks(2) {
+            s.set(kv[0].trim_start_matches('-'), kv[1]);
+        }
+        s.check().unwrap().spec
     }
 
     #[test]

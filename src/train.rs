@@ -14,6 +14,35 @@ use rand::seq::SliceRandom;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+/// A cancellation handle: clones share one flag; the loop checks it after every batch and
+/// stops there, so the epoch in progress is reported as interrupted and every finished one is
+/// kept. The library installs no signal handler: the CLI wires Ctrl-C to [`Cancel::cancel`],
+/// the Python package calls it when `py.check_signals()` reports one.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(std::sync::Arc<AtomicBool>);
+
+impl Cancel {
+    /// A handle not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the run to stop after its current batch; returns whether it had been asked before.
+    pub fn cancel(&self) -> bool {
+        self.0.swap(true, Ordering::SeqCst)
+    }
+
+    /// Whether [`Cancel::cancel`] was called on this handle or a clone.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, as [`run`] takes it.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
+}
+
 /// Loop settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoopConfig {
@@ -75,13 +104,36 @@ pub struct StepRecord {
     pub acc: f64,
 }
 
+/// Why an observer failed (a result file could not be written, ...): any error, kept whole so
+/// its causes can be said.
+pub type ObserverError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and its causes, joined by `: `.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cause = c.source();
+    }
+    s
+}
+
 /// Receives records as training goes.
 pub trait Observer {
     /// After each finished epoch (and after an interrupted one, with `interrupted` set).
-    fn epoch(&mut self, record: &EpochRecord, chip: &Chip, learner: &Learner)
-        -> anyhow::Result<()>;
+    fn epoch(
+        &mut self,
+        record: &EpochRecord,
+        chip: &Chip,
+        learner: &Learner,
+    ) -> Result<(), ObserverError>;
     /// Every `log_every` steps.
-    fn step(&mut self, _record: &StepRecord) -> anyhow::Result<()> {
+    fn step(&mut self, _record: &StepRecord) -> Result<(), ObserverError> {
         Ok(())
     }
     /// After each batch: samples done in this epoch, running loss and accuracy.
@@ -105,8 +157,8 @@ pub enum TrainError {
         loss: f64,
     },
     /// An observer (output) failed.
-    #[error("output: {0:#}")]
-    Output(anyhow::Error),
+    #[error("output: {}", chain(.0.as_ref()))]
+    Output(ObserverError),
 }
 
 /// Runs epochs `first_epoch..=cfg.epochs`; stops after the current batch when `stop` is set.

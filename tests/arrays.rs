@@ -4,13 +4,13 @@
 
 use crate::crossbar::build;
 use nalgebra::DMatrix;
-use npchip::chip::characterize::characterize;
 use npchip::chip::model::DeviceSpec;
 use npchip::chip::presets::resolve;
 use npchip::chip::{
     Activation, Chip, ChipConfig, ChipModel, Counters, DecorConfig, DecorPrecision, DecorRule,
     ForwardTrace, InjectedNoise, Pass, Phase,
 };
+use npchip::lab::characterize::characterize;
 use rand::{Rng as _, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 

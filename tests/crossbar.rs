@@ -4,12 +4,12 @@
 //! tolerances are derived from the sample size in a comment beside each one.
 
 use nalgebra::{DMatrix, DVector};
-use npchip::chip::characterize::characterize;
 use npchip::chip::model::DeviceSpec;
 use npchip::chip::presets::{preset_names, resolve};
 use npchip::chip::{
     Activation, Chip, ChipConfig, ChipModel, ForwardTrace, InjectedNoise, Pass, Phase,
 };
+use npchip::lab::characterize::characterize;
 use rand::{Rng as _, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 

@@ -377,7 +377,7 @@ fn danp_noisy_noisy_learns_digits_on_the_noisy_rram_chip() {
             _: &EpochRecord,
             _: &Chip,
             _: &npchip::learn::Learner,
-        ) -> anyhow::Result<()> {
+        ) -> Result<(), npchip::train::ObserverError> {
             Ok(())
         }
     }

@@ -10,7 +10,6 @@
 //! [`Port::oracle`] or [`Chip::oracle`] makes and whose use that chip records.
 
 mod array_grid;
-pub mod characterize;
 mod checkpoint;
 mod crossbar;
 mod decorrelator;
@@ -26,6 +25,7 @@ mod periphery;
 mod port;
 pub mod presets;
 mod telemetry;
+pub mod test_structures;
 #[cfg(test)]
 mod tests;
 

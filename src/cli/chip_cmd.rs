@@ -4,7 +4,8 @@
 //! with only the binary has no other way to get a file to edit; `--chip FILE` then reads it back.
 
 use super::ChipCommand;
-use crate::chip::{characterize, presets};
+use crate::chip::presets;
+use crate::lab::characterize;
 
 /// The preset text to save and edit, or an error naming the presets.
 pub fn export_text(name: &str) -> anyhow::Result<&'static str> {

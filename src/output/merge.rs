@@ -16,8 +16,8 @@
 //! each run group byte for byte with HDF5's `H5Ocopy` (attributes, datasets, chunking and
 //! compression unchanged).
 
+use super::sweep_layout as record;
 use crate::output::hdf5::{ResultFile, RunStatus};
-use crate::sweep::record;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -321,7 +321,7 @@ fn copy_group(src: &hdf5::File, dst: &hdf5::File, name: &str) -> anyhow::Result<
 }
 
 /// Joins shard files: checks them (see the module doc), then writes `out`.
-pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> anyhow::Result<()> {
+pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> anyhow::Result<String> {
     merge_with_hint(out, inputs, force, None)
 }
 
@@ -332,7 +332,7 @@ pub fn merge_with_hint(
     inputs: &[PathBuf],
     force: bool,
     rerun_hint: Option<&str>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     if inputs.is_empty() {
         bail!("merge needs at least one input file");
     }
@@ -347,7 +347,7 @@ pub fn merge_with_hint(
         }
     }
     // Said here, in merge's own terms: the writer's message names train's `--out` flag.
-    super::out_path::check_out_path(out, "OUT")?;
+    super::out_path::check_out_path(out, "OUT").map_err(anyhow::Error::msg)?;
     if out.exists() && !force {
         bail!(
             "OUT {} exists: use --force to overwrite it, or give another OUT path",
@@ -417,15 +417,14 @@ pub fn merge_with_hint(
     }
     drop(sources);
     file.close()?;
-    eprintln!(
+    Ok(format!(
         "merged {} runs of a {}-point grid from {} file{} into {}",
         owner.len(),
         first.points,
         read.len(),
         if read.len() == 1 { "" } else { "s" },
         out.display()
-    );
-    Ok(())
+    ))
 }
 
 #[cfg(test)]

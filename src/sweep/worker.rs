@@ -123,13 +123,13 @@ impl Observer for Locked<'_> {
         record: &EpochRecord,
         chip: &crate::chip::Chip,
         learner: &crate::learn::Learner,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), crate::train::ObserverError> {
         self.test_acc = Some(record.test_acc);
         let _g = lock(self.io);
         self.writer.epoch(record, chip, learner)
     }
 
-    fn step(&mut self, record: &StepRecord) -> anyhow::Result<()> {
+    fn step(&mut self, record: &StepRecord) -> Result<(), crate::train::ObserverError> {
         let _g = lock(self.io);
         self.writer.step(record)
     }

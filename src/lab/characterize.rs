@@ -22,8 +22,8 @@
 mod stages;
 mod stats;
 
-use super::energy::{Counters, Energy};
-use super::model::{ChipModel, DeviceSpec};
+use crate::chip::energy::{Counters, Energy};
+use crate::chip::model::{ChipModel, DeviceSpec};
 use crate::rng::{derive, Rng};
 use rand::SeedableRng;
 use stages::{

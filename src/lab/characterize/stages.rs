@@ -6,13 +6,11 @@ use super::{
     Measurement, MvmEnergy, DEAD_TRIES, DRIFT_TIMES, LEVEL_TILE, MAX_RAMP, NOISE_READS,
     PROG_REPEATS, PROG_TARGETS, PULSE_REPEATS, PULSE_STATE, SAT_COLS, SAT_READS, SAT_ROWS, TILE,
 };
-use crate::chip::array_grid::ArrayGrid;
-use crate::chip::crossbar::Tile;
 use crate::chip::energy::{Counters, Energy};
 use crate::chip::model::{
     ChipModel, ChipSpec, ConductanceSpec, DeviceSpec, DriftSpec, InputScaling, ReadSpec,
 };
-use crate::chip::periphery::Quantizer;
+use crate::chip::test_structures::{Converter, TestGrid, TestTile};
 use crate::rng::Rng;
 use nalgebra::DMatrix;
 use rand::Rng as _;
@@ -20,14 +18,20 @@ use rand_distr::{Distribution, StandardNormal};
 use std::f64::consts::PI;
 
 /// A tile of the chip (fan-in `cols`), fabricated as a chip's layer would be.
-pub(super) fn test_tile(model: &ChipModel, rows: usize, cols: usize, seed: u64, unit: u64) -> Tile {
+pub(super) fn test_tile(
+    model: &ChipModel,
+    rows: usize,
+    cols: usize,
+    seed: u64,
+    unit: u64,
+) -> TestTile {
     let he = (2.0 / cols as f32).sqrt();
     let w_range = model
         .spec()
         .mapping
         .as_ref()
         .map_or(1.0, |m| m.w_range_sigmas as f32 * he);
-    Tile::fabricate(model, rows, cols, seed, unit, w_range)
+    TestTile::fabricate(model, rows, cols, seed, unit, w_range)
 }
 
 /// A layer of the chip (fan-in `cols`) on its grid of physical arrays, fabricated as a chip's
@@ -38,14 +42,14 @@ pub(super) fn test_grid(
     cols: usize,
     seed: u64,
     unit: u64,
-) -> ArrayGrid {
+) -> TestGrid {
     let he = (2.0 / cols as f32).sqrt();
     let w_range = model
         .spec()
         .mapping
         .as_ref()
         .map_or(1.0, |m| m.w_range_sigmas as f32 * he);
-    ArrayGrid::fabricate(model, rows, cols, seed, unit, w_range)
+    TestGrid::fabricate(model, rows, cols, seed, unit, w_range)
 }
 
 /// The same chip read through a precision instrument: no read noise, 24-bit converters over a
@@ -74,7 +78,7 @@ pub(super) fn precision_readout(model: &ChipModel, quiet_programming: bool) -> C
 }
 
 /// Reads every weight once (identity inputs): g⁺ − g⁻ in units of g_max, column-major.
-pub(super) fn read_all(tile: &mut Tile) -> Vec<f64> {
+pub(super) fn read_all(tile: &mut TestTile) -> Vec<f64> {
     let (rows, cols) = tile.shape();
     let eye = DMatrix::<f32>::identity(cols, cols);
     let mut y = DMatrix::zeros(rows, cols);
@@ -92,7 +96,7 @@ pub(super) fn he_weights(rows: usize, cols: usize, rng: &mut Rng) -> DMatrix<f32
 }
 
 /// Programs differential targets `t` (units of g_max).
-pub(super) fn program_differential(tile: &mut Tile, t: &[f64]) {
+pub(super) fn program_differential(tile: &mut TestTile, t: &[f64]) {
     let (rows, cols) = tile.shape();
     let s = tile.scale() as f64;
     tile.program(&DMatrix::from_iterator(
@@ -114,8 +118,8 @@ pub(super) fn read_noise(
     let mut tile = test_tile(model, TILE, TILE, seed, 1);
     tile.program(&he_weights(TILE, TILE, rng));
     let scale = tile.scale() as f64;
-    let q1 = Quantizer::new(read.inp_bits, read.inp_bound).apply(1.0).0 as f64;
-    let adc = Quantizer::new(read.out_bits, read.out_bound);
+    let q1 = Converter::new(read.inp_bits, read.inp_bound).apply(1.0).0 as f64;
+    let adc = Converter::new(read.out_bits, read.out_bound);
     let sheppard = if read.out_bits >= 2 {
         (adc.step() as f64).powi(2) / 12.0
     } else {
@@ -234,7 +238,7 @@ pub(super) fn dead_devices(
     let quiet = precision_readout(model, true);
     let mut tile = test_tile(&quiet, TILE, TILE, seed, 1);
     let n = TILE * TILE;
-    let dg = tile.devices().expect("an analog tile").step() as f64;
+    let dg = tile.device_step().expect("an analog tile") as f64;
     let start = dg;
     let step = tile.weight_step() * (1.0 + 1e-5);
     let mut c = Counters::default();
@@ -273,7 +277,7 @@ pub(super) fn dead_devices(
 
 /// Signed programming errors (programmed − target)·sign(target), per weight index, for
 /// [`PROG_REPEATS`] programmings with fresh targets.
-pub(super) fn programming_errors(tile: &mut Tile, rng: &mut Rng) -> Vec<(usize, f64)> {
+pub(super) fn programming_errors(tile: &mut TestTile, rng: &mut Rng) -> Vec<(usize, f64)> {
     let n = TILE * TILE;
     let max_diff = max_diff_of(tile);
     let mut out = Vec::with_capacity(PROG_REPEATS * n);
@@ -300,8 +304,8 @@ pub(super) fn programming_errors(tile: &mut Tile, rng: &mut Rng) -> Vec<(usize, 
     out
 }
 
-pub(super) fn max_diff_of(tile: &Tile) -> f64 {
-    tile.devices().map_or(1.0, |d| d.max_diff() as f64)
+pub(super) fn max_diff_of(tile: &TestTile) -> f64 {
+    tile.device_max_diff().map_or(1.0, |d| d as f64)
 }
 
 /// Programming-error statistics over weights with two live devices (see [`dead_devices`]).
@@ -353,9 +357,9 @@ pub(super) struct PulseResult {
 /// and −2 one down pulse on g⁺ plus one up pulse on g⁻: g⁺'s down step is the difference of the
 /// last two (g⁻'s steps from g_min are clipped there, the same way in both). Each request starts
 /// from a fresh programming, with a read before and after it.
-pub(super) fn pulse_steps(tile: &mut Tile, dev: &ConductanceSpec, dead: &Dead) -> PulseResult {
+pub(super) fn pulse_steps(tile: &mut TestTile, dev: &ConductanceSpec, dead: &Dead) -> PulseResult {
     let n = TILE * TILE;
-    let dg = tile.devices().expect("an analog tile").step() as f64;
+    let dg = tile.device_step().expect("an analog tile") as f64;
     let start_level = ((dev.levels - 1) as f64 * PULSE_STATE).round();
     let start = vec![start_level * dg; n];
     let step = tile.weight_step() * (1.0 + 1e-5);
@@ -480,13 +484,13 @@ pub(super) fn pulse_steps(tile: &mut Tile, dev: &ConductanceSpec, dead: &Dead) -
 /// Drift: program mid-range, read at t₁ and t₂ after programming; per device
 /// ν = −ln(d₂/d₁)/ln(t₂/t₁) (the partner at g_min contributes little to d).
 pub(super) fn drift(
-    tile: &mut Tile,
+    tile: &mut TestTile,
     dev: &ConductanceSpec,
     dr: &DriftSpec,
     dead: &Dead,
 ) -> (Measurement, Measurement) {
     let n = TILE * TILE;
-    let dg = tile.devices().expect("an analog tile").step() as f64;
+    let dg = tile.device_step().expect("an analog tile") as f64;
     program_differential(tile, &vec![((dev.levels - 1) / 2) as f64 * dg; n]);
     tile.advance_time(DRIFT_TIMES.0 * dr.t0_s);
     let d1 = read_all(tile);
@@ -538,9 +542,10 @@ pub(super) fn adc_saturation(
     let mut y = DMatrix::zeros(SAT_ROWS, SAT_READS);
     let mut c = Counters::default();
     grid.read(&x, &mut y, &mut c);
-    let (conv, sat) = grid.stats().iter().fold((0u64, 0u64), |(a, b), s| {
-        (a + s.adc_conversions, b + s.adc_saturations)
-    });
+    let (conv, sat) = grid
+        .adc_counts()
+        .iter()
+        .fold((0u64, 0u64), |(a, b), &(c, s)| (a + c, b + s));
     assert_eq!((conv, sat), (c.adc_conversions, c.adc_saturations));
     let rate = sat as f64 / conv as f64;
     // Outputs of an array are independent (their own weights), reads of one output are not:
@@ -549,9 +554,9 @@ pub(super) fn adc_saturation(
     let full_scale = read.out_bound * (1.0 - 1e-6);
     let mut per_row = Vec::new();
     let mut expected_sum = 0.0;
-    let q = Quantizer::new(read.inp_bits, read.inp_bound).step() as f64;
+    let q = Converter::new(read.inp_bits, read.inp_bound).step() as f64;
     let w2 = programmed_weight_power(model, dev);
-    for a in 0..grid.tiles().len() {
+    for a in 0..grid.arrays() {
         let (_, no, i, ni) = grid.bounds(a);
         let part = grid.last_partial(a);
         let gain: Vec<f64> = (0..SAT_READS)

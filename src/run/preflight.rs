@@ -10,10 +10,8 @@ use crate::footprint::{Footprint, Memory};
 use crate::learn::Family;
 use crate::run::RunSpec;
 
-pub use crate::output::out_path::check_out_path;
-
 /// Refuses a run whose memory lower bound exceeds the machine's available memory.
-pub fn check_memory(spec: &RunSpec, sizes: &[usize], n_train: usize) -> anyhow::Result<()> {
+pub fn check_memory(spec: &RunSpec, sizes: &[usize], n_train: usize) -> Result<(), String> {
     let sizes_text = sizes
         .iter()
         .map(|s| s.to_string())
@@ -21,7 +19,7 @@ pub fn check_memory(spec: &RunSpec, sizes: &[usize], n_train: usize) -> anyhow::
         .join("-");
     Footprint::of(spec, sizes, n_train)
         .check(Memory::of_machine())
-        .map_err(|e| anyhow::anyhow!("layers {sizes_text}, --batch {}: the run {e}", spec.batch))
+        .map_err(|e| format!("layers {sizes_text}, --batch {}: the run {e}", spec.batch))
 }
 
 /// Refuses a sweep whose `at_once` parallel runs, each as large as its largest point, cannot
@@ -30,7 +28,7 @@ pub fn check_sweep_memory<'a>(
     specs: impl Iterator<Item = &'a RunSpec>,
     data: &crate::data::Dataset,
     at_once: usize,
-) -> anyhow::Result<()> {
+) -> Result<(), String> {
     let Some((spec, one)) = specs
         .map(|s| (s, Footprint::of(s, &s.sizes(data), data.train.len())))
         .max_by(|a, b| a.1.total().total_cmp(&b.1.total()))
@@ -45,7 +43,7 @@ pub fn check_sweep_memory<'a>(
         decorrelators: one.decorrelators * n,
     };
     all.check(Memory::of_machine()).map_err(|e| {
-        anyhow::anyhow!(
+        format!(
             "{at_once} parallel run{} of layers {}, --batch {}: {} {e} (or fewer --jobs)",
             if at_once == 1 { "" } else { "s" },
             spec.sizes(data)
@@ -145,20 +143,5 @@ mod tests {
         assert!((erfc(1.0) - 0.157_299_2).abs() < 1e-6);
         assert!((erfc(2.0 / std::f64::consts::SQRT_2) - 0.045_500_3).abs() < 1e-6);
         assert!((erfc(-1.0) - 1.842_700_8).abs() < 1e-6);
-    }
-
-    #[test]
-    fn out_path_refusals_name_the_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = check_out_path(dir.path(), "--out").unwrap_err().to_string();
-        assert!(e.contains("is a directory"), "{e}");
-        let file = dir.path().join("f");
-        std::fs::write(&file, b"x").unwrap();
-        let e = check_out_path(&file.join("a/b.h5"), "--out")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("is a file, not a directory"), "{e}");
-        assert!(check_out_path(&dir.path().join("new/sub/x.h5"), "--out").is_ok());
-        assert!(check_out_path(&file, "--out").is_ok());
     }
 }
