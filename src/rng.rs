@@ -6,9 +6,16 @@
 //! chunk seeded from (stream key, n, chunk index). Fills are therefore the same bit for bit
 //! whatever the thread count, can run in parallel, and a stream's whole state is two integers,
 //! which makes checkpointing trivial.
+//!
+//! Bulk normals (read noise, injected noise) come from a vectorised generator (`normal`):
+//! 16 xoshiro128++ lanes per chunk and an f32 Box–Muller transform, ≈ 10× the speed of a
+//! scalar ziggurat; single draws (fabrication, initialisation) use `next_rng` with rand_distr.
+
+#[cfg(test)]
+mod distribution_tests;
+mod normal;
 
 use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
@@ -88,14 +95,17 @@ impl Stream {
     }
 
     /// Fills `buf` with standard normal numbers; parallel over fixed chunks when `threads > 1`.
+    /// Chunk c of fill n is generated from derive(key, [n, c]) alone, so the result does not
+    /// depend on the thread count (or on the vector unit: see `normal`).
     pub fn fill_normal(&mut self, buf: &mut [f32], threads: usize) {
         let (key, counter) = (self.key, self.counter);
         self.counter += 1;
         let fill = |(c, chunk): (usize, &mut [f32])| {
-            let mut rng = Rng::seed_from_u64(derive(key, &[counter, c as u64]));
-            for v in chunk.iter_mut() {
-                *v = StandardNormal.sample(&mut rng);
-            }
+            let seed = derive(key, &[counter, c as u64]);
+            crate::linalg::wide(
+                #[inline(always)]
+                || normal::fill(seed, chunk),
+            );
         };
         if threads > 1 && buf.len() > CHUNK {
             buf.par_chunks_mut(CHUNK).enumerate().for_each(fill);
@@ -118,6 +128,10 @@ mod tests {
         a.fill_normal(&mut x, 1);
         b.fill_normal(&mut y, 2);
         assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()));
+        assert!(
+            x[..CHUNK].iter().zip(&x[CHUNK..]).all(|(p, q)| p != q),
+            "chunks of one fill must be distinct"
+        );
         a.fill_normal(&mut y, 1);
         assert!(
             x.iter().zip(&y).filter(|(p, q)| p == q).count() < 10,
@@ -134,17 +148,5 @@ mod tests {
         assert_ne!(x, y);
         Stream::new(1, 1, Purpose::Read).fill_normal(&mut y, 1);
         assert_ne!(x, y);
-    }
-
-    #[test]
-    fn fill_has_unit_variance() {
-        let mut x = vec![0.0f32; 200_000];
-        Stream::new(3, 2, Purpose::Read).fill_normal(&mut x, 2);
-        let n = x.len() as f64;
-        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-        // Standard errors: mean 1/sqrt(n) ≈ 0.0022, variance sqrt(2/n) ≈ 0.0032; 5 sigma bounds.
-        assert!(mean.abs() < 5.0 / n.sqrt());
-        assert!((var - 1.0).abs() < 5.0 * (2.0 / n).sqrt());
     }
 }
