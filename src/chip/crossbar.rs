@@ -73,13 +73,31 @@ pub(super) struct Tile {
     pub(super) adc_hist: Option<AdcHistogram>,
 }
 
-/// A tile's per-read scratch (quantised inputs, noise buffer), never state: the arrays of a
-/// split layer read one after another and share one set (swapped in and out), so the buffers
-/// stay in cache instead of one cold set per array.
+/// A tile's per-read scratch (quantised inputs and their per-sample statistics, noise
+/// buffer), never state: the arrays of a split layer read one after another and share one set
+/// (swapped in and out), so the buffers stay in cache instead of one cold set per array, and
+/// an array that receives the same input lines as the one before can reuse its DAC output
+/// ([`Dac::Reuse`]).
 #[derive(Default)]
 pub(in crate::chip) struct Scratch {
     xq: Option<DMatrix<f32>>,
+    col_stats: Vec<(f32, f32)>,
     noise: Vec<f32>,
+}
+
+/// Whether a read converts its inputs or takes the conversion already in its scratch.
+///
+/// Arrays of one input part of a split layer receive the same input lines, and every array's
+/// DAC and input scaling are the chip model's (no per-array variation), so their DAC outputs
+/// and ‖xq‖² are the same bits: the simulator computes them once per input part. Each array
+/// still counts its own conversions (the hardware has a DAC per array).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::chip) enum Dac {
+    /// Scale and quantise the inputs (the first array of an input part, or an unsplit layer).
+    Convert,
+    /// The scratch holds this batch's conversion of exactly these input lines, made by the
+    /// array read just before this one (same matrix, lines, batch and direction).
+    Reuse,
 }
 
 impl Tile {
@@ -88,6 +106,7 @@ impl Tile {
     pub(in crate::chip) fn swap_scratch(&mut self, s: &mut Scratch) {
         let xq = s.xq.get_or_insert_with(|| DMatrix::zeros(0, 0));
         std::mem::swap(&mut self.xq, xq);
+        std::mem::swap(&mut self.col_stats, &mut s.col_stats);
         std::mem::swap(&mut self.noise_buf, &mut s.noise);
     }
 
@@ -185,7 +204,13 @@ impl Tile {
     /// setting allows, bit-identical for any thread count): DAC (scale, quantise, ‖xq‖²) before
     /// the product, then noise, ADC and rescaling fused after it.
     pub(super) fn read(&mut self, x: &DMatrix<f32>, y: &mut DMatrix<f32>, c: &mut Counters) {
-        self.read_driven(ReadInput::Batch(x, 0), Direction::Forward, y, c);
+        self.read_driven(
+            ReadInput::Batch(x, 0),
+            Direction::Forward,
+            Dac::Convert,
+            y,
+            c,
+        );
     }
 
     /// [`Tile::read`] of the input lines `r0 .. r0 + cols` of `x`, a view, not a copy: what
@@ -194,10 +219,11 @@ impl Tile {
         &mut self,
         x: &DMatrix<f32>,
         r0: usize,
+        dac: Dac,
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x, r0), Direction::Forward, y, c);
+        self.read_driven(ReadInput::Batch(x, r0), Direction::Forward, dac, y, c);
     }
 
     /// [`Tile::read_transposed`] of the lines `r0 .. r0 + rows` of `x`.
@@ -205,10 +231,11 @@ impl Tile {
         &mut self,
         x: &DMatrix<f32>,
         r0: usize,
+        dac: Dac,
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x, r0), Direction::Transposed, y, c);
+        self.read_driven(ReadInput::Batch(x, r0), Direction::Transposed, dac, y, c);
     }
 
     /// A transposed read, `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the columns are
@@ -220,7 +247,13 @@ impl Tile {
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x, 0), Direction::Transposed, y, c);
+        self.read_driven(
+            ReadInput::Batch(x, 0),
+            Direction::Transposed,
+            Dac::Convert,
+            y,
+            c,
+        );
     }
 
     /// Reads the whole array out, one column at a time (`cols` reads of one-hot inputs): a
@@ -228,13 +261,14 @@ impl Tile {
     /// without the identity product (the result is the same in distribution and in bits of
     /// the noise-free part), counted as the `cols` reads the chip makes.
     pub(super) fn read_out(&mut self, y: &mut DMatrix<f32>, c: &mut Counters) {
-        self.read_driven(ReadInput::OneHot, Direction::Forward, y, c);
+        self.read_driven(ReadInput::OneHot, Direction::Forward, Dac::Convert, y, c);
     }
 
     fn read_driven(
         &mut self,
         input: ReadInput<'_>,
         dir: Direction,
+        dac_use: Dac,
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
@@ -286,44 +320,54 @@ impl Tile {
             }
         };
         // Input scaling and DAC: per sample, xq = Q(x / s), s = max|x| (or 1); ‖xq‖² for the
-        // weight-referred noise.
-        if self.xq.shape() != (cols, b) {
-            // Reuses the allocation (the arrays of a split layer share this buffer, and their
-            // sizes differ by one line): every entry is overwritten below.
-            let mut v: Vec<f32> = std::mem::replace(&mut self.xq, DMatrix::zeros(0, 0))
-                .data
-                .into();
-            v.resize(cols * b, 0.0);
-            self.xq = DMatrix::from_vec(cols, b, v);
+        // weight-referred noise. Skipped when the array read before this one converted the
+        // same lines (its results are in the shared scratch, see `Dac`).
+        if dac_use == Dac::Reuse {
+            debug_assert_eq!(
+                self.xq.shape(),
+                (cols, b),
+                "reused DAC output of another shape"
+            );
+        } else {
+            if self.xq.shape() != (cols, b) {
+                // Reuses the allocation (the arrays of a split layer share this buffer, and their
+                // sizes differ by one line): every entry is overwritten below.
+                let mut v: Vec<f32> = std::mem::replace(&mut self.xq, DMatrix::zeros(0, 0))
+                    .data
+                    .into();
+                v.resize(cols * b, 0.0);
+                self.xq = DMatrix::from_vec(cols, b, v);
+            }
+            let (xs, ld) = (x.as_slice(), x.nrows());
+            let pc = piece_cols(cols);
+            for_pieces2(
+                self.xq.as_mut_slice(),
+                pc * cols,
+                &mut self.col_stats,
+                pc,
+                |p, xq, stats| {
+                    wide(
+                        #[inline(always)]
+                        || {
+                            for (jj, (dst, st)) in
+                                xq.chunks_mut(cols).zip(stats.iter_mut()).enumerate()
+                            {
+                                let j = p * pc + jj;
+                                let src = &xs[j * ld + r0..j * ld + r0 + cols];
+                                let s = if abs_max {
+                                    abs_max_of(src).max(f32::MIN_POSITIVE)
+                                } else {
+                                    1.0
+                                };
+                                let inv = 1.0 / s;
+                                dacq.scaled_into(src, inv, dst);
+                                *st = (s, if w_noise { sum_squares(dst) } else { 0.0 });
+                            }
+                        },
+                    )
+                },
+            );
         }
-        let (xs, ld) = (x.as_slice(), x.nrows());
-        let pc = piece_cols(cols);
-        for_pieces2(
-            self.xq.as_mut_slice(),
-            pc * cols,
-            &mut self.col_stats,
-            pc,
-            |p, xq, stats| {
-                wide(
-                    #[inline(always)]
-                    || {
-                        for (jj, (dst, st)) in xq.chunks_mut(cols).zip(stats.iter_mut()).enumerate()
-                        {
-                            let j = p * pc + jj;
-                            let src = &xs[j * ld + r0..j * ld + r0 + cols];
-                            let s = if abs_max {
-                                abs_max_of(src).max(f32::MIN_POSITIVE)
-                            } else {
-                                1.0
-                            };
-                            let inv = 1.0 / s;
-                            dacq.scaled_into(src, inv, dst);
-                            *st = (s, if w_noise { sum_squares(dst) } else { 0.0 });
-                        }
-                    },
-                )
-            },
-        );
         c.digital_ops += (cols * b) as u64; // the scaling multiply per input
         gemm(y, 0.0, 1.0, &self.effective, op, &self.xq, Op::N);
         self.sense(y, c);

@@ -31,7 +31,10 @@ fn moments_match_the_standard_normal() {
     assert!(m1.abs() < 5.0 / nf.sqrt(), "mean {m1}");
     assert!((m2 - 1.0).abs() < 5.0 * (2.0 / nf).sqrt(), "variance {m2}");
     assert!(m3.abs() < 5.0 * (15.0 / nf).sqrt(), "third moment {m3}");
-    assert!((m4 - 3.0).abs() < 5.0 * (96.0 / nf).sqrt(), "fourth moment (kurtosis) {m4}");
+    assert!(
+        (m4 - 3.0).abs() < 5.0 * (96.0 / nf).sqrt(),
+        "fourth moment (kurtosis) {m4}"
+    );
 }
 
 #[test]
@@ -74,7 +77,9 @@ fn kolmogorov_smirnov_distance_is_within_the_critical_value() {
         .enumerate()
         .map(|(i, &v)| {
             let f = phi(v as f64);
-            (f - i as f64 / nf).abs().max(((i + 1) as f64 / nf - f).abs())
+            (f - i as f64 / nf)
+                .abs()
+                .max(((i + 1) as f64 / nf - f).abs())
         })
         .fold(0.0f64, f64::max);
     // P(D > c/√n) ≈ 2 e^{−2c²}; c = 2.3 gives ≈ 5·10⁻⁵.
@@ -114,7 +119,10 @@ fn histogram_passes_chi_square_on_fine_bins() {
         })
         .sum();
     let df = (bins + 1) as f64;
-    assert!(chi2 < df + 5.0 * (2.0 * df).sqrt(), "χ² = {chi2} with {df} dof");
+    assert!(
+        chi2 < df + 5.0 * (2.0 * df).sqrt(),
+        "χ² = {chi2} with {df} dof"
+    );
 }
 
 /// Sample correlation of `f(z_i)` and `f(z_{i+lag})`.
@@ -124,7 +132,12 @@ fn lag_corr(z: &[f32], lag: usize, f: impl Fn(f64) -> f64) -> f64 {
     let fa: Vec<f64> = a.iter().map(|&v| f(v as f64)).collect();
     let fb: Vec<f64> = b.iter().map(|&v| f(v as f64)).collect();
     let (ma, mb) = (fa.iter().sum::<f64>() / n, fb.iter().sum::<f64>() / n);
-    let cov = fa.iter().zip(&fb).map(|(x, y)| (x - ma) * (y - mb)).sum::<f64>() / n;
+    let cov = fa
+        .iter()
+        .zip(&fb)
+        .map(|(x, y)| (x - ma) * (y - mb))
+        .sum::<f64>()
+        / n;
     let va = fa.iter().map(|x| (x - ma).powi(2)).sum::<f64>() / n;
     let vb = fb.iter().map(|y| (y - mb).powi(2)).sum::<f64>() / n;
     cov / (va * vb).sqrt()

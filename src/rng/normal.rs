@@ -234,7 +234,9 @@ mod tests {
             let x = (i as f32 / 100_000.0 - 0.5) * FRAC_PI_2;
             let (s, c) = sin_cos(x);
             let xd = x as f64;
-            assert!((s as f64 - xd.sin()).abs() <= 1.5 * f32::EPSILON as f64 * xd.sin().abs().max(1e-6));
+            assert!(
+                (s as f64 - xd.sin()).abs() <= 1.5 * f32::EPSILON as f64 * xd.sin().abs().max(1e-6)
+            );
             assert!((c as f64 - xd.cos()).abs() <= 1.5 * f32::EPSILON as f64);
         }
     }
@@ -273,7 +275,10 @@ mod tests {
             let tol = 1.0 + expect * k * k * f32::EPSILON as f64;
             let end = (expect + tol) as u32 + 2;
             let count = (0..end).filter(|&i| r(i) > k).count() as f64;
-            assert!((count - expect).abs() <= tol, "k={k}: {count} vs {expect} ± {tol}");
+            assert!(
+                (count - expect).abs() <= tol,
+                "k={k}: {count} vs {expect} ± {tol}"
+            );
             assert!(r(end) < k);
         }
         assert!(r(0) > 6.6);
@@ -289,6 +294,9 @@ mod tests {
             || fill(12345, &mut wide),
         );
         assert!(plain.iter().all(|v| v.is_finite()));
-        assert!(plain.iter().zip(&wide).all(|(p, q)| p.to_bits() == q.to_bits()));
+        assert!(plain
+            .iter()
+            .zip(&wide)
+            .all(|(p, q)| p.to_bits() == q.to_bits()));
     }
 }
