@@ -21,6 +21,9 @@ use crate::rng::{Purpose, Stream};
 use nalgebra::DMatrix;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Normals drawn at a time in the read's noise loop: a stack buffer that stays in L1.
+const NOISE_RUN: usize = 256;
+
 /// The storage behind a tile.
 enum Storage {
     /// Exact float weights (ideal chip).
@@ -65,11 +68,10 @@ pub(super) struct Tile {
     /// What a noise-free read multiplies by: the weights (ideal) or g⁺ − g⁻ (analog).
     effective: DMatrix<f32>,
     noise: Stream,
-    /// Scratch: quantised inputs, per-sample scales, noise buffer.
+    /// Scratch: quantised inputs and per-sample statistics (below).
     xq: DMatrix<f32>,
     /// Per sample of the last read: input scale s_j and ‖xq_j‖².
     col_stats: Vec<(f32, f32)>,
-    noise_buf: Vec<f32>,
     pub(super) adc_hist: Option<AdcHistogram>,
 }
 
@@ -82,7 +84,6 @@ pub(super) struct Tile {
 pub(in crate::chip) struct Scratch {
     xq: Option<DMatrix<f32>>,
     col_stats: Vec<(f32, f32)>,
-    noise: Vec<f32>,
 }
 
 /// Whether a read converts its inputs or takes the conversion already in its scratch.
@@ -107,7 +108,6 @@ impl Tile {
         let xq = s.xq.get_or_insert_with(|| DMatrix::zeros(0, 0));
         std::mem::swap(&mut self.xq, xq);
         std::mem::swap(&mut self.col_stats, &mut s.col_stats);
-        std::mem::swap(&mut self.noise_buf, &mut s.noise);
     }
 
     /// Fabricates a tile of `rows × cols` weights; `w_range` is the weight mapped to the full
@@ -153,7 +153,6 @@ impl Tile {
             noise: Stream::new(seed, unit, Purpose::Read),
             xq: DMatrix::zeros(0, 0),
             col_stats: Vec::new(),
-            noise_buf: Vec::new(),
             adc_hist: None,
         }
     }
@@ -380,13 +379,11 @@ impl Tile {
         let (Some(read), Some(adc)) = (&self.read, &self.adc) else {
             unreachable!("sense is called only on tiles with a periphery")
         };
-        // Fresh read noise: one normal per output per read, sd_j = √(out_noise² + w_noise²‖xq_j‖²).
+        // Fresh read noise: one normal per output per read, sd_j = √(out_noise² + w_noise²‖xq_j‖²),
+        // drawn inside the loop that adds it (piece p of the fill for column block p: no noise
+        // buffer written and read back, and the same numbers for any thread count).
         let noisy = read.out_noise > 0.0 || read.w_noise > 0.0;
-        if noisy {
-            self.noise_buf.resize(rows * b, 0.0);
-            self.noise
-                .fill_normal(&mut self.noise_buf, crate::linalg::threads());
-        }
+        let fill = noisy.then(|| self.noise.next_fill());
         let (so2, sw2) = (
             (read.out_noise * read.out_noise) as f32,
             (read.w_noise * read.w_noise) as f32,
@@ -397,7 +394,7 @@ impl Tile {
             Storage::Analog { scale, .. } => *scale,
         };
         let adcq = FastQuantizer::new(adc, read.out_bits);
-        let (stats, z) = (&self.col_stats, &self.noise_buf);
+        let stats = &self.col_stats;
         let saturations = AtomicU64::new(0);
         let post = |y: &mut DMatrix<f32>, with_noise: bool, with_adc: bool| {
             let pr = piece_cols(rows);
@@ -406,13 +403,19 @@ impl Tile {
                     #[inline(always)]
                     || {
                         let mut sat = 0u64;
+                        let mut z = fill.filter(|_| with_noise).map(|f| f.piece(p));
+                        let mut e = [0.0f32; NOISE_RUN];
                         for (jj, col) in yp.chunks_mut(rows).enumerate() {
                             let j = p * pr + jj;
                             let (s, n2) = stats[j];
-                            if with_noise {
+                            if let Some(z) = z.as_mut() {
                                 let sd = (so2 + sw2 * n2).sqrt();
-                                for (v, &e) in col.iter_mut().zip(&z[j * rows..(j + 1) * rows]) {
-                                    *v += sd * e;
+                                for run in col.chunks_mut(NOISE_RUN) {
+                                    let e = &mut e[..run.len()];
+                                    z.fill(e);
+                                    run.iter_mut()
+                                        .zip(e.iter())
+                                        .for_each(|(v, &e)| *v += sd * e);
                                 }
                             }
                             if with_adc {
@@ -670,6 +673,40 @@ mod tests {
             assert!(
                 c.pulses_up + c.pulses_down > 0,
                 "{preset}: the updates pulsed"
+            );
+        }
+    }
+
+    #[test]
+    fn noisy_reads_are_the_same_bits_for_any_thread_count_and_fresh_in_every_column() {
+        // Read noise is drawn per column block inside the ADC loop; the blocks are fixed by
+        // the tile's size, so one and two threads must agree bit for bit. Every column holds
+        // the same input, so equal values in two columns (e.g. two blocks seeded alike) would
+        // mean repeated noise.
+        let model = crate::chip::presets::resolve("rram", &[]).unwrap();
+        let (rows, cols, b) = (300, 40, 400); // 109 columns per block: 4 blocks
+        let x = DMatrix::from_fn(cols, b, |i, _| ((i * 7) % 11) as f32 / 11.0 - 0.4);
+        let mut ys = Vec::new();
+        for threads in [1, 2] {
+            let mut tile = Tile::fabricate(&model, rows, cols, 3, 1, 0.3);
+            tile.program(&DMatrix::from_fn(rows, cols, |i, j| {
+                ((i * 5 + j * 3) % 13) as f32 / 13.0 * 0.4 - 0.2
+            }));
+            let mut y = DMatrix::zeros(0, 0);
+            crate::linalg::set_threads(threads);
+            tile.read(&x, &mut y, &mut Counters::default());
+            crate::linalg::set_threads(0);
+            ys.push(y);
+        }
+        assert!(crate::linalg::same_bits(ys[0].as_slice(), ys[1].as_slice()));
+        let y = &ys[0];
+        let pr = piece_cols(rows);
+        assert!(b > 3 * pr, "the test spans several blocks");
+        for (j, k) in [(0, 1), (0, pr), (pr - 1, pr), (0, 3 * pr)] {
+            let same = (0..rows).filter(|&i| y[(i, j)] == y[(i, k)]).count();
+            assert!(
+                same < rows / 4,
+                "columns {j} and {k}: {same} of {rows} equal"
             );
         }
     }

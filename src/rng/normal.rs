@@ -158,22 +158,49 @@ fn block(lanes: &mut Lanes, out: &mut [f32]) {
     }
 }
 
+/// A sequential source of standard normals from generator lanes seeded by one key: a block at
+/// a time, the unused rest of a block kept for the next call, so consecutive `fill`s of any
+/// lengths give the same numbers as one `fill` of their total length.
+pub(super) struct Source {
+    lanes: Lanes,
+    block: [f32; BLOCK],
+    /// Next unused entry of `block` (`BLOCK`: none left).
+    pos: usize,
+}
+
+impl Source {
+    pub(super) fn new(seed: u64) -> Source {
+        Source {
+            lanes: Lanes::seeded(seed),
+            block: [0.0; BLOCK],
+            pos: BLOCK,
+        }
+    }
+
+    /// The next `out.len()` numbers.
+    #[inline(always)]
+    pub(super) fn fill(&mut self, out: &mut [f32]) {
+        let kept = (BLOCK - self.pos).min(out.len());
+        out[..kept].copy_from_slice(&self.block[self.pos..self.pos + kept]);
+        self.pos += kept;
+        let mut blocks = out[kept..].chunks_exact_mut(BLOCK);
+        for b in &mut blocks {
+            block(&mut self.lanes, b);
+        }
+        let rest = blocks.into_remainder();
+        if !rest.is_empty() {
+            block(&mut self.lanes, &mut self.block);
+            rest.copy_from_slice(&self.block[..rest.len()]);
+            self.pos = rest.len();
+        }
+    }
+}
+
 /// Fills `out` with standard normals from generator lanes seeded by `seed` (one chunk of a
-/// stream's fill). A tail shorter than a block takes the first numbers of a full block, so a
-/// prefix of a longer fill is the shorter fill.
+/// stream's fill).
 #[inline(always)]
 pub(super) fn fill(seed: u64, out: &mut [f32]) {
-    let mut lanes = Lanes::seeded(seed);
-    let mut blocks = out.chunks_exact_mut(BLOCK);
-    for b in &mut blocks {
-        block(&mut lanes, b);
-    }
-    let rest = blocks.into_remainder();
-    if !rest.is_empty() {
-        let mut tmp = [0.0f32; BLOCK];
-        block(&mut lanes, &mut tmp);
-        rest.copy_from_slice(&tmp[..rest.len()]);
-    }
+    Source::new(seed).fill(out);
 }
 
 #[cfg(test)]
@@ -282,6 +309,27 @@ mod tests {
             assert!(r(end) < k);
         }
         assert!(r(0) > 6.6);
+    }
+
+    #[test]
+    fn consecutive_fills_continue_one_sequence() {
+        let mut whole = vec![0.0f32; 1000];
+        fill(99, &mut whole);
+        let mut src = Source::new(99);
+        let mut parts = vec![0.0f32; 1000];
+        let mut at = 0;
+        for len in [1, 31, 32, 33, 5, 64, 100, 0, 250].into_iter().cycle() {
+            let end = (at + len).min(parts.len());
+            src.fill(&mut parts[at..end]);
+            at = end;
+            if at == parts.len() {
+                break;
+            }
+        }
+        assert!(whole
+            .iter()
+            .zip(&parts)
+            .all(|(p, q)| p.to_bits() == q.to_bits()));
     }
 
     #[test]
