@@ -36,6 +36,7 @@ pub(super) struct Lanes {
 impl Lanes {
     /// Seeds every lane from `seed` with the SplitMix64 sequence (as `seed_from_u64` does for
     /// one generator), two outputs per lane.
+    #[allow(clippy::needless_range_loop)] // lane l across the four state arrays
     pub(super) fn seeded(seed: u64) -> Lanes {
         let mut s = [[0u32; LANES]; 4];
         for l in 0..LANES {
@@ -103,10 +104,10 @@ pub(super) fn ln(x: f32) -> f32 {
     y = y * f - 1.666_805_8e-1;
     y = y * f + 2.000_071_4e-1;
     y = y * f - 2.499_999_4e-1;
-    y = y * f + 3.333_333_1e-1;
+    y = y * f + 3.333_333e-1; // Cephes' 3.3333331174e-1, the same f32
     y = y * f * z;
-    y = y + -2.121_944_4e-4 * e;
-    y = y + -0.5 * z;
+    y += -2.121_944_4e-4 * e;
+    y += -0.5 * z;
     (f + y) + 0.693_359_4 * e
 }
 
