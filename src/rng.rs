@@ -6,9 +6,16 @@
 //! chunk seeded from (stream key, n, chunk index). Fills are therefore the same bit for bit
 //! whatever the thread count, can run in parallel, and a stream's whole state is two integers,
 //! which makes checkpointing trivial.
+//!
+//! Bulk normals (read noise, injected noise) come from a vectorised generator (`normal`):
+//! 16 xoshiro128++ lanes per chunk and an f32 Box–Muller transform, ≈ 10× the speed of a
+//! scalar ziggurat; single draws (fabrication, initialisation) use `next_rng` with rand_distr.
+
+#[cfg(test)]
+mod distribution_tests;
+mod normal;
 
 use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
@@ -87,21 +94,66 @@ impl Stream {
         rng
     }
 
-    /// Fills `buf` with standard normal numbers; parallel over fixed chunks when `threads > 1`.
-    pub fn fill_normal(&mut self, buf: &mut [f32], threads: usize) {
-        let (key, counter) = (self.key, self.counter);
+    /// The next fill of this stream (advances the counter once), to be drawn piece by piece
+    /// by its consumer, e.g. fused into the loop that uses the numbers.
+    pub fn next_fill(&mut self) -> NormalFill {
+        let fill = NormalFill {
+            key: self.key,
+            counter: self.counter,
+        };
         self.counter += 1;
+        fill
+    }
+
+    /// Fills `buf` with standard normal numbers; parallel over fixed chunks when `threads > 1`.
+    /// Chunk c of fill n is generated from derive(key, [n, c]) alone (piece c of
+    /// [`Stream::next_fill`] with pieces of 2¹⁵), so the result does not depend on the thread
+    /// count (or on the vector unit: see `normal`).
+    pub fn fill_normal(&mut self, buf: &mut [f32], threads: usize) {
+        let f = self.next_fill();
         let fill = |(c, chunk): (usize, &mut [f32])| {
-            let mut rng = Rng::seed_from_u64(derive(key, &[counter, c as u64]));
-            for v in chunk.iter_mut() {
-                *v = StandardNormal.sample(&mut rng);
-            }
+            let seed = derive(f.key, &[f.counter, c as u64]);
+            crate::linalg::wide(
+                #[inline(always)]
+                || normal::fill(seed, chunk),
+            );
         };
         if threads > 1 && buf.len() > CHUNK {
             buf.par_chunks_mut(CHUNK).enumerate().for_each(fill);
         } else {
             buf.chunks_mut(CHUNK).enumerate().for_each(fill);
         }
+    }
+}
+
+/// One fill of a stream, drawn in pieces: piece p's numbers depend on (stream, fill, p) only,
+/// so a consumer that cuts its work into pieces independent of the thread count gets the
+/// same numbers for any thread count.
+#[derive(Clone, Copy, Debug)]
+pub struct NormalFill {
+    key: u64,
+    counter: u64,
+}
+
+impl NormalFill {
+    /// The sequential source of piece `p`'s standard normals.
+    pub fn piece(&self, p: usize) -> Normals {
+        Normals(normal::Source::new(derive(
+            self.key,
+            &[self.counter, p as u64],
+        )))
+    }
+}
+
+/// Standard normals of one piece of a fill, in order (see [`NormalFill::piece`]).
+pub struct Normals(normal::Source);
+
+impl Normals {
+    /// The next `out.len()` numbers. Inlined, so that inside a loop compiled for a wide vector
+    /// unit (`linalg::wide`) the generator is vectorised for it too.
+    #[inline(always)]
+    pub fn fill(&mut self, out: &mut [f32]) {
+        self.0.fill(out)
     }
 }
 
@@ -118,11 +170,35 @@ mod tests {
         a.fill_normal(&mut x, 1);
         b.fill_normal(&mut y, 2);
         assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()));
+        assert!(
+            x[..CHUNK].iter().zip(&x[CHUNK..]).all(|(p, q)| p != q),
+            "chunks of one fill must be distinct"
+        );
         a.fill_normal(&mut y, 1);
         assert!(
             x.iter().zip(&y).filter(|(p, q)| p == q).count() < 10,
             "second fill must be fresh"
         );
+    }
+
+    #[test]
+    fn fill_normal_is_next_fill_drawn_in_chunks() {
+        let (mut a, mut b) = (
+            Stream::new(4, 2, Purpose::Read),
+            Stream::new(4, 2, Purpose::Read),
+        );
+        let mut x = vec![0.0f32; 2 * CHUNK + 5];
+        a.fill_normal(&mut x, 2);
+        let f = b.next_fill();
+        let mut y = vec![0.0f32; x.len()];
+        for (c, chunk) in y.chunks_mut(CHUNK).enumerate() {
+            let mut src = f.piece(c);
+            let (head, tail) = chunk.split_at_mut(chunk.len() / 3);
+            src.fill(head);
+            src.fill(tail);
+        }
+        assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()));
+        assert_eq!(a.state(), b.state());
     }
 
     #[test]
@@ -134,17 +210,5 @@ mod tests {
         assert_ne!(x, y);
         Stream::new(1, 1, Purpose::Read).fill_normal(&mut y, 1);
         assert_ne!(x, y);
-    }
-
-    #[test]
-    fn fill_has_unit_variance() {
-        let mut x = vec![0.0f32; 200_000];
-        Stream::new(3, 2, Purpose::Read).fill_normal(&mut x, 2);
-        let n = x.len() as f64;
-        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-        // Standard errors: mean 1/sqrt(n) ≈ 0.0022, variance sqrt(2/n) ≈ 0.0032; 5 sigma bounds.
-        assert!(mean.abs() < 5.0 / n.sqrt());
-        assert!((var - 1.0).abs() < 5.0 * (2.0 / n).sqrt());
     }
 }

@@ -21,6 +21,9 @@ use crate::rng::{Purpose, Stream};
 use nalgebra::DMatrix;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Normals drawn at a time in the read's noise loop: a stack buffer that stays in L1.
+const NOISE_RUN: usize = 256;
+
 /// The storage behind a tile.
 enum Storage {
     /// Exact float weights (ideal chip).
@@ -65,21 +68,37 @@ pub(super) struct Tile {
     /// What a noise-free read multiplies by: the weights (ideal) or g⁺ − g⁻ (analog).
     effective: DMatrix<f32>,
     noise: Stream,
-    /// Scratch: quantised inputs, per-sample scales, noise buffer.
+    /// Scratch: quantised inputs and per-sample statistics (below).
     xq: DMatrix<f32>,
     /// Per sample of the last read: input scale s_j and ‖xq_j‖².
     col_stats: Vec<(f32, f32)>,
-    noise_buf: Vec<f32>,
     pub(super) adc_hist: Option<AdcHistogram>,
 }
 
-/// A tile's per-read scratch (quantised inputs, noise buffer), never state: the arrays of a
-/// split layer read one after another and share one set (swapped in and out), so the buffers
-/// stay in cache instead of one cold set per array.
+/// A tile's per-read scratch (quantised inputs and their per-sample statistics, noise
+/// buffer), never state: the arrays of a split layer read one after another and share one set
+/// (swapped in and out), so the buffers stay in cache instead of one cold set per array, and
+/// an array that receives the same input lines as the one before can reuse its DAC output
+/// ([`Dac::Reuse`]).
 #[derive(Default)]
 pub(in crate::chip) struct Scratch {
     xq: Option<DMatrix<f32>>,
-    noise: Vec<f32>,
+    col_stats: Vec<(f32, f32)>,
+}
+
+/// Whether a read converts its inputs or takes the conversion already in its scratch.
+///
+/// Arrays of one input part of a split layer receive the same input lines, and every array's
+/// DAC and input scaling are the chip model's (no per-array variation), so their DAC outputs
+/// and ‖xq‖² are the same bits: the simulator computes them once per input part. Each array
+/// still counts its own conversions (the hardware has a DAC per array).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::chip) enum Dac {
+    /// Scale and quantise the inputs (the first array of an input part, or an unsplit layer).
+    Convert,
+    /// The scratch holds this batch's conversion of exactly these input lines, made by the
+    /// array read just before this one (same matrix, lines, batch and direction).
+    Reuse,
 }
 
 impl Tile {
@@ -88,7 +107,7 @@ impl Tile {
     pub(in crate::chip) fn swap_scratch(&mut self, s: &mut Scratch) {
         let xq = s.xq.get_or_insert_with(|| DMatrix::zeros(0, 0));
         std::mem::swap(&mut self.xq, xq);
-        std::mem::swap(&mut self.noise_buf, &mut s.noise);
+        std::mem::swap(&mut self.col_stats, &mut s.col_stats);
     }
 
     /// Fabricates a tile of `rows × cols` weights; `w_range` is the weight mapped to the full
@@ -134,7 +153,6 @@ impl Tile {
             noise: Stream::new(seed, unit, Purpose::Read),
             xq: DMatrix::zeros(0, 0),
             col_stats: Vec::new(),
-            noise_buf: Vec::new(),
             adc_hist: None,
         }
     }
@@ -185,7 +203,13 @@ impl Tile {
     /// setting allows, bit-identical for any thread count): DAC (scale, quantise, ‖xq‖²) before
     /// the product, then noise, ADC and rescaling fused after it.
     pub(super) fn read(&mut self, x: &DMatrix<f32>, y: &mut DMatrix<f32>, c: &mut Counters) {
-        self.read_driven(ReadInput::Batch(x, 0), Direction::Forward, y, c);
+        self.read_driven(
+            ReadInput::Batch(x, 0),
+            Direction::Forward,
+            Dac::Convert,
+            y,
+            c,
+        );
     }
 
     /// [`Tile::read`] of the input lines `r0 .. r0 + cols` of `x`, a view, not a copy: what
@@ -194,10 +218,11 @@ impl Tile {
         &mut self,
         x: &DMatrix<f32>,
         r0: usize,
+        dac: Dac,
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x, r0), Direction::Forward, y, c);
+        self.read_driven(ReadInput::Batch(x, r0), Direction::Forward, dac, y, c);
     }
 
     /// [`Tile::read_transposed`] of the lines `r0 .. r0 + rows` of `x`.
@@ -205,10 +230,11 @@ impl Tile {
         &mut self,
         x: &DMatrix<f32>,
         r0: usize,
+        dac: Dac,
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x, r0), Direction::Transposed, y, c);
+        self.read_driven(ReadInput::Batch(x, r0), Direction::Transposed, dac, y, c);
     }
 
     /// A transposed read, `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the columns are
@@ -220,7 +246,13 @@ impl Tile {
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x, 0), Direction::Transposed, y, c);
+        self.read_driven(
+            ReadInput::Batch(x, 0),
+            Direction::Transposed,
+            Dac::Convert,
+            y,
+            c,
+        );
     }
 
     /// Reads the whole array out, one column at a time (`cols` reads of one-hot inputs): a
@@ -228,13 +260,14 @@ impl Tile {
     /// without the identity product (the result is the same in distribution and in bits of
     /// the noise-free part), counted as the `cols` reads the chip makes.
     pub(super) fn read_out(&mut self, y: &mut DMatrix<f32>, c: &mut Counters) {
-        self.read_driven(ReadInput::OneHot, Direction::Forward, y, c);
+        self.read_driven(ReadInput::OneHot, Direction::Forward, Dac::Convert, y, c);
     }
 
     fn read_driven(
         &mut self,
         input: ReadInput<'_>,
         dir: Direction,
+        dac_use: Dac,
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
@@ -286,44 +319,54 @@ impl Tile {
             }
         };
         // Input scaling and DAC: per sample, xq = Q(x / s), s = max|x| (or 1); ‖xq‖² for the
-        // weight-referred noise.
-        if self.xq.shape() != (cols, b) {
-            // Reuses the allocation (the arrays of a split layer share this buffer, and their
-            // sizes differ by one line): every entry is overwritten below.
-            let mut v: Vec<f32> = std::mem::replace(&mut self.xq, DMatrix::zeros(0, 0))
-                .data
-                .into();
-            v.resize(cols * b, 0.0);
-            self.xq = DMatrix::from_vec(cols, b, v);
+        // weight-referred noise. Skipped when the array read before this one converted the
+        // same lines (its results are in the shared scratch, see `Dac`).
+        if dac_use == Dac::Reuse {
+            debug_assert_eq!(
+                self.xq.shape(),
+                (cols, b),
+                "reused DAC output of another shape"
+            );
+        } else {
+            if self.xq.shape() != (cols, b) {
+                // Reuses the allocation (the arrays of a split layer share this buffer, and their
+                // sizes differ by one line): every entry is overwritten below.
+                let mut v: Vec<f32> = std::mem::replace(&mut self.xq, DMatrix::zeros(0, 0))
+                    .data
+                    .into();
+                v.resize(cols * b, 0.0);
+                self.xq = DMatrix::from_vec(cols, b, v);
+            }
+            let (xs, ld) = (x.as_slice(), x.nrows());
+            let pc = piece_cols(cols);
+            for_pieces2(
+                self.xq.as_mut_slice(),
+                pc * cols,
+                &mut self.col_stats,
+                pc,
+                |p, xq, stats| {
+                    wide(
+                        #[inline(always)]
+                        || {
+                            for (jj, (dst, st)) in
+                                xq.chunks_mut(cols).zip(stats.iter_mut()).enumerate()
+                            {
+                                let j = p * pc + jj;
+                                let src = &xs[j * ld + r0..j * ld + r0 + cols];
+                                let s = if abs_max {
+                                    abs_max_of(src).max(f32::MIN_POSITIVE)
+                                } else {
+                                    1.0
+                                };
+                                let inv = 1.0 / s;
+                                dacq.scaled_into(src, inv, dst);
+                                *st = (s, if w_noise { sum_squares(dst) } else { 0.0 });
+                            }
+                        },
+                    )
+                },
+            );
         }
-        let (xs, ld) = (x.as_slice(), x.nrows());
-        let pc = piece_cols(cols);
-        for_pieces2(
-            self.xq.as_mut_slice(),
-            pc * cols,
-            &mut self.col_stats,
-            pc,
-            |p, xq, stats| {
-                wide(
-                    #[inline(always)]
-                    || {
-                        for (jj, (dst, st)) in xq.chunks_mut(cols).zip(stats.iter_mut()).enumerate()
-                        {
-                            let j = p * pc + jj;
-                            let src = &xs[j * ld + r0..j * ld + r0 + cols];
-                            let s = if abs_max {
-                                abs_max_of(src).max(f32::MIN_POSITIVE)
-                            } else {
-                                1.0
-                            };
-                            let inv = 1.0 / s;
-                            dacq.scaled_into(src, inv, dst);
-                            *st = (s, if w_noise { sum_squares(dst) } else { 0.0 });
-                        }
-                    },
-                )
-            },
-        );
         c.digital_ops += (cols * b) as u64; // the scaling multiply per input
         gemm(y, 0.0, 1.0, &self.effective, op, &self.xq, Op::N);
         self.sense(y, c);
@@ -336,13 +379,11 @@ impl Tile {
         let (Some(read), Some(adc)) = (&self.read, &self.adc) else {
             unreachable!("sense is called only on tiles with a periphery")
         };
-        // Fresh read noise: one normal per output per read, sd_j = √(out_noise² + w_noise²‖xq_j‖²).
+        // Fresh read noise: one normal per output per read, sd_j = √(out_noise² + w_noise²‖xq_j‖²),
+        // drawn inside the loop that adds it (piece p of the fill for column block p: no noise
+        // buffer written and read back, and the same numbers for any thread count).
         let noisy = read.out_noise > 0.0 || read.w_noise > 0.0;
-        if noisy {
-            self.noise_buf.resize(rows * b, 0.0);
-            self.noise
-                .fill_normal(&mut self.noise_buf, crate::linalg::threads());
-        }
+        let fill = noisy.then(|| self.noise.next_fill());
         let (so2, sw2) = (
             (read.out_noise * read.out_noise) as f32,
             (read.w_noise * read.w_noise) as f32,
@@ -353,7 +394,7 @@ impl Tile {
             Storage::Analog { scale, .. } => *scale,
         };
         let adcq = FastQuantizer::new(adc, read.out_bits);
-        let (stats, z) = (&self.col_stats, &self.noise_buf);
+        let stats = &self.col_stats;
         let saturations = AtomicU64::new(0);
         let post = |y: &mut DMatrix<f32>, with_noise: bool, with_adc: bool| {
             let pr = piece_cols(rows);
@@ -362,13 +403,19 @@ impl Tile {
                     #[inline(always)]
                     || {
                         let mut sat = 0u64;
+                        let mut z = fill.filter(|_| with_noise).map(|f| f.piece(p));
+                        let mut e = [0.0f32; NOISE_RUN];
                         for (jj, col) in yp.chunks_mut(rows).enumerate() {
                             let j = p * pr + jj;
                             let (s, n2) = stats[j];
-                            if with_noise {
+                            if let Some(z) = z.as_mut() {
                                 let sd = (so2 + sw2 * n2).sqrt();
-                                for (v, &e) in col.iter_mut().zip(&z[j * rows..(j + 1) * rows]) {
-                                    *v += sd * e;
+                                for run in col.chunks_mut(NOISE_RUN) {
+                                    let e = &mut e[..run.len()];
+                                    z.fill(e);
+                                    run.iter_mut()
+                                        .zip(e.iter())
+                                        .for_each(|(v, &e)| *v += sd * e);
                                 }
                             }
                             if with_adc {
@@ -626,6 +673,40 @@ mod tests {
             assert!(
                 c.pulses_up + c.pulses_down > 0,
                 "{preset}: the updates pulsed"
+            );
+        }
+    }
+
+    #[test]
+    fn noisy_reads_are_the_same_bits_for_any_thread_count_and_fresh_in_every_column() {
+        // Read noise is drawn per column block inside the ADC loop; the blocks are fixed by
+        // the tile's size, so one and two threads must agree bit for bit. Every column holds
+        // the same input, so equal values in two columns (e.g. two blocks seeded alike) would
+        // mean repeated noise.
+        let model = crate::chip::presets::resolve("rram", &[]).unwrap();
+        let (rows, cols, b) = (300, 40, 400); // 109 columns per block: 4 blocks
+        let x = DMatrix::from_fn(cols, b, |i, _| ((i * 7) % 11) as f32 / 11.0 - 0.4);
+        let mut ys = Vec::new();
+        for threads in [1, 2] {
+            let mut tile = Tile::fabricate(&model, rows, cols, 3, 1, 0.3);
+            tile.program(&DMatrix::from_fn(rows, cols, |i, j| {
+                ((i * 5 + j * 3) % 13) as f32 / 13.0 * 0.4 - 0.2
+            }));
+            let mut y = DMatrix::zeros(0, 0);
+            crate::linalg::set_threads(threads);
+            tile.read(&x, &mut y, &mut Counters::default());
+            crate::linalg::set_threads(0);
+            ys.push(y);
+        }
+        assert!(crate::linalg::same_bits(ys[0].as_slice(), ys[1].as_slice()));
+        let y = &ys[0];
+        let pr = piece_cols(rows);
+        assert!(b > 3 * pr, "the test spans several blocks");
+        for (j, k) in [(0, 1), (0, pr), (pr - 1, pr), (0, 3 * pr)] {
+            let same = (0..rows).filter(|&i| y[(i, j)] == y[(i, k)]).count();
+            assert!(
+                same < rows / 4,
+                "columns {j} and {k}: {same} of {rows} equal"
             );
         }
     }
