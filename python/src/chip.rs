@@ -57,14 +57,20 @@ pub(crate) fn counters_array<'py>(py: Python<'py>, chip: &Chip) -> Bound<'py, Py
 
 fn counters_of<'py>(py: Python<'py>, c: &[LayerCounters]) -> Bound<'py, PyArray3<u64>> {
     use npchip::chip::Counters;
-    let a = Array3::from_shape_fn((c.len(), 4, Counters::N), |(l, p, k)| c[l].0[p].to_array()[k]);
+    let a = Array3::from_shape_fn((c.len(), 4, Counters::N), |(l, p, k)| {
+        c[l].0[p].to_array()[k]
+    });
     a.to_pyarray(py)
 }
 
 /// Energy of `chip`'s counters, pJ, `layers × phases × (mac, dac, adc, write, digital)`.
 pub(crate) fn energy_array<'py>(py: Python<'py>, chip: &Chip) -> Bound<'py, PyArray3<f64>> {
     let coef = &chip.model().spec().energy;
-    let e: Vec<_> = chip.counters().iter().map(|c| layer_energy(c, coef)).collect();
+    let e: Vec<_> = chip
+        .counters()
+        .iter()
+        .map(|c| layer_energy(c, coef))
+        .collect();
     let a = Array3::from_shape_fn((e.len(), 4, 5), |(l, p, k)| {
         let x = &e[l][p];
         [x.mac_pj, x.dac_pj, x.adc_pj, x.write_pj, x.digital_pj][k]
@@ -124,16 +130,16 @@ impl PyChip {
             ));
         }
         if !(leaky_slope.is_finite() && (0.0..1.0).contains(&leaky_slope)) {
-            return Err(bad("leaky_slope", leaky_slope, "allowed: a finite number in [0, 1)"));
+            return Err(bad(
+                "leaky_slope",
+                leaky_slope,
+                "allowed: a finite number in [0, 1)",
+            ));
         }
         let model = presets::resolve(model, &overrides)
             .map_err(|e| bad("model/overrides", format!("{model} {overrides:?}"), e))?;
-        let settings = crate::train::ChipSettings::parse(
-            inject,
-            decorrelation,
-            decor_lr,
-            decor_precision,
-        )?;
+        let settings =
+            crate::train::ChipSettings::parse(inject, decorrelation, decor_lr, decor_precision)?;
         let config = ChipConfig {
             sizes: layers,
             activation: npchip::chip::Activation::LeakyRelu { slope: leaky_slope },
@@ -276,7 +282,10 @@ impl PyChip {
         };
         let now = self.chip.counters();
         let mut counters = diff(&now, &self.log.mark);
-        let eval = std::mem::replace(&mut self.log.eval, vec![LayerCounters::default(); now.len()]);
+        let eval = std::mem::replace(
+            &mut self.log.eval,
+            vec![LayerCounters::default(); now.len()],
+        );
         counters = diff(&counters, &eval);
         self.log.mark = now;
         let depth = self.chip.depth();
@@ -317,8 +326,16 @@ impl PyChip {
         lr: f32,
         batch: usize,
         force: bool,
-    ) -> PyResult<PathBuf> {
-        let spec = self.settings.run_spec(&self.chip, rule, loss, optimizer, lr, batch, self.log.records.len())?;
+    ) -> PyResult<String> {
+        let spec = self.settings.run_spec(
+            &self.chip,
+            rule,
+            loss,
+            optimizer,
+            lr,
+            batch,
+            self.log.records.len(),
+        )?;
         let data_set = crate::data::load_named(data, self.chip.config().seed)?;
         let sizes = self.chip.sizes();
         if data_set.features() != sizes[0] || data_set.n_classes != *sizes.last().unwrap() {
@@ -333,7 +350,10 @@ impl PyChip {
             ));
         }
         let label = format!("python:{rule}");
-        let cmdline = format!("python: npchip.Chip(...).save({:?}, rule={rule:?})", path.display());
+        let cmdline = format!(
+            "python: npchip.Chip(...).save({:?}, rule={rule:?})",
+            path.display()
+        );
         let chip = &self.chip;
         let records = &self.log.records;
         py.detach(|| -> Result<(), OutputError> {
@@ -351,16 +371,18 @@ impl PyChip {
             // reads nothing of it, so a bare one of the chip's shapes stands in.
             let learner = bare_learner(&spec, chip);
             for r in records {
-                writer.epoch(r, chip, &learner).map_err(|e| OutputError::Io {
-                    path: path.clone(),
-                    source: std::io::Error::other(format!("{e:#}")),
-                })?;
+                writer
+                    .epoch(r, chip, &learner)
+                    .map_err(|e| OutputError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other(format!("{e:#}")),
+                    })?;
             }
             writer.finish(RunStatus::Completed)?;
             file.close()
         })
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        Ok(path)
+        Ok(path.to_string_lossy().into_owned())
     }
 
     fn __repr__(&self) -> String {

@@ -158,11 +158,7 @@ pub fn parse_pass(s: &str, depth: usize) -> PyResult<Pass> {
             Ok(l) if l < depth => Ok(Pass::NoisyLayer(l)),
             _ => Err(bad("pass", s, format!("layer must be in 0..{depth}"))),
         },
-        _ => Err(bad(
-            "pass",
-            s,
-            "allowed: clean, noisy, noisy_layer:L",
-        )),
+        _ => Err(bad("pass", s, "allowed: clean, noisy, noisy_layer:L")),
     }
 }
 
@@ -171,7 +167,13 @@ pub fn parse_phase(s: &str) -> PyResult<Phase> {
     Phase::ALL
         .into_iter()
         .find(|p| p.name() == s)
-        .ok_or_else(|| bad("phase", s, "allowed: inference, perturbation, update, decorrelation"))
+        .ok_or_else(|| {
+            bad(
+                "phase",
+                s,
+                "allowed: inference, perturbation, update, decorrelation",
+            )
+        })
 }
 
 /// `"ce"` or `"mse"`, the names `npchip train --loss` takes.

@@ -38,7 +38,13 @@ pub fn load_data<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = load_named(spec, seed)?
         .subset(train_samples, test_samples, seed)
-        .map_err(|e| bad("train_samples/test_samples", format!("{train_samples:?}/{test_samples:?}"), e))?;
+        .map_err(|e| {
+            bad(
+                "train_samples/test_samples",
+                format!("{train_samples:?}/{test_samples:?}"),
+                e,
+            )
+        })?;
     let out = PyDict::new(py);
     out.set_item("name", &d.name)?;
     out.set_item("n_classes", d.n_classes)?;

@@ -71,7 +71,10 @@ impl PyTrace {
 
     fn __repr__(&self) -> String {
         let p = self.trace.pre();
-        let shapes: Vec<String> = p.iter().map(|m| format!("{}×{}", m.ncols(), m.nrows())).collect();
+        let shapes: Vec<String> = p
+            .iter()
+            .map(|m| format!("{}×{}", m.ncols(), m.nrows()))
+            .collect();
         format!("Trace(pre: {})", shapes.join(", "))
     }
 }

@@ -73,16 +73,17 @@ pub(crate) fn parse_args(settings: &[(String, Bound<'_, PyAny>)]) -> PyResult<Tr
             }
             continue;
         }
-        let items: Option<Vec<String>> = if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
-            Some(
-                value
-                    .try_iter()?
-                    .map(|v| v.and_then(|v| v.str().map(|s| s.to_string())))
-                    .collect::<PyResult<_>>()?,
-            )
-        } else {
-            None
-        };
+        let items: Option<Vec<String>> =
+            if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+                Some(
+                    value
+                        .try_iter()?
+                        .map(|v| v.and_then(|v| v.str().map(|s| s.to_string())))
+                        .collect::<PyResult<_>>()?,
+                )
+            } else {
+                None
+            };
         match items {
             // `set` is repeatable; other lists (hidden) are comma-separated.
             Some(items) if long == "set" => {
@@ -117,7 +118,11 @@ fn clap_error(e: clap::Error) -> PyErr {
         .unwrap_or("")
         .trim_start_matches("error: ")
         .to_string();
-    PyValueError::new_err(if key.is_empty() { first } else { format!("{key}: {first}") })
+    PyValueError::new_err(if key.is_empty() {
+        first
+    } else {
+        format!("{key}: {first}")
+    })
 }
 
 /// The chip-level settings a `npchip.Chip` takes from the `train` flags of the same names.
@@ -174,7 +179,11 @@ impl ChipSettings {
         epochs: usize,
     ) -> PyResult<RunSpec> {
         if rule.is_empty() || rule.contains(char::is_whitespace) {
-            return Err(bad("rule", rule, "allowed: a non-empty name without spaces"));
+            return Err(bad(
+                "rule",
+                rule,
+                "allowed: a non-empty name without spaces",
+            ));
         }
         let optimizer = match optimizer {
             "sgd" => OptimizerKind::Sgd,
@@ -301,7 +310,13 @@ fn run(args: &TrainArgs, cmdline: &str, watch: &mut SignalWatch<'_>) -> anyhow::
 }
 
 /// Per-epoch arrays of `s` into `out` (names as the HDF5 datasets).
-fn put_series(py: Python<'_>, out: &Bound<'_, PyDict>, s: &EpochSeries, spec: &RunSpec, sizes: &[usize]) -> PyResult<()> {
+fn put_series(
+    py: Python<'_>,
+    out: &Bound<'_, PyDict>,
+    s: &EpochSeries,
+    spec: &RunSpec,
+    sizes: &[usize],
+) -> PyResult<()> {
     let e = s.len();
     let layers = sizes.len() - 1;
     out.set_item("epoch", Array1::from(s.epoch.clone()).to_pyarray(py))?;
@@ -319,7 +334,10 @@ fn put_series(py: Python<'_>, out: &Bound<'_, PyDict>, s: &EpochSeries, spec: &R
     out.set_item("samples", Array1::from(s.samples.clone()).to_pyarray(py))?;
     out.set_item("skipped", Array1::from(s.skipped.clone()).to_pyarray(py))?;
     let n = npchip::chip::Counters::N;
-    for (k, c) in [("counters", &s.counters), ("eval_counters", &s.eval_counters)] {
+    for (k, c) in [
+        ("counters", &s.counters),
+        ("eval_counters", &s.eval_counters),
+    ] {
         let a = Array4::from_shape_fn((e, layers, 4, n), |(i, l, p, j)| c[i][l].0[p].to_array()[j]);
         out.set_item(k, a.to_pyarray(py))?;
     }
@@ -331,12 +349,22 @@ fn put_series(py: Python<'_>, out: &Bound<'_, PyDict>, s: &EpochSeries, spec: &R
         out.set_item(k, a.to_pyarray(py))?;
     }
     if spec.chip.spec().timing.is_some() {
-        for (k, c) in [("latency_ns", &s.counters), ("eval_latency_ns", &s.eval_counters)] {
+        for (k, c) in [
+            ("latency_ns", &s.counters),
+            ("eval_latency_ns", &s.eval_counters),
+        ] {
             let lat: Vec<Vec<_>> = c
                 .iter()
                 .map(|row| {
                     (0..layers)
-                        .map(|l| npchip::chip::latency::layer_latency(&spec.chip, sizes[l], sizes[l + 1], &row[l]))
+                        .map(|l| {
+                            npchip::chip::latency::layer_latency(
+                                &spec.chip,
+                                sizes[l],
+                                sizes[l + 1],
+                                &row[l],
+                            )
+                        })
                         .collect()
                 })
                 .collect();
@@ -351,7 +379,10 @@ fn put_series(py: Python<'_>, out: &Bound<'_, PyDict>, s: &EpochSeries, spec: &R
     out.set_item("saturation_rate", sat.to_pyarray(py))?;
     let un = Array2::from_shape_fn((e, layers), |(i, l)| s.update_norm[i][l]);
     out.set_item("update_norm", un.to_pyarray(py))?;
-    for (k, v) in [("alignment", &s.alignment), ("decorrelation", &s.decorrelation)] {
+    for (k, v) in [
+        ("alignment", &s.alignment),
+        ("decorrelation", &s.decorrelation),
+    ] {
         if let Some(v) = v {
             let a = Array2::from_shape_fn((e, layers), |(i, l)| v[i][l]);
             out.set_item(k, a.to_pyarray(py))?;
@@ -363,7 +394,10 @@ fn put_series(py: Python<'_>, out: &Bound<'_, PyDict>, s: &EpochSeries, spec: &R
 /// `npchip._native.train(**settings)` → a dict (the package wraps it in `TrainResult`).
 #[pyfunction]
 #[pyo3(signature = (**settings))]
-pub fn train<'py>(py: Python<'py>, settings: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyDict>> {
+pub fn train<'py>(
+    py: Python<'py>,
+    settings: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
     let mut kv: Vec<(String, Bound<'py, PyAny>)> = Vec::new();
     if let Some(d) = settings {
         for (k, v) in d.iter() {
@@ -377,7 +411,10 @@ pub fn train<'py>(py: Python<'py>, settings: Option<&Bound<'py, PyDict>>) -> PyR
         .collect::<PyResult<_>>()?;
     let cmdline = format!("python: npchip.train({})", shown.join(", "));
     let stop = AtomicBool::new(false);
-    let mut watch = SignalWatch { stop: &stop, raised: None };
+    let mut watch = SignalWatch {
+        stop: &stop,
+        raised: None,
+    };
     let outcome = py.detach(|| run(&args, &cmdline, &mut watch));
     if let Some(interrupt) = watch.raised {
         // The file is closed and says `interrupted`; the caller gets its KeyboardInterrupt.
