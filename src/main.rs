@@ -7,8 +7,11 @@ fn main() {
     let cli = Cli::parse();
     init_logging(&cli);
     if let Err(e) = run(cli) {
-        // One line that says what went wrong and, where the error knows it, what to do.
-        eprintln!("error: {}", npchip::cli::error_text(&e));
+        // One line that says what went wrong and, where the error knows it, what to do; bad
+        // settings get a line each.
+        for line in npchip::cli::error_text(&e).lines() {
+            eprintln!("error: {line}");
+        }
         std::process::exit(1);
     }
 }

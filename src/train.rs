@@ -14,6 +14,35 @@ use rand::seq::SliceRandom;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+/// A cancellation handle: clones share one flag; the loop checks it after every batch and
+/// stops there, so the epoch in progress is reported as interrupted and every finished one is
+/// kept. The library installs no signal handler: the CLI wires Ctrl-C to [`Cancel::cancel`],
+/// the Python package calls it when `py.check_signals()` reports one.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(std::sync::Arc<AtomicBool>);
+
+impl Cancel {
+    /// A handle not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the run to stop after its current batch; returns whether it had been asked before.
+    pub fn cancel(&self) -> bool {
+        self.0.swap(true, Ordering::SeqCst)
+    }
+
+    /// Whether [`Cancel::cancel`] was called on this handle or a clone.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, as [`run`] takes it.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
+}
+
 /// Loop settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoopConfig {

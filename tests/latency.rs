@@ -7,7 +7,6 @@ use npchip::chip::presets::resolve;
 use npchip::cli::{Cli, Command};
 use npchip::output::hdf5::read_runs;
 use npchip::output::report::Row;
-use npchip::output::train_to_file;
 
 fn train(dir: &std::path::Path, name: &str, set: &[&str]) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -42,7 +41,12 @@ fn train(dir: &std::path::Path, name: &str, set: &[&str]) -> std::path::PathBuf 
         Command::Train(a) => *a,
         _ => unreachable!(),
     };
-    train_to_file(&args, true).unwrap();
+    npchip::run::train_to_file(
+        &args.def().unwrap(),
+        &npchip::run::Cancel::new(),
+        npchip::run::Progress::Silent,
+    )
+    .unwrap();
     path
 }
 

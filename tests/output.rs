@@ -8,7 +8,7 @@ use npchip::learn::Learner;
 use npchip::output::hdf5::{
     read_root_attrs, read_run, read_runs, AttrValue, ResultFile, RunOptions, RunStatus,
 };
-use npchip::output::{train_to_file, Tee, TraceLevel};
+use npchip::output::{Tee, TraceLevel};
 use npchip::train::{EpochRecord, Observer, StepRecord};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +44,19 @@ pub(crate) fn train_args(extra: &[&str]) -> TrainArgs {
         Command::Train(a) => *a,
         _ => unreachable!(),
     }
+}
+
+/// Trains `args` through the library's one entry point, silently (as Python does).
+pub(crate) fn train_to_file(
+    args: &TrainArgs,
+    _quiet: bool,
+) -> anyhow::Result<npchip::run::RunOutcome> {
+    let def = args.def()?;
+    Ok(npchip::run::train_to_file(
+        &def,
+        &npchip::run::Cancel::new(),
+        npchip::run::Progress::Silent,
+    )?)
 }
 
 pub(crate) fn tmp() -> tempfile::TempDir {
@@ -88,9 +101,9 @@ pub(crate) fn train_recorded(
     let file = ResultFile::create(&path, false, "npchip train (test)").unwrap();
     let opts = RunOptions {
         trace,
-        train_samples: args.train_samples,
-        test_samples: args.test_samples,
-        ..RunOptions::new(&args.data)
+        train_samples: args.def().unwrap().train_samples,
+        test_samples: args.def().unwrap().test_samples,
+        ..RunOptions::new(&args.def().unwrap().data_text)
     };
     let mut writer = file.add_run("run0", &spec, &data, &opts).unwrap();
     let (mut chip, mut learner) = spec.build(&data);
@@ -479,8 +492,8 @@ fn ctrl_c_closes_cleanly_and_the_run_resumes_exactly() {
     let file = ResultFile::create(&path, false, "test").unwrap();
     let opts = RunOptions {
         trace: TraceLevel::Full,
-        train_samples: args.train_samples,
-        test_samples: args.test_samples,
+        train_samples: args.def().unwrap().train_samples,
+        test_samples: args.def().unwrap().test_samples,
         ..RunOptions::new("digits")
     };
     let mut writer = file.add_run("run0", &spec, &data, &opts).unwrap();

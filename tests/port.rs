@@ -106,7 +106,7 @@ fn diagnostics_leave_the_run_bit_identical() {
     ] {
         let (plain, plain_recs) = train(&args);
         let mut with = args.clone();
-        with.diagnostics = true;
+        with.settings.set("diagnostics", "true");
         let (probed, probed_recs) = train(&with);
         assert!(
             probed_recs.iter().all(|r| r.alignment.is_some()),
@@ -119,7 +119,7 @@ fn diagnostics_leave_the_run_bit_identical() {
             a.len() == b.len() && first_diff.is_none(),
             "{}: --diagnostics changed weights, streams or counters (first of {} numbers \
              differing: {first_diff:?})",
-            args.rule,
+            args.to_spec().unwrap().rule,
             a.len()
         );
         assert_eq!(plain.oracle_uses, probed.oracle_uses);
@@ -217,9 +217,9 @@ fn oracle_attrs(args: &TrainArgs, peek: Option<&str>) -> (bool, String) {
     let path = dir.path().join("run.h5");
     let file = ResultFile::create(&path, false, "npchip train (test)").unwrap();
     let opts = RunOptions {
-        train_samples: args.train_samples,
-        test_samples: args.test_samples,
-        ..RunOptions::new(&args.data)
+        train_samples: args.def().unwrap().train_samples,
+        test_samples: args.def().unwrap().test_samples,
+        ..RunOptions::new(&args.def().unwrap().data_text)
     };
     let mut writer = file.add_run("run0", &spec, &data, &opts).unwrap();
     let (mut chip, mut learner) = spec.build(&data);

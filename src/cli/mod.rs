@@ -7,8 +7,8 @@
 mod chip_cmd;
 mod data_cmd;
 mod errors;
-mod numbers;
-pub mod preflight;
+mod interrupt;
+mod progress;
 mod train_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
 pub use errors::error_text;
-pub use train_cmd::{preflight_train, TrainArgs};
+pub use interrupt::cancel_on_ctrl_c;
+pub use progress::{show_bar, Terminal};
+pub use train_cmd::TrainArgs;
 
 /// npchip: simulate analog neuromorphic chips that learn on-chip.
 #[derive(Debug, Parser)]
@@ -145,7 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::ProbeFile { file } => Ok(probe::read_everything(&file)?),
         Command::Train(a) => train_cmd::run(*a, cli.quiet > 0),
-        Command::Sweep(a) => crate::sweep::run(*a),
+        Command::Sweep(a) => sweep(*a),
         Command::Merge(a) => crate::output::merge::merge_with_hint(
             &a.out,
             &a.inputs,
@@ -159,6 +161,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chip(c) => chip_cmd::run(c),
         Command::Data(DataCommand::Info { data }) => data_cmd::info(&data),
         Command::Bench(a) => crate::bench::run(a),
+    }
+}
+
+/// Runs `npchip sweep`: the Slurm scripts, or the grid with Ctrl-C wired to its runs; an error
+/// when any run did not complete (see `crate::sweep`).
+fn sweep(a: crate::sweep::SweepArgs) -> anyhow::Result<()> {
+    if a.flags.slurm.slurm.is_some() {
+        let scripts = crate::sweep::slurm::write_scripts(&a)?;
+        eprintln!("{}", scripts.summary());
+        return Ok(());
+    }
+    let cancel = crate::run::Cancel::new();
+    cancel_on_ctrl_c(&cancel);
+    let s = crate::sweep::execute_cancellable(&a, &cancel)?;
+    eprintln!("{}", s.line());
+    match s.failure() {
+        None => Ok(()),
+        Some(e) => Err(anyhow::Error::msg(e)),
     }
 }
 
@@ -248,9 +268,36 @@ mod tests {
         let Command::Train(a) = cli.command else {
             panic!("not train")
         };
-        assert_eq!(a.hidden, vec![1000, 1000, 1000]);
-        assert_eq!(a.epochs, 5);
-        assert!(Cli::try_parse_from(["npchip", "train", "--rule", "nope"]).is_err());
-        assert!(Cli::try_parse_from(["npchip", "train", "--inject", "loud:1"]).is_err());
+        let d = a.def().unwrap();
+        assert_eq!(d.spec.hidden, vec![1000, 1000, 1000]);
+        assert_eq!(d.spec.epochs, 5);
+        assert_eq!(d.spec.lr, 1e-4);
+        // clap only splits the line; the values are judged by the one check, all at once.
+        let bad = |argv: &[&str]| match Cli::try_parse_from(argv).unwrap().command {
+            Command::Train(a) => a.def().unwrap_err().keys().join(","),
+            _ => unreachable!(),
+        };
+        assert_eq!(bad(&["npchip", "train", "--rule", "nope"]), "rule");
+        assert_eq!(
+            bad(&["npchip", "train", "--inject", "loud:1", "--epochs=-1"]),
+            "inject,epochs"
+        );
+        // Flags left at their defaults are not "given" (what --resume compares).
+        assert_eq!(
+            a.settings.given_keys(),
+            [
+                "chip",
+                "rule",
+                "hidden",
+                "loss",
+                "optimizer",
+                "lr",
+                "decor_lr",
+                "epochs",
+                "batch",
+                "seed",
+                "data"
+            ]
+        );
     }
 }

@@ -78,7 +78,7 @@ pub(crate) fn write(
     let og = g
         .create_group("optimizer")
         .map_err(|e| h5err(path, "creating checkpoint/optimizer", e))?;
-    a.text(&og, "kind", super::runattrs::optimizer_name(o.kind))?;
+    a.text(&og, "kind", &o.kind.to_string())?;
     a.scalar(&og, "t", o.t)?;
     for (l, ((mw, mb), (vw, vb))) in o.m.iter().zip(&o.v).enumerate() {
         put_fixed(path, &og, &format!("m_w{l}"), &[mw.len()], mw.as_slice())?;
@@ -285,7 +285,7 @@ pub(crate) fn read(
 /// Restores the optimiser state into a freshly built learner.
 pub(crate) fn restore_optimizer(learner: &mut Learner, st: &OptimizerState) -> Result<(), String> {
     let o = &mut learner.optimizer;
-    let name = super::runattrs::optimizer_name(o.kind);
+    let name = o.kind.to_string();
     if st.kind != name {
         return Err(format!(
             "checkpointed optimiser is {}, the run uses {name}",

@@ -334,6 +334,14 @@ impl ResultFile {
         super::writer::add_run(self, name, spec, data, opts)
     }
 
+    /// Reads run `name`'s definition back from its attributes, changing nothing (what
+    /// `--resume` compares new settings with before it touches the file).
+    pub fn run_definition(&self, name: &str) -> Result<(RunSpec, RunOptions), OutputError> {
+        let runs = super::schema::group(&self.path, &self.file, "runs")?;
+        let run = super::schema::group(&self.path, &runs, name)?;
+        super::runattrs::read(&self.path, &run)
+    }
+
     /// Reopens run `name` to continue it: rebuilds its [`RunSpec`] from the attributes,
     /// reloads the data (refusing a different `source_hash`), rebuilds the chip, restores the
     /// checkpoint and truncates every per-epoch dataset to the checkpoint's epoch.

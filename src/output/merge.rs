@@ -347,7 +347,7 @@ pub fn merge_with_hint(
         }
     }
     // Said here, in merge's own terms: the writer's message names train's `--out` flag.
-    super::out_path::check_out_path(out, "OUT")?;
+    super::out_path::check_out_path(out, "OUT").map_err(anyhow::Error::msg)?;
     if out.exists() && !force {
         bail!(
             "OUT {} exists: use --force to overwrite it, or give another OUT path",

@@ -6,10 +6,11 @@ use super::schema::{attr_bool, attr_f32, attr_int, attr_text, bad, h5err, missin
 use super::TraceLevel;
 use crate::chip::{ChipSpec, DecorPrecision, DecorRule, InjectedNoise};
 use crate::data::Dataset;
-use crate::learn::{Loss, OptimizerKind, RuleSpec};
+use crate::learn::RuleSpec;
 use crate::run::RunSpec;
 use ::hdf5::Location;
 use std::path::Path;
+use std::str::FromStr;
 
 /// Writes every field of `spec`, the data identity and the output options as attributes.
 pub(crate) fn write(
@@ -44,7 +45,7 @@ pub(crate) fn write(
     )?;
     a.scalar(run, "n_layers", (sizes.len() - 1) as u64)?;
     a.text(run, "loss", spec.loss.name())?;
-    a.text(run, "optimizer", optimizer_name(spec.optimizer))?;
+    a.text(run, "optimizer", &spec.optimizer.to_string())?;
     a.scalar(run, "lr", spec.lr)?;
     let (decor, kappa) = match spec.decor_rule {
         DecorRule::Plain => ("plain", 0.0),
@@ -94,24 +95,9 @@ pub(crate) fn write(
     a.scalar(run, "n_classes", data.n_classes as u64)?;
     a.scalar(run, "features", data.features() as u64)?;
     // Output options.
-    a.text(run, "trace", trace_name(opts.trace))?;
+    a.text(run, "trace", opts.trace.name())?;
     a.scalar(run, "checkpoints", opts.checkpoints)?;
     Ok(())
-}
-
-pub(crate) fn optimizer_name(o: OptimizerKind) -> &'static str {
-    match o {
-        OptimizerKind::Sgd => "sgd",
-        OptimizerKind::Adam => "adam",
-    }
-}
-
-pub(crate) fn trace_name(t: TraceLevel) -> &'static str {
-    match t {
-        TraceLevel::None => "none",
-        TraceLevel::Summary => "summary",
-        TraceLevel::Full => "full",
-    }
 }
 
 /// Reads a u64 attribute at full width (seeds and stream states use all 64 bits).
@@ -150,69 +136,58 @@ pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions),
     let mut rule: RuleSpec = rule_text
         .parse()
         .map_err(|e: String| bad(path, obj("rule"), e))?;
-    rule.resamples = attr_int(path, run, "resamples")?.max(1) as usize;
-    let loss = match attr_text(path, run, "loss")?.as_str() {
-        "ce" => Loss::CrossEntropy,
-        "mse" => Loss::Mse,
-        other => return Err(bad(path, obj("loss"), format!("unknown loss `{other}`"))),
+    // A stored 0 is not replaced by 1: a file that says it is the file's problem.
+    let resamples = attr_int(path, run, "resamples")?;
+    if !(1..=crate::run::limits::MAX_RESAMPLES as i64).contains(&resamples) {
+        return Err(bad(
+            path,
+            obj("resamples"),
+            format!(
+                "{resamples} is outside 1..={}",
+                crate::run::limits::MAX_RESAMPLES
+            ),
+        ));
+    }
+    rule.resamples = resamples as usize;
+    // The split attributes are joined into the text each choice's one parser reads.
+    let loss = parse_attr(path, run, "loss", attr_text(path, run, "loss")?)?;
+    let optimizer = parse_attr(path, run, "optimizer", attr_text(path, run, "optimizer")?)?;
+    let decor_rule: DecorRule = match attr_text(path, run, "decor_rule")?.as_str() {
+        "kappa" => parse_attr(
+            path,
+            run,
+            "decor_rule",
+            format!("kappa:{}", attr_f32(path, run, "decor_kappa")?),
+        )?,
+        other => parse_attr(path, run, "decor_rule", other.to_string())?,
     };
-    let optimizer = match attr_text(path, run, "optimizer")?.as_str() {
-        "sgd" => OptimizerKind::Sgd,
-        "adam" => OptimizerKind::Adam,
-        other => {
-            return Err(bad(
-                path,
-                obj("optimizer"),
-                format!("unknown optimizer `{other}`"),
-            ))
-        }
+    let decor_precision: DecorPrecision = match attr_text(path, run, "decor_precision")?.as_str() {
+        "fixed" => parse_attr(
+            path,
+            run,
+            "decor_precision",
+            format!(
+                "fixed:{}:{}",
+                attr_int(path, run, "decor_bits")?,
+                attr_f32(path, run, "decor_bound")?
+            ),
+        )?,
+        "analog" => parse_attr(
+            path,
+            run,
+            "decor_precision",
+            format!("analog:{}", attr_f32(path, run, "decor_bound")?),
+        )?,
+        other => parse_attr(path, run, "decor_precision", other.to_string())?,
     };
-    let decor_rule = match attr_text(path, run, "decor_rule")?.as_str() {
-        "plain" => DecorRule::Plain,
-        "whiten" => DecorRule::Whiten,
-        "kappa" => DecorRule::Kappa {
-            kappa: attr_f32(path, run, "decor_kappa")?,
-        },
-        other => {
-            return Err(bad(
-                path,
-                obj("decor_rule"),
-                format!("unknown rule `{other}`"),
-            ))
-        }
-    };
-    let decor_precision = match attr_text(path, run, "decor_precision")?.as_str() {
-        "f32" => DecorPrecision::F32,
-        "fixed" => DecorPrecision::Fixed {
-            bits: attr_int(path, run, "decor_bits")? as u32,
-            bound: attr_f32(path, run, "decor_bound")?,
-        },
-        "analog" => DecorPrecision::Analog {
-            range: attr_f32(path, run, "decor_bound")?,
-        },
-        other => {
-            return Err(bad(
-                path,
-                obj("decor_precision"),
-                format!("unknown precision `{other}`"),
-            ))
-        }
-    };
-    let inject = match attr_text(path, run, "inject")?.as_str() {
+    let inject: InjectedNoise = match attr_text(path, run, "inject")?.as_str() {
         "none" => InjectedNoise::None,
-        "hidden" => InjectedNoise::Hidden {
-            sigma: attr_f32(path, run, "inject_sigma")?,
-        },
-        "readable" => InjectedNoise::Readable {
-            sigma: attr_f32(path, run, "inject_sigma")?,
-        },
-        other => {
-            return Err(bad(
-                path,
-                obj("inject"),
-                format!("unknown noise source `{other}`"),
-            ))
-        }
+        other => parse_attr(
+            path,
+            run,
+            "inject",
+            format!("{other}:{}", attr_f32(path, run, "inject_sigma")?),
+        )?,
     };
     let hidden = super::schema::attr_ints(path, run, "hidden")?
         .into_iter()
@@ -240,18 +215,7 @@ pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions),
         let v = attr_int(path, run, k)?;
         Ok((v >= 0).then_some(v as usize))
     };
-    let trace = match attr_text(path, run, "trace")?.as_str() {
-        "none" => TraceLevel::None,
-        "summary" => TraceLevel::Summary,
-        "full" => TraceLevel::Full,
-        other => {
-            return Err(bad(
-                path,
-                obj("trace"),
-                format!("unknown trace level `{other}`"),
-            ))
-        }
-    };
+    let trace: TraceLevel = parse_attr(path, run, "trace", attr_text(path, run, "trace")?)?;
     let opts = RunOptions {
         data_spec: attr_text(path, run, "data")?,
         train_samples: subset("train_samples_requested")?,
@@ -260,4 +224,21 @@ pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions),
         checkpoints: attr_bool(path, run, "checkpoints")?,
     };
     Ok((spec, opts))
+}
+
+/// `text` (attribute `key`, or attributes joined into one choice's text) through the choice's
+/// one parser; a file whose text it refuses is named with what is allowed.
+fn parse_attr<T: FromStr<Err = String>>(
+    path: &Path,
+    run: &Location,
+    key: &str,
+    text: String,
+) -> Result<T, OutputError> {
+    text.parse().map_err(|allowed: String| {
+        bad(
+            path,
+            format!("{}@{key}", run.name()),
+            format!("`{text}`: allowed {allowed}"),
+        )
+    })
 }

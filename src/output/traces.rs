@@ -136,7 +136,7 @@ impl TraceWriter {
         let tr = run
             .create_group(TRACES)
             .map_err(|e| h5err(path, "creating traces/", e))?;
-        a.text(&tr, "level", super::runattrs::trace_name(level))?;
+        a.text(&tr, "level", level.name())?;
         let n = w.layers.len();
         let ds = create_series::<u64>(
             path,

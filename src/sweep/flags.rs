@@ -303,12 +303,12 @@ pub enum FlagError {
         /// The keys allowed there.
         allowed: String,
     },
-    /// The combined flags do not parse (the message is clap's).
+    /// The combined flags do not parse, or their values do not check.
     #[error("{origin}: {message}")]
     Parse {
         /// `command line` or `command line + FILE`.
         origin: String,
-        /// clap's message.
+        /// clap's message, or the violations, one per line.
         message: String,
     },
     /// A flag `npchip sweep` does not take.
@@ -507,10 +507,18 @@ pub fn resolve(args: &SweepArgs) -> Result<Resolved, FlagError> {
                 .to_string(),
         })?;
     let flags = SweepFlags::from_arg_matches(&m).map_err(|e| FlagError::Parse {
-        origin,
+        origin: origin.clone(),
         message: e.to_string(),
     })?;
-    if flags.train.resume.is_some() {
+    // The run settings, file and typed alike, through the one check (the grid checks each
+    // point again with its axes' values).
+    if let Err(v) = flags.train.def() {
+        return Err(FlagError::Parse {
+            origin,
+            message: v.to_string(),
+        });
+    }
+    if flags.train.settings.given("resume").is_some() {
         return Err(FlagError::NotInSweep {
             flag: "resume".into(),
             why: "a sweep starts its runs afresh; resume a single run with `npchip train --resume`",
@@ -583,8 +591,8 @@ mod tests {
         assert_eq!(a.flags.bits, vec![2, 4]);
         assert_eq!(a.flags.rules.len(), 2);
         let r = resolve(&a).unwrap();
-        assert_eq!(r.flags.train.epochs, 2);
-        assert!(r.flags.train.diagnostics);
+        assert_eq!(r.flags.train.settings.given("epochs"), Some("2"));
+        assert_eq!(r.flags.train.settings.given("diagnostics"), Some("true"));
         assert!(r.settings.contains("epochs = 2"), "{}", r.settings);
         assert!(
             SweepArgs::parse_from(["--levels", "4", "--bits", "2"]).is_err(),
@@ -617,8 +625,8 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        assert_eq!(r.flags.train.epochs, 1);
-        assert_eq!(r.flags.train.hidden, vec![8, 4]);
+        assert_eq!(r.flags.train.settings.given("epochs"), Some("1"));
+        assert_eq!(r.flags.train.settings.given("hidden"), Some("8,4"));
         assert_eq!(r.flags.levels, vec![9]);
         assert!(
             r.flags.bits.is_empty(),
@@ -626,13 +634,10 @@ mod tests {
         );
         assert_eq!(r.flags.lrs, vec![1e-2]);
         assert_eq!(
-            r.flags.train.set,
-            vec![
-                "update.max_pulses=5".to_string(),
-                "read.out_bits=6".to_string()
-            ]
+            r.flags.train.settings.given_all("set"),
+            vec!["update.max_pulses=5", "read.out_bits=6"]
         );
-        assert!(r.flags.train.diagnostics);
+        assert_eq!(r.flags.train.settings.given("diagnostics"), Some("true"));
         // The same runs, defined in two spellings, give the same settings text.
         let a = resolve(
             &SweepArgs::parse_from([

@@ -10,9 +10,8 @@
 use super::flags::{Shard, SweepFlags};
 use crate::chip::model::DeviceSpec;
 use crate::chip::presets;
-use crate::cli::TrainArgs;
 use crate::learn::RuleSpec;
-use crate::run::RunSpec;
+use crate::run::{RunDef, RunSpec, Settings};
 use std::fmt::Write as _;
 
 /// The axes, resolved: an empty precision/noise axis means "the chip's own value".
@@ -36,7 +35,7 @@ pub struct Axes {
 
 impl Axes {
     /// The axes from the flags: plural flags, else the single train flag.
-    pub fn from_flags(f: &SweepFlags) -> Result<Axes, String> {
+    pub fn from_flags(f: &SweepFlags, base: &RunDef) -> Result<Axes, String> {
         let or = |v: &Vec<String>, d: &String| {
             if v.is_empty() {
                 vec![d.clone()]
@@ -61,22 +60,22 @@ impl Axes {
                 .collect::<Result<_, _>>()?
         };
         let axes = Axes {
-            chips: or(&f.chips, &f.train.chip),
+            chips: or(&f.chips, &base.chip_text),
             levels,
             read_noise: f.read_noise.clone(),
             prog_noise: f.prog_noise.clone(),
             rules: if f.rules.is_empty() {
-                vec![f.train.rule]
+                vec![base.spec.rule]
             } else {
                 f.rules.clone()
             },
             lrs: if f.lrs.is_empty() {
-                vec![f.train.lr]
+                vec![base.spec.lr]
             } else {
                 f.lrs.clone()
             },
             seeds: if f.seeds.is_empty() {
-                vec![f.train.seed]
+                vec![base.spec.seed]
             } else {
                 f.seeds.clone()
             },
@@ -215,15 +214,18 @@ impl GridPoint {
         o
     }
 
-    /// The `npchip train` flags of this point.
-    pub fn train_args(&self, base: &TrainArgs) -> TrainArgs {
-        let mut a = base.clone();
-        a.chip = self.chip.clone();
-        a.set.extend(self.overrides());
-        a.rule = self.rule;
-        a.lr = self.lr;
-        a.seed = self.seed;
-        a
+    /// The settings of this point: the shared ones with the point's chip, rule, learning rate
+    /// and seed, and its overrides after the shared ones (so they win). Checked like any run's.
+    pub fn settings(&self, base: &Settings) -> Settings {
+        let mut s = base.clone();
+        s.set("chip", &self.chip);
+        for o in self.overrides() {
+            s.set("set", &o);
+        }
+        s.set("rule", &self.rule.to_string());
+        s.set("lr", &self.lr.to_string());
+        s.set("seed", &self.seed.to_string());
+        s
     }
 
     /// `chip=rram levels=16 rule=danp lr=0.001 seed=1` (swept precision/noise axes only).
@@ -294,8 +296,9 @@ impl Grid {
     /// Fails, listing every problem, when an axis does not apply to a chip or a point does not
     /// validate; nothing has run then.
     pub fn build(flags: &SweepFlags, settings: &str) -> anyhow::Result<Grid> {
-        let axes = Axes::from_flags(flags).map_err(|e| anyhow::anyhow!(e))?;
-        check_axes_apply(&axes, &flags.train)?;
+        let base = flags.train.def()?;
+        let axes = Axes::from_flags(flags, &base).map_err(|e| anyhow::anyhow!(e))?;
+        check_axes_apply(&axes, &base)?;
         let points = axes.points();
         let total = points.len();
         let mut problems = Vec::new();
@@ -304,9 +307,14 @@ impl Grid {
             .into_iter()
             .filter(|p| flags.shard.is_none_or(|s: Shard| p.index % s.n == s.k))
         {
-            match p.train_args(&flags.train).to_spec() {
-                Ok(spec) => runs.push((p, spec)),
-                Err(e) => problems.push(format!("point {} ({}): {e:#}", p.index, p.label())),
+            match p.settings(&flags.train.settings).check() {
+                Ok(def) => runs.push((p, def.spec)),
+                Err(e) => problems.push(format!(
+                    "point {} ({}): {}",
+                    p.index,
+                    p.label(),
+                    e.to_string().replace('\n', "; ")
+                )),
             }
         }
         if !problems.is_empty() {
@@ -361,11 +369,11 @@ fn shared_settings(settings: &str) -> String {
 }
 
 /// An axis that a chip of the grid does not have is an error, not a silently skipped override.
-fn check_axes_apply(axes: &Axes, train: &TrainArgs) -> anyhow::Result<()> {
+fn check_axes_apply(axes: &Axes, base: &RunDef) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for chip in &axes.chips {
-        let model = presets::resolve(chip, &train.set)
-            .map_err(|e| anyhow::anyhow!("chip `{chip}`: {e}"))?;
+        let model =
+            presets::resolve(chip, &base.set).map_err(|e| anyhow::anyhow!("chip `{chip}`: {e}"))?;
         let spec = model.spec();
         let ideal = matches!(spec.device, DeviceSpec::Ideal);
         if ideal && !axes.levels.is_empty() {

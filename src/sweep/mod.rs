@@ -47,48 +47,64 @@ impl Summary {
     }
 }
 
-/// Runs `npchip sweep`; an error when any run did not complete (see the module doc).
-pub fn run(a: SweepArgs) -> anyhow::Result<()> {
-    if a.flags.slurm.slurm.is_some() {
-        return slurm::write_scripts(&a).map(|_| ());
+impl Summary {
+    /// `sweep: N runs in FILE: a completed, b failed, ...` (the CLI prints it).
+    pub fn line(&self) -> String {
+        let count = |name: &str| self.runs.iter().filter(|f| f.status.name() == name).count();
+        format!(
+            "sweep: {} run{} in {}: {} completed, {} failed, {} diverged, {} interrupted{}",
+            self.runs.len(),
+            if self.runs.len() == 1 { "" } else { "s" },
+            self.path.display(),
+            count("completed"),
+            count("failed"),
+            count("diverged"),
+            count("interrupted"),
+            if self.not_started > 0 {
+                format!(", {} not started", self.not_started)
+            } else {
+                String::new()
+            }
+        )
     }
-    let s = execute(&a)?;
-    let count = |name: &str| s.runs.iter().filter(|f| f.status.name() == name).count();
-    let line = format!(
-        "sweep: {} run{} in {}: {} completed, {} failed, {} diverged, {} interrupted{}",
-        s.runs.len(),
-        if s.runs.len() == 1 { "" } else { "s" },
-        s.path.display(),
-        count("completed"),
-        count("failed"),
-        count("diverged"),
-        count("interrupted"),
-        if s.not_started > 0 {
-            format!(", {} not started", s.not_started)
-        } else {
-            String::new()
+
+    /// The error for a sweep in which some run did not complete (None: all did).
+    pub fn failure(&self) -> Option<String> {
+        match self.unsuccessful() {
+            0 => None,
+            n => Some(format!(
+                "{n} of {} run{} did not complete; each is recorded in {} with its status and message (`npchip report {}`)",
+                self.runs.len() + self.not_started,
+                if self.runs.len() + self.not_started == 1 { "" } else { "s" },
+                self.path.display(),
+                self.path.display()
+            )),
         }
-    );
-    eprintln!("{line}");
-    match s.unsuccessful() {
-        0 => Ok(()),
-        n => anyhow::bail!(
-            "{n} of {} run{} did not complete; each is recorded in {} with its status and message (`npchip report {}`)",
-            s.runs.len() + s.not_started,
-            if s.runs.len() + s.not_started == 1 { "" } else { "s" },
-            s.path.display(),
-            s.path.display()
-        ),
     }
 }
 
 /// Resolves, validates and runs the sweep; `Err` only when it could not start or the file
 /// could not be written. Per-run outcomes are in the [`Summary`].
 pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
+    execute_cancellable(a, &crate::run::Cancel::new())
+}
+
+/// Runs the sweep and fails, as `npchip sweep` does, when any run did not complete.
+pub fn run(a: SweepArgs) -> anyhow::Result<Summary> {
+    let s = execute(&a)?;
+    match s.failure() {
+        None => Ok(s),
+        Some(e) => Err(anyhow::Error::msg(e)),
+    }
+}
+
+/// [`execute`], stopping every run after its batch (and starting no more) once `cancel` is
+/// cancelled.
+pub fn execute_cancellable(a: &SweepArgs, cancel: &crate::run::Cancel) -> anyhow::Result<Summary> {
     let r = flags::resolve(a)?;
     let f = &r.flags;
     let grid = Grid::build(f, &r.settings)?;
-    let train = &f.train;
+    let train = f.train.def()?;
     if grid.runs.is_empty() {
         anyhow::bail!(
             "shard {} of a {}-point grid has no points; use at most {} shards",
@@ -98,22 +114,23 @@ pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
         );
     }
     // One dataset for all runs, drawn with --seed: seeds vary the chip and the training only.
-    let data = train.dataset()?;
+    let data = crate::run::dataset(&train)?;
     let path = train.out.clone().unwrap_or_else(|| default_out(f.shard));
-    crate::output::out_path::check_out_path(&path, "--out")?;
+    crate::output::out_path::check_out_path(&path, "--out").map_err(anyhow::Error::msg)?;
     // Refused before the file exists: the largest run, as many times as runs are held at once.
     let at_once = f
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, grid.runs.len());
-    crate::cli::preflight::check_sweep_memory(grid.runs.iter().map(|(_, s)| s), &data, at_once)?;
+    crate::run::preflight::check_sweep_memory(grid.runs.iter().map(|(_, s)| s), &data, at_once)
+        .map_err(anyhow::Error::msg)?;
     let file = ResultFile::create(&path, train.force, &command_line())?;
     // One file for many runs: rewriting it after every epoch of every run would be quadratic.
     file.throttle_publishing();
     record::write_grid(&file, &grid, f.shard)?;
     file.flush()?;
     let opts = RunOptions {
-        data_spec: train.data.clone(),
+        data_spec: train.data_text.clone(),
         train_samples: train.train_samples,
         test_samples: train.test_samples,
         trace: train.trace,
@@ -140,7 +157,6 @@ pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
         .clamp(1, total);
     let threads = if train.threads == 0 { 1 } else { train.threads };
     tracing::info!(runs = total, grid = grid.total, workers, threads_per_run = threads, file = %path.display(), "sweep{}", f.shard.map(|s| format!(" shard {s}")).unwrap_or_default());
-    let stop = crate::output::install_interrupt();
     let on_finish = |done: usize, total: usize, r: &Finished| {
         let acc = r
             .test_acc
@@ -173,7 +189,7 @@ pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
         data: &data,
         opts: &opts,
         threads,
-        stop: &stop,
+        stop: cancel.flag(),
         on_finish: &on_finish,
     };
     let runs = worker::run_all(&jobs, workers, &pool);

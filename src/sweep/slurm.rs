@@ -235,6 +235,8 @@ echo "submitted shard(s) $shards as job $array and the merge as job $merge; logs
 /// What `--slurm` wrote.
 #[derive(Debug, Clone)]
 pub struct Scripts {
+    /// Points of the whole grid.
+    pub points: usize,
     /// The script directory (absolute).
     pub dir: PathBuf,
     /// The array job: one `npchip sweep --shard K/N` per task.
@@ -252,6 +254,20 @@ pub struct Scripts {
 }
 
 impl Scripts {
+    /// What was written and how to submit it (the CLI prints this).
+    pub fn summary(&self) -> String {
+        format!(
+            "wrote {} ({} shard task{} of the {}-point grid), {} and {}\nsubmit with: {}",
+            self.sweep.display(),
+            self.n,
+            if self.n == 1 { "" } else { "s" },
+            self.points,
+            self.merge.display(),
+            self.submit.display(),
+            self.submit.display()
+        )
+    }
+
     /// The file shard K writes.
     pub fn shard_file(&self, k: usize) -> PathBuf {
         self.shards_dir.join(format!("shard-{k}.h5"))
@@ -340,9 +356,9 @@ pub fn write_scripts(a: &SweepArgs) -> anyhow::Result<Scripts> {
             grid.total
         );
     }
-    let train = &f.train;
+    let train = f.train.def()?;
     // The data is checked here too, so that no task fails on a path typo.
-    train.dataset()?;
+    crate::run::dataset(&train)?;
     let threads = train.threads.max(1);
     let per_shard = grid.total.div_ceil(n);
     let cpus = s
@@ -465,6 +481,7 @@ pub fn write_scripts(a: &SweepArgs) -> anyhow::Result<Scripts> {
         shards_dir,
         dir,
         n,
+        points: grid.total,
     };
     for (path, text) in [
         (&scripts.sweep, &sweep),
@@ -473,15 +490,6 @@ pub fn write_scripts(a: &SweepArgs) -> anyhow::Result<Scripts> {
     ] {
         write_executable(path, text)?;
     }
-    eprintln!(
-        "wrote {} ({n} shard task{} of the {}-point grid), {} and {}\nsubmit with: {}",
-        scripts.sweep.display(),
-        if n == 1 { "" } else { "s" },
-        grid.total,
-        scripts.merge.display(),
-        scripts.submit.display(),
-        scripts.submit.display()
-    );
     Ok(scripts)
 }
 

@@ -13,7 +13,7 @@ use crate::run::RunSpec;
 pub use crate::output::out_path::check_out_path;
 
 /// Refuses a run whose memory lower bound exceeds the machine's available memory.
-pub fn check_memory(spec: &RunSpec, sizes: &[usize], n_train: usize) -> anyhow::Result<()> {
+pub fn check_memory(spec: &RunSpec, sizes: &[usize], n_train: usize) -> Result<(), String> {
     let sizes_text = sizes
         .iter()
         .map(|s| s.to_string())
@@ -21,7 +21,7 @@ pub fn check_memory(spec: &RunSpec, sizes: &[usize], n_train: usize) -> anyhow::
         .join("-");
     Footprint::of(spec, sizes, n_train)
         .check(Memory::of_machine())
-        .map_err(|e| anyhow::anyhow!("layers {sizes_text}, --batch {}: the run {e}", spec.batch))
+        .map_err(|e| format!("layers {sizes_text}, --batch {}: the run {e}", spec.batch))
 }
 
 /// Refuses a sweep whose `at_once` parallel runs, each as large as its largest point, cannot
@@ -30,7 +30,7 @@ pub fn check_sweep_memory<'a>(
     specs: impl Iterator<Item = &'a RunSpec>,
     data: &crate::data::Dataset,
     at_once: usize,
-) -> anyhow::Result<()> {
+) -> Result<(), String> {
     let Some((spec, one)) = specs
         .map(|s| (s, Footprint::of(s, &s.sizes(data), data.train.len())))
         .max_by(|a, b| a.1.total().total_cmp(&b.1.total()))
@@ -45,7 +45,7 @@ pub fn check_sweep_memory<'a>(
         decorrelators: one.decorrelators * n,
     };
     all.check(Memory::of_machine()).map_err(|e| {
-        anyhow::anyhow!(
+        format!(
             "{at_once} parallel run{} of layers {}, --batch {}: {} {e} (or fewer --jobs)",
             if at_once == 1 { "" } else { "s" },
             spec.sizes(data)

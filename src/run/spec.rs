@@ -1,7 +1,8 @@
-//! Everything that defines one training run, validated, and how to build it.
+//! What defines the training itself (chip, network, rule, loop), checked, and how to build it.
 //!
-//! `train` and `sweep` both turn their flags into a [`RunSpec`]; the HDF5 writer stores every
-//! field of it as attributes, so a file says exactly what produced it.
+//! A [`RunSpec`] is only ever made by [`super::Settings::check`] (or read back from a file that
+//! such a spec wrote); the HDF5 writer stores every field as attributes, so a file says exactly
+//! what produced it.
 
 use crate::chip::{
     Activation, Chip, ChipConfig, ChipModel, DecorConfig, DecorPrecision, DecorRule, InjectedNoise,
@@ -68,49 +69,6 @@ impl RunSpec {
     /// `oracle` flag is the chip's own record of the views it handed out.
     pub fn is_oracle(&self) -> bool {
         self.rule.oracle_need().is_some()
-    }
-
-    /// Checks combinations no single flag can: NP/INP need a readable source, etc.
-    pub fn check(&self) -> Result<(), String> {
-        use crate::learn::Family::*;
-        match (self.rule.family, self.inject) {
-            (Np | Inp, InjectedNoise::Readable { sigma }) if sigma > 0.0 => {}
-            (Np | Inp, _) => return Err(format!("rule `{}` reads the injected noise: add --inject readable:SIGMA (e.g. readable:1e-3)", self.rule)),
-            _ => {}
-        }
-        if self.batch == 0 {
-            return Err("--batch must be at least 1".into());
-        }
-        if !(1..=limits::MAX_EPOCHS).contains(&self.epochs) {
-            return Err(format!(
-                "--epochs {}: allowed 1..={} (a run of no epochs would be recorded as completed with nothing in it)",
-                self.epochs,
-                limits::MAX_EPOCHS
-            ));
-        }
-        if !(1..=limits::MAX_RESAMPLES).contains(&self.rule.resamples) {
-            return Err(format!(
-                "--resamples {}: allowed 1..={} (each resample is one more noisy forward pass per sample)",
-                self.rule.resamples,
-                limits::MAX_RESAMPLES
-            ));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!(
-                "--lr {}: the learning rate must be a finite number > 0",
-                self.lr
-            ));
-        }
-        if !(self.decor_lr.is_finite() && self.decor_lr >= 0.0) {
-            return Err(format!(
-                "--decor-lr {}: the decorrelation learning rate must be a finite number ≥ 0",
-                self.decor_lr
-            ));
-        }
-        if self.hidden.contains(&0) {
-            return Err("--hidden widths must be ≥ 1".into());
-        }
-        Ok(())
     }
 
     /// Fabricates the chip and its controller for `data`.

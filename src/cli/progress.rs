@@ -5,9 +5,7 @@
 //! line per epoch, the same lines a terminal shows once each epoch ends.
 
 use crate::chip::Chip;
-use crate::data::Dataset;
 use crate::learn::Learner;
-use crate::run::RunSpec;
 use crate::train::{EpochRecord, Observer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal as _;
@@ -25,8 +23,8 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// A progress display for `spec` on `data`.
-    pub fn new(quiet: bool, spec: &RunSpec, data: &Dataset) -> Self {
+    /// A progress display (no bar when `quiet`).
+    pub fn new(quiet: bool) -> Self {
         let bar = ProgressBar::with_draw_target(
             Some(0),
             if show_bar(quiet, std::io::stderr().is_terminal()) {
@@ -39,14 +37,6 @@ impl Terminal {
             ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
-        );
-        tracing::info!(
-            rule = %spec.rule,
-            chip = spec.chip.spec().name.as_str(),
-            data = data.name.as_str(),
-            train = data.train.len(),
-            test = data.test.len(),
-            "training"
         );
         Terminal {
             bar,
