@@ -9,12 +9,14 @@
 use crate::convert::{bad, batch_into, one_hot, parse_loss};
 use crate::oracle::PyOracle;
 use crate::port::PyPort;
+use crate::train::violations_error;
 use nalgebra::{DMatrix, DVector};
 use npchip::chip::energy::LayerCounters;
-use npchip::chip::{presets, Chip, ChipConfig, DecorConfig, ForwardTrace, Pass, Phase};
+use npchip::chip::{Chip, ChipConfig, DecorConfig, ForwardTrace, Pass, Phase};
 use npchip::learn::{Learner, Optimizer, OptimizerKind};
 use npchip::output::hdf5::{layer_energy, OutputError, ResultFile, RunOptions, RunStatus};
 use npchip::run::RunSpec;
+use npchip::run::Settings;
 use npchip::train::{EpochRecord, Observer};
 use numpy::ndarray::Array3;
 use numpy::{PyArray3, PyReadonlyArray1, PyReadonlyArray2, ToPyArray};
@@ -46,7 +48,9 @@ struct EpochLog {
 pub struct PyChip {
     pub(crate) chip: Chip,
     pub(crate) bufs: Buffers,
-    settings: crate::train::ChipSettings,
+    /// The checked chip-level settings it was built from (the rest of a run's definition
+    /// at its defaults), the base of the definition `save` writes.
+    base: RunSpec,
     log: EpochLog,
 }
 
@@ -104,8 +108,9 @@ impl PyChip {
     /// Fabricates a chip: `model` a preset (`rram`, `pcm`, `ecram`, `ideal`) or a TOML file,
     /// `layers` the widths input first (`[64, 100, 10]`), `seed` the run seed, `overrides`
     /// chip parameters as `"key=value"` (like `--set`). `inject`, `leaky_slope`,
-    /// `decorrelation` (None, or a rule: plain, kappa[:K], whiten), `decor_lr` and
-    /// `decor_precision` take the values of the `npchip train` flags of the same names.
+    /// `decorrelation` (None: no decorrelation circuits; else a `decor_rule`: plain,
+    /// kappa[:K], whiten), `decor_lr` and `decor_precision` take the values of the
+    /// `npchip train` keys of the same names, checked by the same check.
     #[new]
     #[pyo3(signature = (model = "rram", layers = vec![64, 100, 10], seed = 1, overrides = vec![],
         inject = "none", leaky_slope = 0.2, decorrelation = None, decor_lr = 1e-3,
@@ -129,35 +134,44 @@ impl PyChip {
                 "expected at least two widths (input, output), each ≥ 1",
             ));
         }
-        if !(leaky_slope.is_finite() && (0.0..1.0).contains(&leaky_slope)) {
-            return Err(bad(
-                "leaky_slope",
-                leaky_slope,
-                "allowed: a finite number in [0, 1)",
-            ));
+        let mut s = Settings::default();
+        s.set("chip", model);
+        overrides.iter().for_each(|o| s.set("set", o));
+        s.set("inject", inject);
+        s.set("leaky_slope", &leaky_slope.to_string());
+        s.set("decor_lr", &decor_lr.to_string());
+        s.set("decor_precision", decor_precision);
+        s.set("seed", &seed.to_string());
+        if let Some(rule) = decorrelation {
+            s.set("decor_rule", rule);
         }
-        let model = presets::resolve(model, &overrides)
-            .map_err(|e| bad("model/overrides", format!("{model} {overrides:?}"), e))?;
-        let settings =
-            crate::train::ChipSettings::parse(inject, decorrelation, decor_lr, decor_precision)?;
+        let rename = |k: &str| match k {
+            "chip" => "model".to_string(),
+            "set" => "overrides".to_string(),
+            "decor_rule" => "decorrelation".to_string(),
+            k => k.to_string(),
+        };
+        let base = crate::train::chip_spec(&s).map_err(|v| violations_error(&v, &rename))?;
         let config = ChipConfig {
             sizes: layers,
-            activation: npchip::chip::Activation::LeakyRelu { slope: leaky_slope },
-            decorrelation: settings.decorrelation.map(|(rule, precision)| DecorConfig {
-                rule,
-                lr: decor_lr,
-                precision,
+            activation: npchip::chip::Activation::LeakyRelu {
+                slope: base.leaky_slope,
+            },
+            decorrelation: decorrelation.map(|_| DecorConfig {
+                rule: base.decor_rule,
+                lr: base.decor_lr,
+                precision: base.decor_precision,
             }),
-            injected: settings.inject,
+            injected: base.inject,
             seed,
         };
-        let chip = Chip::build(&model, config);
+        let chip = Chip::build(&base.chip, config);
         let mark = chip.counters();
         let eval = vec![LayerCounters::default(); mark.len()];
         Ok(PyChip {
             chip,
             bufs: Buffers::default(),
-            settings,
+            base,
             log: EpochLog {
                 mark,
                 eval,
@@ -327,15 +341,7 @@ impl PyChip {
         batch: usize,
         force: bool,
     ) -> PyResult<String> {
-        let spec = self.settings.run_spec(
-            &self.chip,
-            rule,
-            loss,
-            optimizer,
-            lr,
-            batch,
-            self.log.records.len(),
-        )?;
+        let spec = self.run_spec(rule, loss, optimizer, lr, batch)?;
         let data_set = crate::data::load_named(data, self.chip.config().seed)?;
         let sizes = self.chip.sizes();
         if data_set.features() != sizes[0] || data_set.n_classes != *sizes.last().unwrap() {
@@ -392,6 +398,45 @@ impl PyChip {
             self.chip.sizes(),
             self.chip.config().seed
         )
+    }
+}
+
+impl PyChip {
+    /// The run definition `save` writes: the chip's checked settings, its layers, and the
+    /// rule's settings as the caller states them. Its `rule` attribute is then replaced by
+    /// the caller's label (`RunWriter::label_rule`); the family set here only carries
+    /// `decorrelated` and a resampling count of 1.
+    fn run_spec(
+        &self,
+        rule: &str,
+        loss: &str,
+        optimizer: &str,
+        lr: f32,
+        batch: usize,
+    ) -> PyResult<RunSpec> {
+        if rule.is_empty() || rule.contains(char::is_whitespace) {
+            return Err(bad(
+                "rule",
+                rule,
+                "allowed: a non-empty name without spaces",
+            ));
+        }
+        let optimizer: OptimizerKind = optimizer
+            .parse()
+            .map_err(|e: String| bad("optimizer", optimizer, e))?;
+        let sizes = self.chip.sizes();
+        let mut spec = self.base.clone();
+        spec.rule = "anp-nn".parse().expect("a rule name");
+        spec.rule.decorrelated = self.chip.has_decorrelation();
+        spec.hidden = sizes[1..sizes.len() - 1].to_vec();
+        spec.loss = parse_loss(loss)?;
+        spec.optimizer = optimizer;
+        spec.lr = lr;
+        spec.batch = batch;
+        spec.epochs = self.log.records.len();
+        spec.diagnostics = false;
+        spec.log_every = 0;
+        Ok(spec)
     }
 }
 

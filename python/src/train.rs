@@ -2,227 +2,70 @@
 //! the GIL released, Ctrl-C turned into `KeyboardInterrupt` after the current batch (the file
 //! closed and marked interrupted), and the per-epoch arrays read back from the file written.
 //!
-//! Keyword names and defaults are the `npchip train` flags' (`_` for `-`): the keywords are
-//! turned into that command's arguments and parsed by its own parser (`TrainArgs`), so a value
-//! means the same in both and a bad one is refused with the same check, as a `ValueError`
-//! naming the keyword.
+//! Keyword names and defaults are the `npchip train` keys ([`npchip::run::KEYS`]): the
+//! keywords become [`Settings`], checked by the library's one check, so a value means the same
+//! in both and every bad one is refused at once, as a `ValueError` naming each key.
 
-use crate::convert::bad;
-use clap::{Args as _, FromArgMatches as _};
-use npchip::chip::{Chip, DecorPrecision, DecorRule, InjectedNoise};
-use npchip::cli::TrainArgs;
-use npchip::learn::{Learner, OptimizerKind, RuleSpec};
-use npchip::output::hdf5::{read_run, EpochSeries, ResultFile, RunOptions, RunStatus};
-use npchip::output::Tee;
-use npchip::run::RunSpec;
+use npchip::chip::{Chip, ChipSpec};
+use npchip::learn::Learner;
+use npchip::output::hdf5::{read_run, EpochSeries};
+use npchip::run::{
+    find_key, train_to_file, Cancel, Progress, RunError, RunSpec, Settings, Shape, Violations, KEYS,
+};
 use npchip::train::{EpochRecord, Observer};
 use numpy::ndarray::{Array1, Array2, Array3, Array4};
 use numpy::ToPyArray;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyTuple};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-/// `npchip train`'s clap command (its flags are the keyword names).
-fn command() -> clap::Command {
-    TrainArgs::augment_args(clap::Command::new("train").no_binary_name(true))
-}
-
-/// Keyword → flag name, checking it is one of `npchip train`'s flags.
-fn flag_of(key: &str, cmd: &clap::Command) -> PyResult<String> {
-    let long = key.replace('_', "-");
-    let known = cmd
-        .get_arguments()
-        .any(|a| a.get_long() == Some(long.as_str()));
-    if !known || long == "resume" {
-        let mut all: Vec<String> = cmd
-            .get_arguments()
-            .filter_map(|a| a.get_long())
-            .filter(|l| *l != "resume")
-            .map(|l| l.replace('-', "_"))
-            .collect();
-        all.sort();
-        return Err(bad(
-            key,
-            "(keyword)",
-            format!("unknown setting; allowed: {}", all.join(", ")),
-        ));
-    }
-    Ok(long)
-}
-
-/// Parses `(key, value)` settings with `npchip train`'s own parser.
-pub(crate) fn parse_args(settings: &[(String, Bound<'_, PyAny>)]) -> PyResult<TrainArgs> {
-    let cmd = command();
-    let mut argv: Vec<String> = Vec::new();
-    for (key, value) in settings {
-        let long = flag_of(key, &cmd)?;
-        let takes_value = cmd
-            .get_arguments()
-            .find(|a| a.get_long() == Some(long.as_str()))
-            .is_some_and(|a| a.get_action().takes_values());
+/// Python keyword arguments as raw [`Settings`]: `None` leaves a key at its default, a bool
+/// sets a switch (`true`/`false`), a list is a repeatable key's values (`set`) or a
+/// comma-separated list (`hidden`), anything else its `str()`.
+pub(crate) fn settings_of(kv: &[(String, Bound<'_, PyAny>)]) -> PyResult<Settings> {
+    let mut s = Settings::default();
+    for (key, value) in kv {
         if value.is_none() {
             continue;
         }
-        if !takes_value {
-            match value.cast::<PyBool>() {
-                Ok(b) if b.is_true() => argv.push(format!("--{long}")),
-                Ok(_) => {}
-                Err(_) => return Err(bad(key, value.str()?, "allowed: True or False")),
-            }
-            continue;
-        }
-        let items: Option<Vec<String>> =
-            if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
-                Some(
-                    value
-                        .try_iter()?
-                        .map(|v| v.and_then(|v| v.str().map(|s| s.to_string())))
-                        .collect::<PyResult<_>>()?,
-                )
+        let repeated = find_key(key).is_some_and(|k| k.shape == Shape::Repeated);
+        if let Ok(b) = value.cast::<PyBool>() {
+            s.set(key, if b.is_true() { "true" } else { "false" });
+        } else if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+            let items: Vec<String> = value
+                .try_iter()?
+                .map(|v| v.and_then(|v| v.str().map(|s| s.to_string())))
+                .collect::<PyResult<_>>()?;
+            if repeated {
+                items.iter().for_each(|it| s.set(key, it));
             } else {
-                None
-            };
-        match items {
-            // `set` is repeatable; other lists (hidden) are comma-separated.
-            Some(items) if long == "set" => {
-                for it in items {
-                    argv.push(format!("--{long}={it}"));
-                }
+                s.set(key, &items.join(","));
             }
-            Some(items) => argv.push(format!("--{long}={}", items.join(","))),
-            None => argv.push(format!("--{long}={}", value.str()?)),
+        } else {
+            s.set(key, &value.str()?.to_string());
         }
     }
-    let matches = cmd.try_get_matches_from(&argv).map_err(clap_error)?;
-    TrainArgs::from_arg_matches(&matches).map_err(clap_error)
+    Ok(s)
 }
 
-/// A clap error as a `ValueError` that names the keyword.
-fn clap_error(e: clap::Error) -> PyErr {
-    use clap::error::{ContextKind, ContextValue};
-    let key = match e.get(ContextKind::InvalidArg) {
-        Some(ContextValue::String(s)) => s
-            .trim_start_matches('-')
-            .split([' ', '='])
-            .next()
-            .unwrap_or("")
-            .replace('-', "_"),
-        _ => String::new(),
-    };
-    let text = e.render().to_string();
-    let first = text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim_start_matches("error: ")
-        .to_string();
-    PyValueError::new_err(if key.is_empty() {
-        first
-    } else {
-        format!("{key}: {first}")
-    })
+/// Every violation as one `ValueError`, each line `key=value: allowed …` with the keyword's
+/// Python name (`rename` maps a library key to the caller's keyword, e.g. `chip` → `model`).
+pub(crate) fn violations_error(v: &Violations, rename: &dyn Fn(&str) -> String) -> PyErr {
+    let lines: Vec<String> =
+        v.0.iter()
+            .map(|v| format!("{}={}: allowed {}", rename(&v.key), v.value, v.allowed))
+            .collect();
+    PyValueError::new_err(lines.join("\n"))
 }
 
-/// The chip-level settings a `npchip.Chip` takes from the `train` flags of the same names.
-pub(crate) struct ChipSettings {
-    pub(crate) inject: InjectedNoise,
-    /// Rule and precision, when the chip has decorrelation circuits.
-    pub(crate) decorrelation: Option<(DecorRule, DecorPrecision)>,
-    decor_rule: DecorRule,
-    decor_precision: DecorPrecision,
-    decor_lr: f32,
-}
-
-impl ChipSettings {
-    /// Parses the values with `npchip train`'s parsers (errors name the keyword).
-    pub(crate) fn parse(
-        inject: &str,
-        decorrelation: Option<&str>,
-        decor_lr: f32,
-        decor_precision: &str,
-    ) -> PyResult<Self> {
-        Python::attach(|py| {
-            let s = |k: &str, v: String| (k.to_string(), v.into_pyobject(py).unwrap().into_any());
-            let mut kv = vec![
-                s("inject", inject.to_string()),
-                s("decor_lr", decor_lr.to_string()),
-                s("decor_precision", decor_precision.to_string()),
-            ];
-            if let Some(d) = decorrelation {
-                kv.push(s("decor_rule", d.to_string()));
-            }
-            let a = parse_args(&kv)?;
-            Ok(ChipSettings {
-                inject: a.inject,
-                decorrelation: decorrelation.map(|_| (a.decor_rule, a.decor_precision)),
-                decor_rule: a.decor_rule,
-                decor_precision: a.decor_precision,
-                decor_lr: a.decor_lr,
-            })
-        })
-    }
-
-    /// The run definition a saved Python-driven chip is written with. Its `rule` attribute
-    /// is replaced by the caller's label (`RunWriter::label_rule`); the family given here
-    /// only carries `decorrelated` and the resampling count of 1.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run_spec(
-        &self,
-        chip: &Chip,
-        rule: &str,
-        loss: &str,
-        optimizer: &str,
-        lr: f32,
-        batch: usize,
-        epochs: usize,
-    ) -> PyResult<RunSpec> {
-        if rule.is_empty() || rule.contains(char::is_whitespace) {
-            return Err(bad(
-                "rule",
-                rule,
-                "allowed: a non-empty name without spaces",
-            ));
-        }
-        let optimizer = match optimizer {
-            "sgd" => OptimizerKind::Sgd,
-            "adam" => OptimizerKind::Adam,
-            _ => return Err(bad("optimizer", optimizer, "allowed: sgd, adam")),
-        };
-        let sizes = chip.sizes();
-        let npchip::chip::Activation::LeakyRelu { slope } = chip.config().activation;
-        let mut family: RuleSpec = "anp-nn".parse().expect("a rule name");
-        family.decorrelated = self.decorrelation.is_some();
-        Ok(RunSpec {
-            chip: chip.model().clone(),
-            rule: family,
-            hidden: sizes[1..sizes.len() - 1].to_vec(),
-            loss: crate::convert::parse_loss(loss)?,
-            optimizer,
-            lr,
-            decor_rule: self.decor_rule,
-            decor_lr: self.decor_lr,
-            decor_precision: self.decor_precision,
-            inject: self.inject,
-            leaky_slope: slope,
-            epochs,
-            batch,
-            seed: chip.config().seed,
-            diagnostics: false,
-            log_every: 0,
-        })
-    }
-}
-
-/// Checks for Ctrl-C once per batch (taking the GIL for a moment) and sets the stop flag the
-/// loop reads after the batch; keeps the `KeyboardInterrupt` to raise once the file is closed.
-struct SignalWatch<'a> {
-    stop: &'a AtomicBool,
+/// Checks for Ctrl-C once per batch (taking the GIL for a moment) and cancels the run, which
+/// stops after the batch; keeps the `KeyboardInterrupt` to raise once the file is closed.
+struct SignalWatch {
+    cancel: Cancel,
     raised: Option<PyErr>,
 }
 
-impl Observer for SignalWatch<'_> {
+impl Observer for SignalWatch {
     fn epoch(&mut self, _: &EpochRecord, _: &Chip, _: &Learner) -> anyhow::Result<()> {
         Ok(())
     }
@@ -231,82 +74,19 @@ impl Observer for SignalWatch<'_> {
         if self.raised.is_none() {
             if let Err(e) = Python::attach(|py| py.check_signals()) {
                 self.raised = Some(e);
-                self.stop.store(true, Ordering::SeqCst);
+                self.cancel.cancel();
             }
         }
     }
 }
 
-/// `runs/<rule>-<chip>-s<seed>-<unix time>.h5`, as `npchip train` names its default file.
-fn default_path(spec: &RunSpec) -> PathBuf {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    PathBuf::from("runs").join(format!(
-        "{}-{}-s{}-{t}.h5",
-        spec.rule,
-        spec.chip.spec().name,
-        spec.seed
-    ))
-}
-
-/// What a finished call hands back to Python (the arrays come from the file).
-struct Outcome {
-    path: PathBuf,
-    status: RunStatus,
-    series: EpochSeries,
-    spec: RunSpec,
-    sizes: Vec<usize>,
-    oracle_uses: String,
-}
-
-fn run(args: &TrainArgs, cmdline: &str, watch: &mut SignalWatch<'_>) -> anyhow::Result<Outcome> {
-    npchip::linalg::set_threads(args.threads);
-    let spec = args.to_spec()?;
-    let data = args.dataset()?;
-    let path = args.out.clone().unwrap_or_else(|| default_path(&spec));
-    npchip::cli::preflight_train(&spec, &data, &path)?;
-    let file = ResultFile::create(&path, args.force, cmdline)?;
-    let opts = RunOptions {
-        data_spec: args.data.clone(),
-        train_samples: args.train_samples,
-        test_samples: args.test_samples,
-        trace: args.trace,
-        checkpoints: true,
-    };
-    let mut writer = file.add_run("run0", &spec, &data, &opts)?;
-    let (mut chip, mut learner) = spec.build(&data);
-    writer.prepare_chip(&mut chip);
-    let stop = watch.stop;
-    let result = npchip::train::run(
-        &spec.loop_config(),
-        &mut chip,
-        &mut learner,
-        &data,
-        1,
-        &mut Tee(&mut writer, watch),
-        stop,
-    );
-    let status = RunStatus::of(&result);
-    writer.finish(status.clone())?;
-    file.close()?;
-    if let Err(e) = result {
-        anyhow::bail!("run run0 in {}: {e:#}", path.display());
-    }
-    let rec = read_run(&path, "run0")?;
-    let oracle_uses = rec
-        .attrs
-        .get("oracle_uses")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    Ok(Outcome {
-        path,
-        status,
-        series: rec.epochs,
-        sizes: spec.sizes(&data),
-        spec,
-        oracle_uses,
-    })
+/// The chip model a file's run was defined with (its `chip_toml`), for pricing time.
+fn stored_chip(rec: &npchip::output::hdf5::RunRecord) -> Option<npchip::chip::ChipModel> {
+    let text = rec.attrs.get("chip_toml")?.as_str()?;
+    let origin = rec.attrs.get("chip_origin")?.as_str()?;
+    ChipSpec::parse(text, origin, &[])
+        .and_then(|s| s.check(origin))
+        .ok()
 }
 
 /// Per-epoch arrays of `s` into `out` (names as the HDF5 datasets).
@@ -314,7 +94,7 @@ fn put_series(
     py: Python<'_>,
     out: &Bound<'_, PyDict>,
     s: &EpochSeries,
-    spec: &RunSpec,
+    chip: Option<&npchip::chip::ChipModel>,
     sizes: &[usize],
 ) -> PyResult<()> {
     let e = s.len();
@@ -348,7 +128,7 @@ fn put_series(
         });
         out.set_item(k, a.to_pyarray(py))?;
     }
-    if spec.chip.spec().timing.is_some() {
+    if let Some(model) = chip.filter(|m| m.spec().timing.is_some()) {
         for (k, c) in [
             ("latency_ns", &s.counters),
             ("eval_latency_ns", &s.eval_counters),
@@ -359,7 +139,7 @@ fn put_series(
                     (0..layers)
                         .map(|l| {
                             npchip::chip::latency::layer_latency(
-                                &spec.chip,
+                                model,
                                 sizes[l],
                                 sizes[l + 1],
                                 &row[l],
@@ -404,56 +184,60 @@ pub fn train<'py>(
             kv.push((k.extract()?, v));
         }
     }
-    let args = parse_args(&kv)?;
-    let shown: Vec<String> = kv
-        .iter()
-        .map(|(k, v)| Ok(format!("{k}={}", v.repr()?)))
-        .collect::<PyResult<_>>()?;
-    let cmdline = format!("python: npchip.train({})", shown.join(", "));
-    let stop = AtomicBool::new(false);
+    let def = settings_of(&kv)?
+        .check()
+        .map_err(|v| violations_error(&v, &|k| k.to_string()))?;
     let mut watch = SignalWatch {
-        stop: &stop,
+        cancel: Cancel::new(),
         raised: None,
     };
-    let outcome = py.detach(|| run(&args, &cmdline, &mut watch));
+    let cancel = watch.cancel.clone();
+    let outcome = py.detach(|| train_to_file(&def, &cancel, Progress::To(&mut watch)));
     if let Some(interrupt) = watch.raised {
         // The file is closed and says `interrupted`; the caller gets its KeyboardInterrupt.
         return Err(interrupt);
     }
-    let o = outcome.map_err(|e| {
-        let text = format!("{e:#}");
-        if text.starts_with("--") {
-            PyValueError::new_err(text.trim_start_matches("--").replacen('-', "_", 1))
-        } else {
-            PyRuntimeError::new_err(text)
-        }
+    let o = outcome.map_err(|e| match e {
+        RunError::Refused(m) => PyValueError::new_err(m),
+        e => PyRuntimeError::new_err(format!("{:#}", anyhow::Error::new(e))),
     })?;
+    let name = o.run.trim_start_matches("/runs/").to_string();
+    let rec = read_run(&o.path, &name).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let sizes: Vec<usize> = match rec.attrs.get("sizes") {
+        Some(npchip::output::hdf5::AttrValue::Ints(v)) => v.iter().map(|&s| s as usize).collect(),
+        _ => {
+            return Err(PyRuntimeError::new_err(format!(
+                "{}: no sizes attribute",
+                o.path.display()
+            )))
+        }
+    };
     let out = PyDict::new(py);
     out.set_item("path", o.path.to_string_lossy().to_string())?;
-    out.set_item("status", o.status.name())?;
-    out.set_item("epochs_done", o.series.len())?;
-    out.set_item("oracle_uses", o.oracle_uses)?;
-    out.set_item("sizes", o.sizes.clone())?;
-    put_series(py, &out, &o.series, &o.spec, &o.sizes)?;
+    out.set_item("status", rec.status.name())?;
+    out.set_item("epochs_done", o.epochs_done)?;
+    let uses = rec
+        .attrs
+        .get("oracle_uses")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    out.set_item("oracle_uses", uses)?;
+    out.set_item("sizes", sizes.clone())?;
+    put_series(py, &out, &rec.epochs, stored_chip(&rec).as_ref(), &sizes)?;
     Ok(out)
 }
 
-/// Every `npchip train` setting and its default, as the keyword and the flag's default text.
+/// Every `npchip train` key and its default text (None: unset by default).
 #[pyfunction]
 pub fn train_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let out = PyDict::new(py);
-    for a in command().get_arguments() {
-        let Some(long) = a.get_long() else { continue };
-        if long == "resume" {
-            continue;
-        }
-        let d: Vec<String> = a
-            .get_default_values()
-            .iter()
-            .map(|v| v.to_string_lossy().to_string())
-            .collect();
-        let v: Option<String> = (!d.is_empty()).then(|| d.join(","));
-        out.set_item(long.replace('-', "_"), v)?;
+    for k in KEYS {
+        out.set_item(k.name, k.default)?;
     }
     Ok(out)
+}
+
+/// The base run definition a Python-built chip is checked with (see `chip.rs`).
+pub(crate) fn chip_spec(settings: &Settings) -> Result<RunSpec, Violations> {
+    settings.check().map(|d| d.spec)
 }

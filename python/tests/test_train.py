@@ -67,7 +67,7 @@ def test_defaults_are_the_clis(cli_binary):
     (dict(inject="loud:3"), "inject"),
     (dict(decor_precision="fixed:8"), "decor_precision"),
     (dict(diagnostics="yes"), "diagnostics"),
-    (dict(resume="x.h5"), "resume"),
+    (dict(lr="fast", epochs=-3), "lr=fast(.|\n)*epochs=-3"),
 ])
 def test_a_bad_setting_raises_naming_it(settings, key, tmp_path):
     with pytest.raises(ValueError, match=key):
@@ -75,12 +75,22 @@ def test_a_bad_setting_raises_naming_it(settings, key, tmp_path):
     assert not (tmp_path / "x.h5").exists(), "nothing is written for a refused run"
 
 
+def test_resume_continues_the_file(tmp_path):
+    out = str(tmp_path / "r.h5")
+    first = npchip.train(out=out, epochs=2, hidden=[16], seed=4)
+    again = npchip.train(resume=out, epochs=3)
+    assert again.path == out and again.epochs_done == 3
+    np.testing.assert_array_equal(again.test_acc[:2], first.test_acc)
+    with pytest.raises(ValueError, match="seed"):
+        npchip.train(resume=out, epochs=4, seed=5)
+
+
 @pytest.mark.parametrize("kwargs, key", [
     (dict(model="rram-typo"), "model"),
     (dict(overrides=["device.levels=0"]), "overrides"),
     (dict(inject="loud"), "inject"),
     (dict(layers=[64]), "layers"),
-    (dict(decorrelation="sideways"), "decor_rule"),
+    (dict(decorrelation="sideways"), "decorrelation=sideways"),
     (dict(leaky_slope=2.0), "leaky_slope"),
 ])
 def test_a_bad_chip_setting_raises_naming_it(kwargs, key):
