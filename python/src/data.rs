@@ -13,10 +13,10 @@ pub(crate) fn load_named(spec: &str, seed: u64) -> PyResult<Dataset> {
     load(&parsed, seed).map_err(|e| bad("data", spec, e))
 }
 
-fn split_arrays<'py>(
-    py: Python<'py>,
-    s: Split,
-) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<i64>>)> {
+/// A split as numpy: samples × features, and the labels.
+type SplitArrays<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<i64>>);
+
+fn split_arrays<'py>(py: Python<'py>, s: Split) -> PyResult<SplitArrays<'py>> {
     let (f, n) = s.x.shape();
     // `features × samples` column-major is `samples × features` C order: moved, not copied.
     let x: Vec<f32> = s.x.data.into();
