@@ -60,9 +60,12 @@ pub(crate) fn violations_error(v: &Violations, rename: &dyn Fn(&str) -> String) 
 
 /// Checks for Ctrl-C once per batch (taking the GIL for a moment) and cancels the run, which
 /// stops after the batch; keeps the `KeyboardInterrupt` to raise once the file is closed.
+/// Python runs signal handlers only on its main thread, so a run started from another thread
+/// never asks (it would only wait for the GIL for nothing).
 struct SignalWatch {
     cancel: Cancel,
     raised: Option<PyErr>,
+    on_main_thread: bool,
 }
 
 impl Observer for SignalWatch {
@@ -71,7 +74,7 @@ impl Observer for SignalWatch {
     }
 
     fn progress(&mut self, _done: usize, _total: usize, _loss: f64, _acc: f64) {
-        if self.raised.is_none() {
+        if self.on_main_thread && self.raised.is_none() {
             if let Err(e) = Python::attach(|py| py.check_signals()) {
                 self.raised = Some(e);
                 self.cancel.cancel();
@@ -187,9 +190,14 @@ pub fn train<'py>(
     let def = settings_of(&kv)?
         .check()
         .map_err(|v| violations_error(&v, &|k| k.to_string()))?;
+    let threading = py.import("threading")?;
+    let on_main_thread = threading
+        .call_method0("current_thread")?
+        .is(&threading.call_method0("main_thread")?);
     let mut watch = SignalWatch {
         cancel: Cancel::new(),
         raised: None,
+        on_main_thread,
     };
     let cancel = watch.cancel.clone();
     let outcome = py.detach(|| train_to_file(&def, &cancel, Progress::To(&mut watch)));

@@ -60,6 +60,8 @@ def test_every_port_and_trace_method_returns_only_measurements(chip):
     assert t.output().shape == (5, 3)
     np.testing.assert_array_equal(t.output(), t.pre(1))
     # The views are of the trace's memory (no copy), and stay valid while held.
+    assert t.pre(0).base is not None and np.shares_memory(t.pre(0), t.pre(0))
+    assert np.shares_memory(t.output(), t.pre(1))
     out = t.output()
     del t
     assert np.isfinite(out).all()

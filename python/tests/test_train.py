@@ -136,3 +136,23 @@ def test_ctrl_c_raises_keyboard_interrupt_and_leaves_a_readable_file(tmp_path):
         assert n >= 2 and len(run["epochs/epoch"]) == n
         assert run["epochs/epoch"][:].tolist() == list(range(1, n + 1))
         assert int(run.attrs["interrupted_in_epoch"]) == n + 1
+
+
+def test_the_gil_is_released_while_training(tmp_path):
+    import threading
+
+    done = threading.Event()
+    ticks = 0
+
+    def run():
+        npchip.train(out=str(tmp_path / "gil.h5"), epochs=3, hidden=[100], batch=8, trace="none")
+        done.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    while not done.is_set() and worker.is_alive():
+        ticks += 1  # only runs while the worker does not hold the GIL
+    worker.join()
+    assert done.is_set(), "training failed in the worker thread"
+    # With the GIL held for the whole run this loop would stall at its first iteration.
+    assert ticks > 10_000, ticks
