@@ -8,7 +8,7 @@
 //! docs/performance.md reports; this file is for comparing commits.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use npchip::bench::{BenchArgs, StepRunner};
+use npchip::lab::bench::{BenchArgs, StepRunner};
 use std::time::Duration;
 
 fn args(sizes: &[usize], chip: &str) -> BenchArgs {

@@ -12,11 +12,11 @@
 //! (rule → decorrelation → optimiser → programming pulses) → [`output`] (HDF5 traces, reports).
 #![warn(missing_docs)]
 
-pub mod bench;
 pub mod chip;
 pub mod cli;
 pub mod data;
 pub mod footprint;
+pub mod lab;
 pub mod learn;
 pub mod linalg;
 pub mod output;

@@ -54,7 +54,7 @@ pub enum Command {
     #[command(subcommand)]
     Data(DataCommand),
     /// Measure training speed: samples/s and GFLOP/s against the machine's GEMM rate.
-    Bench(crate::bench::BenchArgs),
+    Bench(crate::lab::bench::BenchArgs),
     /// Internal: reads every object of a result file, so that `report`, `merge` and
     /// `--resume` learn in a child process whether libhdf5 survives the file.
     #[command(name = "probe-file", hide = true)]
@@ -148,19 +148,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ProbeFile { file } => Ok(probe::read_everything(&file)?),
         Command::Train(a) => train_cmd::run(*a, cli.quiet > 0),
         Command::Sweep(a) => sweep(*a),
-        Command::Merge(a) => crate::output::merge::merge_with_hint(
-            &a.out,
-            &a.inputs,
-            a.force,
-            a.rerun_hint.as_deref(),
-        ),
+        Command::Merge(a) => {
+            let done = crate::output::merge::merge_with_hint(
+                &a.out,
+                &a.inputs,
+                a.force,
+                a.rerun_hint.as_deref(),
+            )?;
+            eprintln!("{done}");
+            Ok(())
+        }
         Command::Report(a) => {
             a.files.iter().try_for_each(|f| probe::check(f))?;
-            crate::output::report::run_to(&a.files, a.out.as_deref(), a.html.as_deref())
+            crate::output::report::run_to(
+                &a.files,
+                a.out.as_deref(),
+                a.html.as_deref(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr(),
+            )
         }
         Command::Chip(c) => chip_cmd::run(c),
         Command::Data(DataCommand::Info { data }) => data_cmd::info(&data),
-        Command::Bench(a) => crate::bench::run(a),
+        Command::Bench(a) => crate::lab::bench::run(a, &mut std::io::stdout().lock()),
     }
 }
 

@@ -321,7 +321,7 @@ fn copy_group(src: &hdf5::File, dst: &hdf5::File, name: &str) -> anyhow::Result<
 }
 
 /// Joins shard files: checks them (see the module doc), then writes `out`.
-pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> anyhow::Result<()> {
+pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> anyhow::Result<String> {
     merge_with_hint(out, inputs, force, None)
 }
 
@@ -332,7 +332,7 @@ pub fn merge_with_hint(
     inputs: &[PathBuf],
     force: bool,
     rerun_hint: Option<&str>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     if inputs.is_empty() {
         bail!("merge needs at least one input file");
     }
@@ -417,15 +417,14 @@ pub fn merge_with_hint(
     }
     drop(sources);
     file.close()?;
-    eprintln!(
+    Ok(format!(
         "merged {} runs of a {}-point grid from {} file{} into {}",
         owner.len(),
         first.points,
         read.len(),
         if read.len() == 1 { "" } else { "s" },
         out.display()
-    );
-    Ok(())
+    ))
 }
 
 #[cfg(test)]

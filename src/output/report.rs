@@ -22,6 +22,7 @@ pub use figures::plot_all;
 use super::hdf5::{read_root_attrs, read_runs, Attrs, RunRecord, RunStatus};
 use super::plots;
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One line of the table, extracted from a stored run.
@@ -433,28 +434,44 @@ pub fn collect(
     Ok(runs)
 }
 
-/// Prints one table of the runs of `files` and, with `out`, writes the plots there. With more
-/// than one file each run is named `<file stem>/<run>` (or just the stem when the file holds a
-/// single run), so runs of separate `npchip train` calls can be compared in one table.
-pub fn run(files: &[PathBuf], out: Option<&Path>) -> anyhow::Result<()> {
-    run_to(files, out, None)
+/// Writes one table of the runs of `files` to `table_out` and, with `out`, writes the plots
+/// there. With more than one file each run is named `<file stem>/<run>` (or just the stem when
+/// the file holds a single run), so runs of separate `npchip train` calls can be compared in
+/// one table. Returns the table, then where the plots went.
+pub fn run(files: &[PathBuf], out: Option<&Path>) -> anyhow::Result<String> {
+    let mut text = Vec::new();
+    let mut notes = Vec::new();
+    run_to(files, out, None, &mut text, &mut notes)?;
+    text.extend(notes);
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
-/// [`run`], and with `html` one self-contained page (table, figures, each run's chip model and
+/// [`run`], the table written to `table_out` and where the plots and the page went to `notes`
+/// (the CLI passes stdout and stderr); and with `html` one self-contained page (table, figures, each run's chip model and
 /// settings) written there; the figures go to `out`, or to a scratch directory removed after.
-pub fn run_to(files: &[PathBuf], out: Option<&Path>, html: Option<&Path>) -> anyhow::Result<()> {
+pub fn run_to(
+    files: &[PathBuf],
+    out: Option<&Path>,
+    html: Option<&Path>,
+    table_out: &mut dyn Write,
+    notes: &mut dyn Write,
+) -> anyhow::Result<()> {
     let mut headers = Vec::new();
+    let mut header_lines = String::new();
     let runs = collect(files, |h| {
-        println!("{h}");
+        header_lines.push_str(&format!("{h}\n"));
         headers.push(h.to_string());
     })?;
-    println!();
     let rows: Vec<Row> = runs.iter().map(Row::of).collect();
-    if rows.is_empty() {
-        println!("(no runs)");
-    } else {
-        print!("{}", table(&rows));
-    }
+    write!(
+        table_out,
+        "{header_lines}\n{}",
+        if rows.is_empty() {
+            "(no runs)\n".to_string()
+        } else {
+            table(&rows)
+        }
+    )?;
     let scratch = match (out, html) {
         (None, Some(_)) => Some(Scratch::new()?),
         _ => None,
@@ -464,14 +481,15 @@ pub fn run_to(files: &[PathBuf], out: Option<&Path>, html: Option<&Path>) -> any
     };
     let written = plot_all(&runs, dir)?;
     if out.is_some() {
-        eprintln!(
+        writeln!(
+            notes,
             "plots: {}",
             written
                 .iter()
                 .map(|(p, _)| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        )?;
     }
     if let Some(page) = html {
         super::html::write_page(
@@ -483,7 +501,7 @@ pub fn run_to(files: &[PathBuf], out: Option<&Path>, html: Option<&Path>) -> any
                 figures: &written,
             },
         )?;
-        eprintln!("page: {}", page.display());
+        writeln!(notes, "page: {}", page.display())?;
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ use anyhow::Context;
 use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
 use rand::{Rng as _, SeedableRng};
+use std::io::Write;
 use std::time::Instant;
 
 /// Flags of `npchip bench`.
@@ -495,7 +496,12 @@ pub fn time_steps(
 /// `--arrays`: one chip per array size, measured in turn within every repeat so that load on
 /// the machine hits all alike; prints per size the step time, samples/s, the ratio to the
 /// first size (median of per-repeat ratios) and to the in-run GEMM rate.
-fn run_arrays(a: &BenchArgs, reference: Option<GemmShape>, flops: f64) -> anyhow::Result<()> {
+fn run_arrays(
+    a: &BenchArgs,
+    reference: Option<GemmShape>,
+    flops: f64,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     crate::linalg::set_threads(a.threads);
     let mut runners = Vec::new();
     for &n in &a.arrays {
@@ -545,18 +551,19 @@ fn run_arrays(a: &BenchArgs, reference: Option<GemmShape>, flops: f64) -> anyhow
                 100.0 * median(&mut gemm_ratio[i])
             )
         };
-        println!(
+        writeln!(
+            out,
             "arrays {label:>9}: {step:.4} s/step, {:.0} samples/s, step time {:.3}× the first (median of {} paired repeats){gemm}",
             a.batch as f64 / step,
             median(&mut to_first[i]),
             a.repeats.max(1)
-        );
+        )?;
     }
     Ok(())
 }
 
-/// Runs the benchmark.
-pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+/// Runs the benchmark; the results go to `out` (the CLI passes stdout).
+pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     anyhow::ensure!(
         a.sizes.len() >= 2 && !a.sizes.contains(&0),
         "--sizes needs at least two widths, all ≥ 1"
@@ -574,27 +581,30 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         .map(|s| s.to_string())
         .collect::<Vec<_>>()
         .join("-");
-    println!(
+    writeln!(
+        out,
         "npchip bench: {} on `{}`, sizes {sizes_s}, batch {}, {} thread(s) per run, {} run(s)",
         a.rule, a.chip, a.batch, threads, a.runs
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "algorithm FLOPs: {:.3} GFLOP per step, {:.2} MFLOP per sample",
         flops / 1e9,
         flops / a.batch as f64 / 1e6
-    );
+    )?;
     let mut products_s = None;
     let best = if a.gemm {
         let rates = measure_gemm(&step_shapes(&a.rule, &a.sizes, a.batch), 5);
         for r in &rates {
             let GemmShape { m, k, n, ta, tb } = r.shape;
             let t = |x: bool| if x { "ᵀ" } else { " " };
-            println!(
+            writeln!(
+                out,
                 "  faer gemm {m:>5}×{k:<5}{} · {k:>5}×{n:<5}{} {:7.1} GFLOP/s",
                 t(ta),
                 t(tb),
                 r.gflops
-            );
+            )?;
         }
         let best = rates.iter().map(|r| r.gflops).fold(0.0, f64::max);
         let top = rates
@@ -615,9 +625,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 })
                 .sum();
             products_s = Some(secs);
-            println!("the step's products alone, at these rates: {:.1} ms per step ({:.1} GFLOP/s on average)", secs * 1e3, flops / secs / 1e9);
+            writeln!(out, "the step's products alone, at these rates: {:.1} ms per step ({:.1} GFLOP/s on average)", secs * 1e3, flops / secs / 1e9)?;
         }
-        println!("best GEMM rate at these shapes: {best:.1} GFLOP/s ({}×{}·{}×{}; re-measured before each timing)", top.shape.m, top.shape.k, top.shape.k, top.shape.n);
+        writeln!(out, "best GEMM rate at these shapes: {best:.1} GFLOP/s ({}×{}·{}×{}; re-measured before each timing)", top.shape.m, top.shape.k, top.shape.k, top.shape.n)?;
         Some(top.shape)
     } else {
         None
@@ -629,7 +639,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             a.runs == 1,
             "--arrays compares sizes within one run: use --runs 1"
         );
-        return run_arrays(&a, reference, flops);
+        return run_arrays(&a, reference, flops, out);
     }
     let timings: Vec<StepTiming> = if a.runs == 1 {
         vec![time_steps(&a, a.seed, reference)?]
@@ -648,16 +658,20 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     };
     let sps: f64 = timings.iter().map(|t| a.batch as f64 / t.step_s).sum();
     if let (Some(p), [t]) = (products_s, timings.as_slice()) {
-        println!("everything else (element-wise work, noise, pulses, synchronisation, slower products in context): {:.1} ms per step ({:.0} % of the step)", (t.step_s - p) * 1e3, 100.0 * (t.step_s - p) / t.step_s);
+        writeln!(out, "everything else (element-wise work, noise, pulses, synchronisation, slower products in context): {:.1} ms per step ({:.0} % of the step)", (t.step_s - p) * 1e3, 100.0 * (t.step_s - p) / t.step_s)?;
     }
     let gf = sps * flops / a.batch as f64 / 1e9;
     for (i, t) in timings.iter().enumerate() {
-        println!(
+        writeln!(
+            out,
             "run {i}: {:.4} s/step (median of {}; min {:.4}, max {:.4})",
             t.step_s, a.repeats, t.min_s, t.max_s
-        );
+        )?;
     }
-    println!("throughput: {sps:.0} samples/s, {gf:.1} GFLOP/s (algorithm)");
+    writeln!(
+        out,
+        "throughput: {sps:.0} samples/s, {gf:.1} GFLOP/s (algorithm)"
+    )?;
     if let [t] = timings.as_slice() {
         if !t.pairs.is_empty() {
             let mut ratios: Vec<f64> = t.pairs.iter().map(|&(s, r)| flops / s / 1e9 / r).collect();
@@ -665,14 +679,15 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             let (rmin, rmax) = ratios.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
                 (lo.min(v), hi.max(v))
             });
-            println!(
+            writeln!(
+                out,
                 "ratio to the best GEMM rate: {:.1} % (median of {} paired measurements, range {:.1}–{:.1} %; reference median {:.1} GFLOP/s)",
                 100.0 * median(&mut ratios),
                 ratios.len(),
                 100.0 * rmin,
                 100.0 * rmax,
                 median(&mut refs)
-            );
+            )?;
         }
     }
     let budget = MemoryBudget::of(
@@ -688,10 +703,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         ..
     }] = timings.as_slice()
     {
-        println!("resident: {:.1} MB once built (chip, controller, dataset), {:.1} MB after the steps (with their buffers)", built / 1e6, after / 1e6);
+        writeln!(out, "resident: {:.1} MB once built (chip, controller, dataset), {:.1} MB after the steps (with their buffers)", built / 1e6, after / 1e6)?;
     }
     if let Some(peak) = peak_rss_bytes() {
-        println!(
+        writeln!(
+            out,
             "memory: peak RSS {:.1} MB; budget {:.1} MB (weights {:.1}, decorrelators {:.1}, optimiser {:.1}, activations {:.1}, dataset {:.1}) × {} run(s); ratio {:.2}",
             peak / 1e6,
             budget_total / 1e6,
@@ -702,7 +718,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             budget.dataset / 1e6,
             a.runs,
             peak / budget_total
-        );
+        )?;
     }
     Ok(())
 }
