@@ -6,7 +6,7 @@
    same chip, network, batch and optimiser.
 
 Each is the median of `--repeats` runs, alternating the two sides so drift hits both alike.
-Usage: python3 python/bench/overhead.py [--repeats 3] [--epochs 10] [--bin target/release/npchip]
+Usage: python3 python/bench/overhead.py [--repeats 3] [--epochs 10] [--hidden 100] [--bin target/release/npchip]
 """
 
 import argparse
@@ -36,10 +36,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--hidden", type=int, default=100)
     ap.add_argument("--bin", default=str(HERE.parents[1] / "target" / "release" / "npchip"))
     a = ap.parse_args()
     tmp = pathlib.Path(tempfile.mkdtemp())
-    flags = dict(rule="anp-nn", hidden="100", epochs=str(a.epochs), batch="32", seed="1",
+    flags = dict(rule="anp-nn", hidden=str(a.hidden), epochs=str(a.epochs), batch="32", seed="1",
                  trace="none")
     argv = [a.bin, "train", "-q", "--force"] + [x for k, v in flags.items() for x in (f"--{k}", v)]
     rows = {k: [] for k in ("cli_rate", "py_rate", "cli_wall", "py_wall", "numpy_rate")}
@@ -54,12 +55,12 @@ def main():
         res = npchip.train(out=str(tmp / f"py{r}.h5"), force=True, **flags)
         rows["py_wall"].append(time.perf_counter() - t0)
         rows["py_rate"].append(float(np.median(res.samples_per_second)))
-        chip = npchip.Chip("rram", [64, 100, 10], seed=1)
+        chip = npchip.Chip("rram", [64, a.hidden, 10], seed=1)
         t0 = time.perf_counter()
         _, samples = train_numpy_anp(digits, a.epochs, chip)
         rows["numpy_rate"].append(samples / (time.perf_counter() - t0))
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print(f"median of {a.repeats}; {a.epochs} epochs of digits, rram, 64-100-10, batch 32, anp-nn")
+    print(f"median of {a.repeats}; {a.epochs} epochs of digits, rram, 64-{a.hidden}-10, batch 32, anp-nn")
     print(f"CLI binary        {med['cli_rate']:10.0f} samples/s (training loop)   {med['cli_wall']:.2f} s wall")
     print(f"npchip.train      {med['py_rate']:10.0f} samples/s (training loop)   {med['py_wall']:.2f} s wall"
           f"   ratio {med['py_rate'] / med['cli_rate']:.2f}")
