@@ -394,6 +394,14 @@ impl RunWriter {
         self.inner.rows
     }
 
+    /// Names the rule of a run whose controller is not one of npchip's rules (a rule written
+    /// in Python drives the chip's port): `rule` becomes `label` (e.g. `python:my-anp`), and
+    /// `oracle`/`oracle_uses` are written from `chip`'s record now, not only per epoch.
+    /// Such a run cannot be `--resume`d (its rule is not npchip's to run).
+    pub fn label_rule(&mut self, label: &str, chip: &Chip) -> Result<(), OutputError> {
+        self.inner.label_rule(label, chip)
+    }
+
     /// Writes `status` (and `status_message`, `finished` time), flushes.
     pub fn finish(self, status: RunStatus) -> Result<(), OutputError> {
         self.inner.finish(&status)

@@ -489,6 +489,15 @@ impl WriterState {
         Ok(())
     }
 
+    pub(crate) fn label_rule(&mut self, label: &str, chip: &Chip) -> Result<(), OutputError> {
+        let a = Attr { path: &self.path };
+        a.text(&self.run, "rule", label)?;
+        self.oracle_uses = chip.oracle_uses().to_vec();
+        a.text(&self.run, "oracle_uses", &self.oracle_uses.join("; "))?;
+        a.scalar(&self.run, "oracle", !self.oracle_uses.is_empty())?;
+        self.flush()
+    }
+
     pub(crate) fn step(&mut self, r: &StepRecord) -> Result<(), OutputError> {
         let path = self.path.clone();
         let Ok(st) = self.run.group(STEPS) else {
