@@ -230,6 +230,16 @@ pub(super) fn shape_to(m: &mut DMatrix<f32>, rows: usize, cols: usize) {
     }
 }
 
+/// Reinterprets `m` as `rows × (len/rows)` in place (same memory, no copy): a conv map's
+/// `out_ch × B·P` is its `(out_ch·P) × B` per-sample view.
+pub(super) fn reshape(m: &mut DMatrix<f32>, rows: usize) {
+    let len = m.len();
+    debug_assert_eq!(len % rows.max(1), 0);
+    if m.nrows() != rows {
+        shape_to(m, rows, len / rows.max(1));
+    }
+}
+
 /// im2col: the patches of every sample of `h` (input features × B) as the columns of `out`
 /// (patch × B·P), column `n·P + oy·out_w + ox`.
 pub fn im2col(g: &ConvGeom, h: &DMatrix<f32>, out: &mut DMatrix<f32>) {

@@ -9,7 +9,7 @@
 //! are private to `crate::chip`: nothing outside it reads a noise sample or a conductance.
 
 use super::array_grid::ArrayGrid;
-use super::conv::{im2col, pool_forward, shape_to, LayerGeom, Network};
+use super::conv::{im2col, pool_forward, reshape, shape_to, LayerGeom, Network};
 use super::decorrelator::{DecorPrecision, DecorRule, Decorrelator};
 use super::energy::{LayerCounters, Phase};
 use super::model::ChipModel;
@@ -420,9 +420,7 @@ impl Chip {
                 } else {
                     &mut trace.post[l]
                 };
-                if post.shape() != a.shape() {
-                    *post = DMatrix::zeros(n, cols);
-                }
+                shape_to(post, n, cols);
                 if inject && sigma > 0.0 {
                     let asl = a.as_slice();
                     for_pieces(post.as_mut_slice(), PIECE, |p, pp| {
@@ -461,6 +459,8 @@ impl Chip {
                     pool_forward(g, act_buf, &mut trace.post[l]);
                     counters.at(phase).digital_ops += act_buf.len() as u64;
                 }
+                // The next layer takes one column per sample (flatten, or its patches).
+                reshape(&mut trace.post[l], geom.output_features());
             }
         }
     }

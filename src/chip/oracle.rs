@@ -10,7 +10,7 @@
 //! another chip. The trainer writes the chip's record (never the rule's name) into every
 //! output, so a run that peeked inside is always marked as such.
 
-use super::conv::{im2col, pool_forward, Network};
+use super::conv::{im2col, pool_forward, reshape, Network};
 use super::network::{Activation, Chip, ForwardTrace, InjectedNoise};
 use nalgebra::{DMatrix, DVector};
 
@@ -139,6 +139,7 @@ impl<'c> Oracle<'c> {
                 }
                 None => act,
             };
+            reshape(&mut trace.post[l], layer.geom.output_features());
             trace.pre[l] = a;
             trace.injected[l] = DMatrix::zeros(0, 0);
         }
