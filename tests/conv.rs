@@ -639,3 +639,96 @@ fn a_conv_chip_restored_from_its_checkpoint_continues_bit_identically() {
         "the steps changed nothing: the test says nothing"
     );
 }
+
+#[test]
+fn bad_arch_on_the_command_line_names_the_token_and_writes_no_file() {
+    let dir = crate::output::tmp();
+    let out = dir.path().join("x.h5");
+    // The embedded digits are 1×8×8.
+    for (arch, token) in [
+        ("conv8k9,fc10", "`conv8k9p0s1`"),
+        ("conv0k3,fc10", "`conv0k3`"),
+        ("conv4k3p1,pool3,fc10", "`maxpool3`"),
+        ("conv4k3,relu,fc10", "`relu`"),
+        ("conv4k3,fc12", "`fc12`"),
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_npchip"))
+            .args(["train", "--arch", arch, "--epochs", "1", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_ne!(o.status.code(), Some(101), "{arch} panicked: {err}");
+        assert!(!o.status.success(), "{arch} was accepted");
+        assert!(
+            err.contains(token),
+            "{arch}: message does not name {token}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{arch}: {err}");
+        assert!(!out.exists(), "{arch}: a result file was created");
+    }
+}
+
+#[test]
+fn a_conv_run_resumed_from_its_file_equals_the_uninterrupted_run() {
+    use npchip::output::hdf5::{read_run, AttrValue};
+    use npchip::output::train_to_file;
+    let dir = crate::output::tmp();
+    let arch = [
+        "--arch",
+        "conv4k3p1,maxpool2,fc10",
+        "--rule",
+        "danp-nn",
+        "--trace",
+        "full",
+    ];
+    let run = |name: &str, epochs: &str| {
+        let p = dir.path().join(name);
+        let mut a = vec!["--out", p.to_str().unwrap(), "--epochs", epochs];
+        a.extend_from_slice(&arch);
+        train_to_file(&crate::output::train_args(&a), true).unwrap();
+        p
+    };
+    let whole = run("whole.h5", "3");
+    let half = run("half.h5", "1");
+    let mut a = vec!["--resume", half.to_str().unwrap(), "--epochs", "3"];
+    a.extend_from_slice(&arch);
+    train_to_file(&crate::output::train_args(&a), true).unwrap();
+    let (x, y) = (
+        read_run(&whole, "run0").unwrap(),
+        read_run(&half, "run0").unwrap(),
+    );
+    let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    assert_eq!(x.epochs.len(), 3);
+    assert_eq!(bits(&x.epochs.test_acc), bits(&y.epochs.test_acc));
+    assert_eq!(bits(&x.epochs.train_loss), bits(&y.epochs.train_loss));
+    assert_eq!(x.epochs.counters, y.epochs.counters);
+    assert_eq!(x.traces, y.traces);
+    assert_eq!(
+        x.attrs["arch"],
+        AttrValue::Text("conv4k3p1s1,maxpool2,fc10".into()),
+        "the run attributes record the spec"
+    );
+    // Sizes: input 64, conv nodes 4 × 64, output 10.
+    assert_eq!(x.attrs["sizes"], AttrValue::Ints(vec![64, 256, 10]));
+    let (fa, fb) = (
+        ::hdf5::File::open(&whole).unwrap(),
+        ::hdf5::File::open(&half).unwrap(),
+    );
+    for name in [
+        "runs/run0/checkpoint/layer0/conductances",
+        "runs/run0/checkpoint/layer0/bias",
+        "runs/run0/checkpoint/optimizer/v_w0",
+        "runs/run0/traces/layer0/pulses_cumulative",
+    ] {
+        let (p, q) = (fa.dataset(name).unwrap(), fb.dataset(name).unwrap());
+        let (p, q) = (p.read_raw::<f64>().unwrap(), q.read_raw::<f64>().unwrap());
+        assert_eq!(bits(&p), bits(&q), "{name}");
+    }
+    // The kernel's traces have the kernel matrix's shape, 4 × 9.
+    let shape = fa
+        .dataset("runs/run0/traces/layer0/pulses_cumulative")
+        .unwrap()
+        .shape();
+    assert_eq!(shape, vec![2, 2, 4, 9]);
+}

@@ -37,6 +37,10 @@ pub struct TrainArgs {
         help_heading = "Network"
     )]
     pub hidden: Vec<usize>,
+    /// Network as layer kinds, replacing --hidden: e.g. conv32k3p1,pool2,conv64k3p1,pool2,fc1000,fc10
+    /// (convCkK[pP][sS], maxpoolS/avgpoolS/poolS, fcN; the last is fcCLASSES).
+    #[arg(long, value_parser = parse_arch, help_heading = "Network")]
+    pub arch: Option<crate::chip::NetSpec>,
     /// Loss: ce (softmax cross-entropy) or mse (against one-hot targets).
     #[arg(long, default_value = "ce", value_parser = parse_loss, help_heading = "Learning")]
     pub loss: Loss,
@@ -95,6 +99,11 @@ pub struct TrainArgs {
     /// Threads for this run's matrix products (0: all cores).
     #[arg(long, default_value_t = 0, value_parser = numbers::count, allow_negative_numbers = true, help_heading = "Training")]
     pub threads: usize,
+}
+
+fn parse_arch(s: &str) -> Result<crate::chip::NetSpec, String> {
+    s.parse()
+        .map_err(|e: crate::chip::NetSpecError| e.to_string())
 }
 
 fn parse_rule(s: &str) -> Result<RuleSpec, String> {
@@ -204,6 +213,7 @@ impl TrainArgs {
             chip,
             rule,
             hidden: self.hidden.clone(),
+            arch: self.arch.clone(),
             loss: self.loss,
             optimizer: self.optimizer,
             lr: self.lr,
@@ -240,6 +250,7 @@ pub fn preflight_train(
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
     super::preflight::check_out_path(out, "--out")?;
+    spec.check_data(data).map_err(|e| anyhow::anyhow!(e))?;
     let sizes = spec.sizes(data);
     super::preflight::check_memory(spec, &sizes, data.train.len())?;
     for w in super::preflight::warnings(spec, &sizes) {
