@@ -96,14 +96,27 @@ impl ConvGeom {
             Layout::Hwc => (y * self.in_w + x) * self.in_ch + c,
         }
     }
-    /// The input element feeding patch row r of output position (oy, ox), if not padding.
+    /// Calls `f(patch row, input offset)` for every patch row of output position (oy, ox) that
+    /// is not padding, in row order; rows not visited are padding (zero). Loops over (c, ky,
+    /// kx) with the bounds hoisted, so no division per entry.
     #[inline]
-    fn source(&self, r: usize, oy: usize, ox: usize) -> Option<usize> {
-        let (c, kk) = (r / (self.k * self.k), r % (self.k * self.k));
-        let (ky, kx) = (kk / self.k, kk % self.k);
-        let iy = (oy * self.stride + ky).checked_sub(self.pad)?;
-        let ix = (ox * self.stride + kx).checked_sub(self.pad)?;
-        (iy < self.in_h && ix < self.in_w).then(|| self.offset(c, iy, ix))
+    fn for_patch(&self, oy: usize, ox: usize, mut f: impl FnMut(usize, usize)) {
+        let k = self.k;
+        let (y0, x0) = (oy * self.stride, ox * self.stride);
+        // Kernel taps inside the image: ky in ky_lo..ky_hi, kx in kx_lo..kx_hi.
+        let ky_lo = self.pad.saturating_sub(y0);
+        let ky_hi = k.min((self.in_h + self.pad).saturating_sub(y0));
+        let kx_lo = self.pad.saturating_sub(x0);
+        let kx_hi = k.min((self.in_w + self.pad).saturating_sub(x0));
+        for c in 0..self.in_ch {
+            for ky in ky_lo..ky_hi {
+                let iy = y0 + ky - self.pad;
+                let row = (c * k + ky) * k;
+                for kx in kx_lo..kx_hi {
+                    f(row + kx, self.offset(c, iy, x0 + kx - self.pad));
+                }
+            }
+        }
     }
 }
 
@@ -260,9 +273,8 @@ pub fn im2col(g: &ConvGeom, h: &DMatrix<f32>, out: &mut DMatrix<f32>) {
             let (n, pos) = (j / p, j % p);
             let (oy, ox) = (pos / g.out_w, pos % g.out_w);
             let src = &hs[n * f..(n + 1) * f];
-            for (r, v) in col.iter_mut().enumerate() {
-                *v = g.source(r, oy, ox).map_or(0.0, |o| src[o]);
-            }
+            col.fill(0.0);
+            g.for_patch(oy, ox, |r, o| col[r] = src[o]);
         }
     });
 }
@@ -283,11 +295,7 @@ pub fn col2im(g: &ConvGeom, cols: &DMatrix<f32>, out: &mut DMatrix<f32>) {
             for pos in 0..p {
                 let (oy, ox) = (pos / g.out_w, pos % g.out_w);
                 let col = &cs[(n * p + pos) * rows..(n * p + pos + 1) * rows];
-                for (r, &v) in col.iter().enumerate() {
-                    if let Some(o) = g.source(r, oy, ox) {
-                        dst[o] += v;
-                    }
-                }
+                g.for_patch(oy, ox, |r, o| dst[o] += col[r]);
             }
         }
     });

@@ -252,7 +252,13 @@ pub fn preflight_train(
     super::preflight::check_out_path(out, "--out")?;
     spec.check_data(data).map_err(|e| anyhow::anyhow!(e))?;
     let sizes = spec.sizes(data);
-    super::preflight::check_memory(spec, &sizes, data.train.len())?;
+    match (&spec.arch, spec.network(data)) {
+        // A conv net's weights are its kernels, not products of node counts.
+        (Some(_), Ok(net)) => crate::footprint::Footprint::of_network(spec, &net, data.train.len())
+            .check(crate::footprint::Memory::of_machine())
+            .map_err(|e| anyhow::anyhow!("--arch {}: the run {e}", spec.arch.as_ref().unwrap()))?,
+        _ => super::preflight::check_memory(spec, &sizes, data.train.len())?,
+    }
     for w in super::preflight::warnings(spec, &sizes) {
         tracing::warn!("{w}");
     }
