@@ -76,6 +76,59 @@ impl Footprint {
         }
     }
 
+    /// The lower bound for a network of layer kinds (`--arch`): the weights are each layer's
+    /// kernel or weight matrix, and a batch holds per layer the im2col inputs (patch × P per
+    /// sample) and the pre- and post-activations of its nodes, per pass.
+    pub fn of_network(
+        spec: &RunSpec,
+        net: &crate::chip::conv::Network,
+        n_train: usize,
+    ) -> Footprint {
+        const F32: f64 = 4.0;
+        let layers = net.layers();
+        let n_weights: f64 = layers
+            .iter()
+            .map(|l| {
+                let (r, c) = l.weight_shape();
+                r as f64 * c as f64 + r as f64
+            })
+            .sum();
+        let per_weight = if spec.chip.is_ideal() { 1.0 } else { 3.0 };
+        let moments = match spec.optimizer {
+            OptimizerKind::Adam => 2.0,
+            OptimizerKind::Sgd => 0.0,
+        };
+        let per_sample: f64 = layers
+            .iter()
+            .map(|l| {
+                let inputs = l.weight_shape().1 as f64 * l.positions() as f64;
+                inputs + 2.0 * l.nodes() as f64
+            })
+            .sum();
+        let passes = match spec.rule.family {
+            crate::learn::Family::Bp => 1.0,
+            _ => 1.0 + spec.rule.resamples as f64,
+        };
+        let per_entry = match spec.decor_precision {
+            DecorPrecision::Analog { .. } => 4.0,
+            _ => 2.0,
+        };
+        let decorrelators = if spec.rule.decorrelated {
+            layers
+                .iter()
+                .map(|l| (l.weight_shape().1 as f64).powi(2) * per_entry * F32)
+                .sum()
+        } else {
+            0.0
+        };
+        Footprint {
+            weights: n_weights * per_weight * F32,
+            learning: n_weights * (1.0 + moments) * F32,
+            batch: spec.batch.min(n_train).max(1) as f64 * per_sample * passes * F32,
+            decorrelators,
+        }
+    }
+
     /// Refuses a run whose lower bound exceeds the memory available now (when the kernel says).
     pub fn check(&self, mem: Option<Memory>) -> Result<(), String> {
         let Some(mem) = mem else { return Ok(()) };

@@ -387,6 +387,7 @@ fn danp_noisy_noisy_learns_digits_on_the_noisy_rram_chip() {
         chip: model,
         rule: "danp-nn".parse().unwrap(),
         hidden: vec![100],
+        arch: None,
         loss: Loss::CrossEntropy,
         optimizer: npchip::learn::OptimizerKind::Adam,
         lr: 3e-3,

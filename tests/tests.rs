@@ -3,6 +3,7 @@ mod arrays;
 mod bad_input;
 mod bad_input_corpus;
 mod chip_model;
+mod conv;
 mod crash;
 mod crossbar;
 mod data;

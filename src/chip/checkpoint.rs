@@ -121,7 +121,7 @@ impl Chip {
     /// record start equal to this one's. What runs on the twin leaves this chip untouched: the
     /// lab measures on it (alignment diagnostics) without changing the run it observes.
     pub fn twin(&self) -> Chip {
-        let mut twin = Chip::build(&self.model, self.config.clone());
+        let mut twin = Chip::build_net(&self.model, self.config.clone(), self.net.clone());
         twin.restore(&self.checkpoint())
             .expect("a chip rebuilt from its own definition accepts its own checkpoint");
         twin

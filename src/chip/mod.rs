@@ -11,6 +11,7 @@
 
 mod array_grid;
 mod checkpoint;
+pub mod conv;
 mod crossbar;
 mod decorrelator;
 mod device;
@@ -19,6 +20,7 @@ pub mod latency;
 pub mod model;
 mod model_check;
 pub use model_check::{max_levels, MAX_PULSES, MIN_STEP_OF_GMAX};
+mod netspec;
 mod network;
 mod oracle;
 mod periphery;
@@ -33,7 +35,10 @@ pub use checkpoint::{ChipCheckpoint, DeviceCheckpoint, LayerCheckpoint, TileStat
 pub use decorrelator::{mean_abs_offdiag_correlation, DecorPrecision, DecorRule};
 pub use energy::{Counters, Energy, Phase};
 pub use model::{ChipModel, ChipSpec, ModelError};
-pub use network::{Activation, Chip, ChipConfig, DecorConfig, ForwardTrace, InjectedNoise, Pass};
+pub use netspec::{LayerToken, NetSpec, NetSpecError};
+pub use network::{
+    patch_stride, Activation, Chip, ChipConfig, DecorConfig, ForwardTrace, InjectedNoise, Pass,
+};
 pub use oracle::{Oracle, OracleRefusal};
 pub use port::Port;
 pub use telemetry::{AdcHistogramView, ArrayTelemetry, LayerTelemetry, PulseTotals, Telemetry};

@@ -9,6 +9,7 @@
 //! are private to `crate::chip`: nothing outside it reads a noise sample or a conductance.
 
 use super::array_grid::ArrayGrid;
+use super::conv::{im2col, pool_forward, reshape, shape_to, LayerGeom, Network};
 use super::decorrelator::{DecorPrecision, DecorRule, Decorrelator};
 use super::energy::{LayerCounters, Phase};
 use super::model::ChipModel;
@@ -128,6 +129,13 @@ pub(super) struct Layer {
     pub(in crate::chip) tile: ArrayGrid,
     pub(super) bias: DVector<f32>,
     pub(super) counters: LayerCounters,
+    /// Dense, or a convolution read patch by patch.
+    pub(super) geom: LayerGeom,
+    /// Scratch, never state: the batch's patches (im2col) before the decorrelator, a pooled
+    /// layer's activations before the pool, and the patches a decorrelator update samples.
+    pub(super) patches: DMatrix<f32>,
+    pub(super) act: DMatrix<f32>,
+    pub(super) decor_sample: DMatrix<f32>,
 }
 
 /// The measured result of one forward pass, reused across passes to avoid allocation.
@@ -172,28 +180,59 @@ pub struct Chip {
     pub(super) layers: Vec<Layer>,
     pub(super) injection: Stream,
     pub(super) oracle_uses: Vec<String>,
+    /// The layers' geometry (all dense for [`Chip::build`]).
+    pub(super) net: Network,
     /// Unique per chip built in this process: ties traces and oracles to their chip.
     pub(super) id: u64,
+}
+
+/// Patches per patch a conv layer's decorrelator update learns from: it takes every s-th
+/// column of the batch's patch matrix, s the smallest integer ≥ 10 coprime with the positions
+/// per sample P, so that the ≈ 10 % sample (the fraction of the authors' group code) walks
+/// over every position across the batch instead of repeating the same few (with P = 1024, s
+/// = 10 would only ever pick even columns). Deterministic, so it needs no stream and no state.
+pub fn patch_stride(positions: usize) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    (10..)
+        .find(|&s| gcd(s, positions) == 1)
+        .expect("a coprime exists")
 }
 
 /// Source of [`Chip`] ids (0 is never handed out: it marks an unfilled trace).
 static NEXT_CHIP_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Chip {
-    /// Fabricates a chip and programs He-normal initial weights (zero bias, R = I).
+    /// Fabricates an all-dense chip of widths `config.sizes` and programs He-normal initial
+    /// weights (zero bias, R = I).
     pub fn build(model: &ChipModel, config: ChipConfig) -> Chip {
         assert!(
             config.sizes.len() >= 2,
             "a chip needs an input size and at least one layer"
         );
+        let net = Network::dense(&config.sizes);
+        Chip::build_net(model, config, net)
+    }
+
+    /// Fabricates a chip of the layer kinds in `net` (see [`super::NetSpec::resolve`]);
+    /// `config.sizes` is replaced by `net.sizes()` (input features, then nodes per sample of
+    /// each layer). A conv layer's kernel (out_ch × in_ch·k²) is a weight matrix like any
+    /// other: He-normal over its fan-in in_ch·k², split over arrays by the same geometry.
+    pub fn build_net(model: &ChipModel, mut config: ChipConfig, net: Network) -> Chip {
+        config.sizes = net.sizes();
         let mut init = Stream::new(config.seed, 0, Purpose::Init).next_rng();
         let mapping = model.spec().mapping.clone();
-        let layers = config
-            .sizes
-            .windows(2)
+        let layers = net
+            .layers()
+            .iter()
             .enumerate()
-            .map(|(l, w)| {
-                let (d, n) = (w[0], w[1]);
+            .map(|(l, geom)| {
+                let (n, d) = geom.weight_shape();
                 let he = (2.0 / d as f32).sqrt();
                 let w_range = mapping
                     .as_ref()
@@ -212,6 +251,10 @@ impl Chip {
                     tile,
                     bias: DVector::zeros(n),
                     counters: LayerCounters::default(),
+                    geom: *geom,
+                    patches: DMatrix::zeros(0, 0),
+                    act: DMatrix::zeros(0, 0),
+                    decor_sample: DMatrix::zeros(0, 0),
                 }
             })
             .collect();
@@ -221,6 +264,7 @@ impl Chip {
             config,
             layers,
             oracle_uses: Vec::new(),
+            net,
             id: NEXT_CHIP_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -240,9 +284,20 @@ impl Chip {
         self.layers.len()
     }
 
-    /// Layer widths, input first.
+    /// Input features, then nodes per sample of each layer (a dense layer's width; a conv
+    /// layer's out_ch × positions).
     pub fn sizes(&self) -> &[usize] {
         &self.config.sizes
+    }
+
+    /// The layers' geometry (kinds, kernel, padding, stride, pooling).
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// Layer `l`'s weight matrix as programmed on its arrays, `(rows, cols)`.
+    pub fn weight_shape(&self, l: usize) -> (usize, usize) {
+        self.net.layer(l).weight_shape()
     }
 
     /// N = Σ_l N_l, all hidden and output units.
@@ -267,7 +322,6 @@ impl Chip {
         trace: &mut ForwardTrace,
     ) {
         let depth = self.layers.len();
-        let b = x.ncols();
         trace.chip_id = self.id;
         for v in [
             &mut trace.inputs,
@@ -284,37 +338,50 @@ impl Chip {
         };
         let act = move |v: f32| if v > 0.0 { v } else { slope * v };
         for l in 0..depth {
-            let layer = &mut self.layers[l];
+            let Layer {
+                decor,
+                tile,
+                bias,
+                counters,
+                geom,
+                patches,
+                act: act_buf,
+                ..
+            } = &mut self.layers[l];
             let h: &DMatrix<f32> = if l == 0 { x } else { &trace.post[l - 1] };
-            match &mut layer.decor {
+            // A conv layer reads patches: the batch's patches are the columns of one matrix.
+            let conv = geom.conv();
+            let src: &DMatrix<f32> = match conv {
+                Some(g) if decor.is_some() => {
+                    im2col(g, h, patches);
+                    patches
+                }
+                _ => h,
+            };
+            match decor {
                 // Every pass of a step feeds layer 1 the same batch: its R·h is computed once.
-                Some(dec) if l == 0 => dec.apply_reusing(
-                    h,
-                    &mut trace.inputs[l],
-                    layer.counters.at(Phase::Decorrelation),
-                ),
-                Some(dec) => dec.apply(
-                    h,
-                    &mut trace.inputs[l],
-                    layer.counters.at(Phase::Decorrelation),
-                ),
-                None => copy_into(&mut trace.inputs[l], h),
+                Some(dec) if l == 0 => {
+                    dec.apply_reusing(src, &mut trace.inputs[l], counters.at(Phase::Decorrelation))
+                }
+                Some(dec) => {
+                    dec.apply(src, &mut trace.inputs[l], counters.at(Phase::Decorrelation))
+                }
+                None => match conv {
+                    Some(g) => im2col(g, h, &mut trace.inputs[l]),
+                    None => copy_into(&mut trace.inputs[l], h),
+                },
             }
-            layer.tile.read(
-                &trace.inputs[l],
-                &mut trace.pre[l],
-                layer.counters.at(phase),
-            );
+            tile.read(&trace.inputs[l], &mut trace.pre[l], counters.at(phase));
             let a = &mut trace.pre[l];
-            let n = a.nrows();
-            layer.counters.at(phase).digital_ops += (n * b) as u64;
+            let (n, cols) = a.shape();
+            counters.at(phase).digital_ops += a.len() as u64;
             let inject = sigma > 0.0 && matches!(pass, Pass::Noisy) || pass == Pass::NoisyLayer(l);
-            let bias = layer.bias.as_slice();
+            let bias = bias.as_slice();
             let pc = piece_cols(n);
             if inject && sigma > 0.0 {
                 let eps = &mut trace.injected[l];
                 if eps.shape() != a.shape() {
-                    *eps = DMatrix::zeros(n, b);
+                    *eps = DMatrix::zeros(n, cols);
                 }
                 self.injection
                     .fill_normal(eps.as_mut_slice(), crate::linalg::threads());
@@ -346,10 +413,14 @@ impl Chip {
                 }
             }
             if l + 1 < depth {
-                let post = &mut trace.post[l];
-                if post.shape() != a.shape() {
-                    *post = DMatrix::zeros(n, b);
-                }
+                // A pooled layer's activations go to scratch, then the pool into the trace.
+                let pool = geom.conv().filter(|g| g.pool.is_some());
+                let post = if pool.is_some() {
+                    &mut *act_buf
+                } else {
+                    &mut trace.post[l]
+                };
+                shape_to(post, n, cols);
                 if inject && sigma > 0.0 {
                     let asl = a.as_slice();
                     for_pieces(post.as_mut_slice(), PIECE, |p, pp| {
@@ -383,7 +454,13 @@ impl Chip {
                         },
                     );
                 }
-                layer.counters.at(phase).digital_ops += (n * b) as u64;
+                counters.at(phase).digital_ops += a.len() as u64;
+                if let Some(g) = pool {
+                    pool_forward(g, act_buf, &mut trace.post[l]);
+                    counters.at(phase).digital_ops += act_buf.len() as u64;
+                }
+                // The next layer takes one column per sample (flatten, or its patches).
+                reshape(&mut trace.post[l], geom.output_features());
             }
         }
     }
@@ -397,11 +474,28 @@ impl Chip {
         c.digital_ops += db.len() as u64;
     }
 
-    /// Runs layer `l`'s decorrelation circuit on the inputs `x` it saw.
+    /// Runs layer `l`'s decorrelation circuit on the inputs `x` it saw. A conv layer's
+    /// circuit learns from one patch in [`patch_stride`] of them (see there).
     pub fn decorrelate(&mut self, l: usize, x: &DMatrix<f32>) {
         let layer = &mut self.layers[l];
-        if let Some(d) = &mut layer.decor {
-            d.update(x, layer.counters.at(Phase::Decorrelation));
+        let Some(d) = &mut layer.decor else { return };
+        match layer.geom.conv() {
+            Some(g) => {
+                let s = patch_stride(g.positions());
+                let (rows, cols) = (x.nrows(), x.ncols().div_ceil(s));
+                shape_to(&mut layer.decor_sample, rows, cols);
+                let xs = x.as_slice();
+                for (j, col) in layer
+                    .decor_sample
+                    .as_mut_slice()
+                    .chunks_mut(rows)
+                    .enumerate()
+                {
+                    col.copy_from_slice(&xs[j * s * rows..(j * s + 1) * rows]);
+                }
+                d.update(&layer.decor_sample, layer.counters.at(Phase::Decorrelation));
+            }
+            None => d.update(x, layer.counters.at(Phase::Decorrelation)),
         }
     }
 

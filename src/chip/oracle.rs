@@ -10,6 +10,7 @@
 //! another chip. The trainer writes the chip's record (never the rule's name) into every
 //! output, so a run that peeked inside is always marked as such.
 
+use super::conv::{im2col, pool_forward, reshape, Network};
 use super::network::{Activation, Chip, ForwardTrace, InjectedNoise};
 use nalgebra::{DMatrix, DVector};
 
@@ -84,6 +85,11 @@ impl<'c> Oracle<'c> {
         &self.chip.layers[l].bias
     }
 
+    /// The layers' geometry (a datasheet fact, here for the backward pass's routing).
+    pub fn network(&self) -> &'c Network {
+        &self.chip.net
+    }
+
     /// Layer `l`'s decorrelation matrix (None without decorrelation).
     pub fn decorrelator(&self, l: usize) -> Option<&'c DMatrix<f32>> {
         self.chip.layers[l].decor.as_ref().map(|d| &d.r)
@@ -106,6 +112,16 @@ impl<'c> Oracle<'c> {
         for l in 0..depth {
             let layer = &chip.layers[l];
             let h = if l == 0 { x } else { &trace.post[l - 1] };
+            let patches;
+            let h = match layer.geom.conv() {
+                Some(g) => {
+                    let mut p = DMatrix::zeros(0, 0);
+                    im2col(g, h, &mut p);
+                    patches = p;
+                    &patches
+                }
+                None => h,
+            };
             trace.inputs[l] = match &layer.decor {
                 Some(d) => &d.r * h,
                 None => h.clone(),
@@ -114,7 +130,16 @@ impl<'c> Oracle<'c> {
             for mut col in a.column_iter_mut() {
                 col += &layer.bias;
             }
-            trace.post[l] = a.map(|v| chip.config.activation.apply(v));
+            let act = a.map(|v| chip.config.activation.apply(v));
+            trace.post[l] = match layer.geom.conv().filter(|g| g.pool.is_some()) {
+                Some(g) => {
+                    let mut pooled = DMatrix::zeros(0, 0);
+                    pool_forward(g, &act, &mut pooled);
+                    pooled
+                }
+                None => act,
+            };
+            reshape(&mut trace.post[l], layer.geom.output_features());
             trace.pre[l] = a;
             trace.injected[l] = DMatrix::zeros(0, 0);
         }

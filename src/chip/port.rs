@@ -25,7 +25,7 @@
 //!     port.forward(x, Pass::Noisy, Phase::Perturbation, trace);
 //!     let measured = trace.output().sum();
 //!     let l = port.depth() - 1;
-//!     let (n, d) = (port.sizes()[l + 1], port.sizes()[l]);
+//!     let (n, d) = port.weight_shape(l);
 //!     let dw = DMatrix::from_element(n, d, port.weight_step(l));
 //!     port.update_layer(l, &dw, &DVector::zeros(n));
 //!     port.count_digital(l, Phase::Update, (n * d) as u64);
@@ -157,6 +157,7 @@
 //! ```
 //! A trace filled by another chip is refused at run time ([`super::OracleRefusal::OtherChip`]).
 
+use super::conv::Network;
 use super::energy::Phase;
 use super::network::{Activation, Chip, ForwardTrace, InjectedNoise, Pass};
 use super::oracle::Oracle;
@@ -210,9 +211,20 @@ impl Port<'_> {
         self.chip.depth()
     }
 
-    /// Layer widths, input first.
+    /// Input features, then nodes per sample of each layer (dense: its width; conv:
+    /// out_ch × positions). Σ of all but the first is the N of ANP.
     pub fn sizes(&self) -> &[usize] {
         self.chip.sizes()
+    }
+
+    /// The layers' geometry: kinds, kernels, padding, stride, pooling (the datasheet).
+    pub fn network(&self) -> &Network {
+        self.chip.network()
+    }
+
+    /// Layer `l`'s weight matrix shape, `(rows, cols)`: what an update of it must have.
+    pub fn weight_shape(&self, l: usize) -> (usize, usize) {
+        self.chip.weight_shape(l)
     }
 
     /// N = Σ_l N_l, all hidden and output units.

@@ -3,7 +3,8 @@
 //! Physical: uses only measured activities and the loss. Per sample n, with
 //! δa_l = a_l⁽²⁾ − a_l⁽¹⁾, ‖δa‖² = Σ_l ‖δa_l‖² and δℓ = ℓ⁽²⁾ − ℓ⁽¹⁾:
 //! g_W_l = N·(δℓ/‖δa‖²)·δa_l x_l⁽¹⁾ᵀ, g_b_l = N·(δℓ/‖δa‖²)·δa_l.
-//! A sample with ‖δa‖² = 0 (no noise reached it) contributes nothing and is counted.
+//! ‖δa‖² and N run over every node of every layer, a conv layer's channels × positions
+//! included. A sample with ‖δa‖² = 0 (no noise reached it) contributes nothing and is counted.
 
 use super::estimator::{mean, BatchStats, Gradients, Workspace};
 use super::loss::Loss;
@@ -43,7 +44,8 @@ pub(crate) fn estimate(
         for l in 0..depth {
             let a1 = ws.first.pre()[l].as_slice();
             let d = &mut ws.second.pre_mut()[l];
-            let n = d.nrows();
+            // Per sample, all its nodes: a conv map's channels × positions are contiguous.
+            let n = d.len() / b;
             let pc = piece_cols(n);
             for_pieces2(d.as_mut_slice(), pc * n, norm2, pc, |p, dp, np| {
                 for (jj, (col, n2)) in dp.chunks_mut(n).zip(np.iter_mut()).enumerate() {

@@ -3,6 +3,11 @@
 //! Every rule ends in the same shape: per layer, g_W = (1/B) Σ_n c_n · u_n x_nᵀ and
 //! g_b = (1/B) Σ_n c_n · u_n, with u a per-sample direction (δa, ε or a backpropagated δ) and
 //! c_n a per-sample scalar. [`Workspace::accumulate`] does that with one matrix product.
+//!
+//! A conv layer's directions and inputs have one column per sample and position (`N × B·P`,
+//! `patch × B·P`, sample n's P columns together): its estimate is the sum over positions of
+//! δa ⊗ patch, which is the same one product over all B·P columns, c_n scaling all P columns
+//! of sample n, and the mean taken over the B samples, not the B·P columns.
 
 use super::loss::{correct, Loss};
 use super::rule::{Family, RuleSpec};
@@ -68,7 +73,8 @@ pub(crate) struct Accumulator {
 }
 
 impl Accumulator {
-    /// g_W[l] (+)= (1/(B·k)) (u · diag(c)) xᵀ, g_b[l] (+)= (1/(B·k)) (u · diag(c)) 1.
+    /// g_W[l] (+)= (1/(B·k)) (u · diag(c)) xᵀ, g_b[l] (+)= (1/(B·k)) (u · diag(c)) 1, with
+    /// B = `coef.len()` samples; u has B·P columns (P positions per sample, 1 if dense).
     ///
     /// The scaling runs over column blocks and g_b over row blocks (each entry summed in
     /// sample order), in parallel when this thread's setting allows; no allocation once the
@@ -82,17 +88,18 @@ impl Accumulator {
         k: usize,
         add: bool,
     ) {
-        let (n, b) = u.shape();
+        let (rows, cols) = u.shape();
         if self.scaled.shape() != u.shape() {
-            self.scaled = DMatrix::zeros(n, b);
+            self.scaled = DMatrix::zeros(rows, cols);
         }
+        let n = u.len() / self.coef.len().max(1);
         let us = u.as_slice();
         scale_columns(&self.coef, self.scaled.as_mut_slice(), n, |j, col| {
             col.iter_mut()
                 .zip(&us[j * n..(j + 1) * n])
                 .for_each(|(s, &v)| *s = v)
         });
-        finish(g, l, &self.scaled, x, k, add);
+        finish(g, l, &self.scaled, x, self.coef.len() * k, add);
     }
 
     /// [`Accumulator::accumulate`] for a direction the caller no longer needs: `u` is scaled
@@ -106,14 +113,14 @@ impl Accumulator {
         k: usize,
         add: bool,
     ) {
-        let n = u.nrows();
+        let n = u.len() / self.coef.len().max(1);
         scale_columns(&self.coef, u.as_mut_slice(), n, |_, _| {});
-        finish(g, l, u, x, k, add);
+        finish(g, l, u, x, self.coef.len() * k, add);
     }
 }
 
-/// `fill(j, column)` then column j ×= c_j, for every column of an `n`-row matrix, over column
-/// blocks (parallel when allowed).
+/// `fill(j, block)` then block j ×= c_j, for every `n`-long block of `m` (sample j's columns),
+/// over blocks of blocks (parallel when allowed).
 fn scale_columns(
     coef: &[f32],
     m: &mut [f32],
@@ -131,10 +138,18 @@ fn scale_columns(
     });
 }
 
-/// g_W[l] (+)= (1/(B·k)) s xᵀ and g_b[l] (+)= (1/(B·k)) s 1 for the scaled directions `s`.
-fn finish(g: &mut Gradients, l: usize, s: &DMatrix<f32>, x: &DMatrix<f32>, k: usize, add: bool) {
+/// g_W[l] (+)= s xᵀ / `count` and g_b[l] (+)= s 1 / `count` for the scaled directions `s`
+/// (count = samples × resamples).
+fn finish(
+    g: &mut Gradients,
+    l: usize,
+    s: &DMatrix<f32>,
+    x: &DMatrix<f32>,
+    count: usize,
+    add: bool,
+) {
     let (n, b) = s.shape();
-    let alpha = 1.0 / (b * k) as f32;
+    let alpha = 1.0 / count.max(1) as f32;
     gemm(
         &mut g.w[l],
         if add { 1.0 } else { 0.0 },
@@ -185,10 +200,11 @@ pub fn estimate(
     };
     stats.samples = x.ncols();
     stats.correct = correct(ws.first.output(), targets);
-    // The controller's arithmetic per layer: forming c·u (N·B) and the outer products (2·N·d·B).
+    // The controller's arithmetic per layer: forming c·u (N·B·P) and the outer products
+    // (2·N·d·B·P; P positions per sample, 1 if dense).
     for l in 0..depth {
-        let (n, d) = (port.sizes()[l + 1], port.sizes()[l]);
-        port.count_digital(l, Phase::Update, ((n + 2 * n * d) * x.ncols()) as u64);
+        let ((n, d), p) = (port.weight_shape(l), port.network().layer(l).positions());
+        port.count_digital(l, Phase::Update, ((n + 2 * n * d) * p * x.ncols()) as u64);
     }
     Ok(stats)
 }

@@ -35,8 +35,10 @@ pub(crate) fn estimate(
                 .injected(&ws.second)
                 .map_err(|e| RuleError::Refused(rule.to_string(), e))?[l];
             ws.acc.coef.clear();
-            for (j, col) in eps.column_iter().enumerate() {
-                let n2 = col.norm_squared();
+            // Per sample, all of layer l's nodes (a conv map's channels × positions).
+            let per = eps.len() / x.ncols();
+            for (j, col) in eps.as_slice().chunks(per).enumerate() {
+                let n2 = nalgebra::DVectorView::from_slice(col, per).norm_squared();
                 if n2 > 0.0 {
                     ws.acc.coef.push(n_l * (ws.loss2[j] - ws.loss1[j]) / n2);
                 } else {

@@ -9,6 +9,7 @@
 
 mod anp;
 mod bp;
+pub mod cost;
 pub mod diagnostics;
 mod estimator;
 mod inp;

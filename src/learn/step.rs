@@ -24,7 +24,7 @@ pub struct Learner {
 }
 
 impl Learner {
-    /// A controller for the chip behind `port` (only its layer sizes are read).
+    /// A controller for the chip behind `port` (only its weight shapes are read).
     pub fn new(
         port: &Port<'_>,
         rule: RuleSpec,
@@ -32,7 +32,7 @@ impl Learner {
         optimizer: OptimizerKind,
         lr: f32,
     ) -> Self {
-        let shapes: Vec<(usize, usize)> = port.sizes().windows(2).map(|w| (w[1], w[0])).collect();
+        let shapes: Vec<(usize, usize)> = (0..port.depth()).map(|l| port.weight_shape(l)).collect();
         Learner {
             rule,
             loss,

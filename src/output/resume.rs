@@ -150,7 +150,14 @@ pub(crate) fn resume_run(
     }
     a.scalar(&run, "epochs_done", epoch as u64)?;
     let sizes = spec.sizes(&data);
-    let traces = TraceWriter::reopen(path, &run, options.trace, &spec.chip, &sizes, spec.seed)?;
+    let traces = TraceWriter::reopen(
+        path,
+        &run,
+        options.trace,
+        &spec.chip,
+        &spec.weight_shapes(&data),
+        spec.seed,
+    )?;
     file.publisher.publish(&file.file, true)?;
     let writer = RunWriter {
         inner: WriterState {

@@ -44,6 +44,12 @@ pub(crate) fn write(
         &spec.hidden.iter().map(|&h| h as u64).collect::<Vec<_>>(),
     )?;
     a.scalar(run, "n_layers", (sizes.len() - 1) as u64)?;
+    // The network as layer kinds ("" for the dense net of `hidden`), canonical form.
+    a.text(
+        run,
+        "arch",
+        &spec.arch.as_ref().map_or(String::new(), |s| s.to_string()),
+    )?;
     a.text(run, "loss", spec.loss.name())?;
     a.text(run, "optimizer", &spec.optimizer.to_string())?;
     a.scalar(run, "lr", spec.lr)?;
@@ -193,10 +199,27 @@ pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions),
         .into_iter()
         .map(|h| h as usize)
         .collect();
+    // Files written before conv layers have no `arch`: their net is the dense one of `hidden`.
+    let arch =
+        match run
+            .attr_names()
+            .map_err(|e| h5err(path, "listing run attributes", e))?
+            .iter()
+            .any(|n| n == "arch")
+        {
+            false => None,
+            true => match attr_text(path, run, "arch")?.as_str() {
+                "" => None,
+                s => Some(s.parse().map_err(|e: crate::chip::NetSpecError| {
+                    bad(path, obj("arch"), e.to_string())
+                })?),
+            },
+        };
     let spec = RunSpec {
         chip,
         rule,
         hidden,
+        arch,
         loss,
         optimizer,
         lr: attr_f32(path, run, "lr")?,

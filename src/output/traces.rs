@@ -85,12 +85,18 @@ fn layer_name(l: usize) -> String {
 }
 
 impl TraceWriter {
-    fn states(level: TraceLevel, model: &ChipModel, sizes: &[usize], seed: u64) -> Vec<LayerState> {
-        sizes
-            .windows(2)
+    /// One state per layer, from its weight matrix shape `(rows, cols)` (a conv layer's
+    /// kernel matrix, not its node count).
+    fn states(
+        level: TraceLevel,
+        model: &ChipModel,
+        shapes: &[(usize, usize)],
+        seed: u64,
+    ) -> Vec<LayerState> {
+        shapes
+            .iter()
             .enumerate()
-            .map(|(l, w)| {
-                let (rows, cols) = (w[1], w[0]);
+            .map(|(l, &(rows, cols))| {
                 let analog = !model.is_ideal();
                 let full = level == TraceLevel::Full && analog;
                 LayerState {
@@ -122,12 +128,12 @@ impl TraceWriter {
         run: &Group,
         level: TraceLevel,
         model: &ChipModel,
-        sizes: &[usize],
+        shapes: &[(usize, usize)],
         seed: u64,
     ) -> Result<TraceWriter, OutputError> {
         let w = TraceWriter {
             level,
-            layers: Self::states(level, model, sizes, seed),
+            layers: Self::states(level, model, shapes, seed),
         };
         if level == TraceLevel::None {
             return Ok(w);
@@ -232,12 +238,12 @@ impl TraceWriter {
         run: &Group,
         level: TraceLevel,
         model: &ChipModel,
-        sizes: &[usize],
+        shapes: &[(usize, usize)],
         seed: u64,
     ) -> Result<TraceWriter, OutputError> {
         let mut w = TraceWriter {
             level,
-            layers: Self::states(level, model, sizes, seed),
+            layers: Self::states(level, model, shapes, seed),
         };
         if level != TraceLevel::Full {
             return Ok(w);

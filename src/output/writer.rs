@@ -195,7 +195,14 @@ pub(crate) fn add_run(
     let sizes = spec.sizes(data);
     let layers = sizes.len() - 1;
     create_datasets(path, &run, layers, spec)?;
-    let traces = TraceWriter::create(path, &run, opts.trace, &spec.chip, &sizes, spec.seed)?;
+    let traces = TraceWriter::create(
+        path,
+        &run,
+        opts.trace,
+        &spec.chip,
+        &spec.weight_shapes(data),
+        spec.seed,
+    )?;
     file.publisher.publish(&file.file, false)?;
     Ok(RunWriter {
         inner: WriterState {
@@ -378,7 +385,8 @@ fn latency_row(c: &[LayerCounters], chip: &Chip) -> Vec<f64> {
     let layers = sizes.len() - 1;
     let mut row = vec![0f64; layers * 12];
     for (l, lc) in c.iter().enumerate().take(layers) {
-        let lat = crate::chip::latency::layer_latency(chip.model(), sizes[l], sizes[l + 1], lc);
+        let (outputs, inputs) = chip.weight_shape(l);
+        let lat = crate::chip::latency::layer_latency(chip.model(), inputs, outputs, lc);
         for (p, t) in lat.iter().enumerate() {
             row[(l * 4 + p) * 3..(l * 4 + p + 1) * 3].copy_from_slice(&[
                 t.read_ns,

@@ -183,6 +183,10 @@ impl Settings {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| "comma-separated integers ≥ 1 (one width per hidden layer)".into())
         });
+        let arch = c.parse("arch", |t| {
+            t.parse::<crate::chip::NetSpec>()
+                .map_err(|e| format!("a network spec: {e}"))
+        });
         let leaky_slope = c.required("leaky_slope", |t| {
             number(t, |v| (0.0..=1.0).contains(&v), "a number in [0, 1]")
         });
@@ -284,6 +288,7 @@ impl Settings {
                 chip,
                 rule,
                 hidden,
+                arch,
                 loss,
                 optimizer,
                 lr,

@@ -68,6 +68,7 @@ impl RunDef {
             ("data", self.data_text.clone()),
         ]);
         let opt = |k: &'static str, v: Option<String>| v.map(|v| (k, v));
+        p.extend(opt("arch", s.arch.as_ref().map(|a| a.to_string())));
         p.extend(opt(
             "train_samples",
             self.train_samples.map(|n| n.to_string()),

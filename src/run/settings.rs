@@ -96,6 +96,9 @@ pub const KEYS: &[Key] = &[
         .shape(Shape::List)
         .negative()
         .help("Hidden layer widths, comma-separated."),
+    key("arch", None, "Network").help(
+        "Network as layer kinds, replacing --hidden: e.g. conv32k3p1,pool2,conv64k3p1,pool2,fc1000,fc10 (convCkK[pP][sS], maxpoolS/avgpoolS/poolS, fcN; the last is fcCLASSES).",
+    ),
     key("leaky_slope", Some("0.2"), "Network")
         .negative()
         .help("Slope of the hidden layers' leaky ReLU for negative inputs (0: ReLU)."),

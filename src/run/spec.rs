@@ -4,8 +4,10 @@
 //! such a spec wrote); the HDF5 writer stores every field as attributes, so a file says exactly
 //! what produced it.
 
+use crate::chip::conv::Network;
 use crate::chip::{
     Activation, Chip, ChipConfig, ChipModel, DecorConfig, DecorPrecision, DecorRule, InjectedNoise,
+    NetSpec, NetSpecError,
 };
 use crate::data::Dataset;
 use crate::learn::{Learner, Loss, OptimizerKind, RuleSpec};
@@ -28,6 +30,9 @@ pub struct RunSpec {
     pub rule: RuleSpec,
     /// Hidden layer widths.
     pub hidden: Vec<usize>,
+    /// The network as layer kinds (`--arch`, conv layers included); None: the all-dense net of
+    /// `hidden`. When set it replaces `hidden`.
+    pub arch: Option<NetSpec>,
     /// Loss.
     pub loss: Loss,
     /// Optimiser.
@@ -57,12 +62,45 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    /// Layer widths for a dataset: input, hidden..., classes.
+    /// Layer widths for a dataset: input, hidden..., classes (for a conv net: input features,
+    /// then nodes per sample of each layer, see [`Network::sizes`]).
     pub fn sizes(&self, data: &Dataset) -> Vec<usize> {
+        if let Some(Ok(net)) = self.arch.as_ref().map(|_| self.network(data)) {
+            return net.sizes();
+        }
         let mut s = vec![data.features()];
         s.extend(&self.hidden);
         s.push(data.n_classes);
         s
+    }
+
+    /// The network's geometry on `data`'s image shape: `--arch`, or the dense net of `hidden`.
+    pub fn network(&self, data: &Dataset) -> Result<Network, NetSpecError> {
+        match &self.arch {
+            Some(a) => a.resolve(data.image_shape, data.n_classes),
+            None => Ok(Network::dense(&{
+                let mut s = vec![data.features()];
+                s.extend(&self.hidden);
+                s.push(data.n_classes);
+                s
+            })),
+        }
+    }
+
+    /// Each layer's weight matrix `(rows, cols)` on `data` (a conv layer's kernel matrix).
+    pub fn weight_shapes(&self, data: &Dataset) -> Vec<(usize, usize)> {
+        match self.network(data) {
+            Ok(net) => net.layers().iter().map(|l| l.weight_shape()).collect(),
+            Err(_) => self.sizes(data).windows(2).map(|w| (w[1], w[0])).collect(),
+        }
+    }
+
+    /// The checks that need the dataset: the network spec against its image shape.
+    pub fn check_data(&self, data: &Dataset) -> Result<(), String> {
+        self.network(data).map(|_| ()).map_err(|e| {
+            let (c, h, w) = data.image_shape;
+            format!("{e} (input {c}×{h}×{w}, {} classes)", data.n_classes)
+        })
     }
 
     /// Whether the rule will ask for oracle views (BP, NP, INP). Outputs do not use this: their
@@ -86,7 +124,10 @@ impl RunSpec {
             injected: self.inject,
             seed: self.seed,
         };
-        let mut chip = Chip::build(&self.chip, config);
+        let net = self
+            .network(data)
+            .expect("checked by RunSpec::check_data before the run is built");
+        let mut chip = Chip::build_net(&self.chip, config, net);
         let learner = Learner::new(&chip.port(), self.rule, self.loss, self.optimizer, self.lr);
         (chip, learner)
     }

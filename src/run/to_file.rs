@@ -99,8 +99,16 @@ pub fn train_to_file(
     let data = dataset(def)?;
     let path = def.out.clone().unwrap_or_else(|| default_path(spec));
     crate::output::out_path::check_out_path(&path, "--out").map_err(RunError::Refused)?;
+    spec.check_data(&data)
+        .map_err(|e| RunError::Refused(format!("--arch: {e}")))?;
     let sizes = spec.sizes(&data);
-    preflight::check_memory(spec, &sizes, data.train.len()).map_err(RunError::Refused)?;
+    match (&spec.arch, spec.network(&data)) {
+        // A conv net's weights are its kernels, not products of node counts.
+        (Some(a), Ok(net)) => crate::footprint::Footprint::of_network(spec, &net, data.train.len())
+            .check(crate::footprint::Memory::of_machine())
+            .map_err(|e| RunError::Refused(format!("--arch {a}: the run {e}")))?,
+        _ => preflight::check_memory(spec, &sizes, data.train.len()).map_err(RunError::Refused)?,
+    }
     for w in preflight::warnings(spec, &sizes) {
         tracing::warn!("{w}");
     }
