@@ -671,8 +671,8 @@ fn bad_arch_on_the_command_line_names_the_token_and_writes_no_file() {
 
 #[test]
 fn a_conv_run_resumed_from_its_file_equals_the_uninterrupted_run() {
-    use npchip::output::hdf5::{read_run, AttrValue};
     use crate::output::train_to_file;
+    use npchip::output::hdf5::{read_run, AttrValue};
     let dir = crate::output::tmp();
     let arch = [
         "--arch",
@@ -731,4 +731,22 @@ fn a_conv_run_resumed_from_its_file_equals_the_uninterrupted_run() {
         .unwrap()
         .shape();
     assert_eq!(shape, vec![2, 2, 4, 9]);
+}
+
+/// The step cost of `learn::cost` (any layer kinds) equals the bench's dense-net count on an
+/// all-dense network (here in the tests: learn may not name the lab above it).
+#[test]
+fn an_all_dense_network_costs_what_the_bench_counts() {
+    use npchip::chip::conv::Network;
+    use npchip::learn::RuleSpec;
+    let sizes = [784, 300, 100, 10];
+    let net = Network::dense(&sizes);
+    for rule in ["danp-nn", "bp", "dbp", "np", "dinp"] {
+        let r: RuleSpec = rule.parse().unwrap();
+        assert_eq!(
+            npchip::learn::cost::step_flops(&r, &net, 100),
+            npchip::lab::bench::step_flops(&r, &sizes, 100),
+            "{rule}"
+        );
+    }
 }

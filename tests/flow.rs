@@ -39,6 +39,7 @@ const ANYHOW_LEFT: &[&str] = &[
     "src/output/merge.rs",
     "src/output/plots.rs",
     "src/output/plots/accuracy.rs",
+    "src/output/plots/bars.rs",
     "src/output/plots/curves.rs",
     "src/output/plots/heatmap.rs",
     "src/output/report.rs",

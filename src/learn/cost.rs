@@ -70,20 +70,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_all_dense_network_costs_what_the_bench_counts() {
-        let sizes = [784, 300, 100, 10];
-        let net = Network::dense(&sizes);
-        for rule in ["danp-nn", "bp", "dbp", "np", "dinp"] {
-            let r: RuleSpec = rule.parse().unwrap();
-            assert_eq!(
-                step_flops(&r, &net, 100),
-                crate::lab::bench::step_flops(&r, &sizes, 100),
-                "{rule}"
-            );
-        }
-    }
-
-    #[test]
     fn a_conv_layer_costs_its_kernel_at_every_position() {
         // conv8k3p1 on 1×4×4: 8 × 9 kernel at 16 positions; fc10 on 128 inputs.
         let net = "conv8k3p1,fc10"

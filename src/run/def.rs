@@ -165,6 +165,7 @@ mod tests {
             ("train_samples", "5"),
             ("test_samples", "6"),
             ("set", "device.levels=16"),
+            ("arch", "fc32,fc10"),
         ])
         .unwrap();
         let printed: Vec<&str> = d.to_pairs().iter().map(|(k, _)| *k).collect();
