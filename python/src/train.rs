@@ -69,7 +69,12 @@ struct SignalWatch {
 }
 
 impl Observer for SignalWatch {
-    fn epoch(&mut self, _: &EpochRecord, _: &Chip, _: &Learner) -> anyhow::Result<()> {
+    fn epoch(
+        &mut self,
+        _: &EpochRecord,
+        _: &Chip,
+        _: &Learner,
+    ) -> Result<(), npchip::train::ObserverError> {
         Ok(())
     }
 
