@@ -356,28 +356,7 @@ fn bp_through_conv_pool_and_dense_equals_finite_differences() {
     }
 }
 
-/// Mean of `reps` estimates of `rule`, per layer.
-fn mean_estimate(
-    rule: &str,
-    chip: &mut Chip,
-    x: &DMatrix<f32>,
-    t: &DMatrix<f32>,
-    reps: usize,
-) -> Vec<DMatrix<f32>> {
-    let rule: RuleSpec = rule.parse().unwrap();
-    let (mut ws, mut g) = (Workspace::default(), Gradients::default());
-    let mut sum: Vec<DMatrix<f32>> = Vec::new();
-    let mut port = chip.port();
-    for _ in 0..reps {
-        estimate(&rule, &mut port, x, t, Loss::CrossEntropy, &mut ws, &mut g).unwrap();
-        if sum.is_empty() {
-            sum = g.w.clone();
-        } else {
-            sum.iter_mut().zip(&g.w).for_each(|(s, w)| *s += w);
-        }
-    }
-    sum.iter().map(|s| s / reps as f32).collect()
-}
+use crate::learning::mean_estimate;
 
 #[test]
 fn np_and_anp_mean_estimates_on_a_conv_net_follow_the_true_gradient() {

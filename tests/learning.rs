@@ -50,8 +50,8 @@ fn mean_loss(chip: &mut Chip, x: &DMatrix<f32>, t: &DMatrix<f32>, loss: Loss) ->
     l.iter().map(|&v| v as f64).sum::<f64>() / l.len() as f64
 }
 
-/// Mean of `reps` estimates of `rule`, per layer.
-fn mean_estimate(
+/// Mean of `reps` estimates of `rule`, per layer (also used by the conv tests).
+pub(crate) fn mean_estimate(
     rule: &str,
     chip: &mut Chip,
     x: &DMatrix<f32>,
