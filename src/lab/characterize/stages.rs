@@ -17,6 +17,17 @@ use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 use std::f64::consts::PI;
 
+/// The weight range a chip's layer of fan-in `cols` is mapped onto (He std × the mapping's
+/// sigmas), so that test structures are fabricated as a real layer would be.
+fn layer_w_range(model: &ChipModel, cols: usize) -> f32 {
+    let he = (2.0 / cols as f32).sqrt();
+    model
+        .spec()
+        .mapping
+        .as_ref()
+        .map_or(1.0, |m| m.w_range_sigmas as f32 * he)
+}
+
 /// A tile of the chip (fan-in `cols`), fabricated as a chip's layer would be.
 pub(super) fn test_tile(
     model: &ChipModel,
@@ -25,13 +36,7 @@ pub(super) fn test_tile(
     seed: u64,
     unit: u64,
 ) -> TestTile {
-    let he = (2.0 / cols as f32).sqrt();
-    let w_range = model
-        .spec()
-        .mapping
-        .as_ref()
-        .map_or(1.0, |m| m.w_range_sigmas as f32 * he);
-    TestTile::fabricate(model, rows, cols, seed, unit, w_range)
+    TestTile::fabricate(model, rows, cols, seed, unit, layer_w_range(model, cols))
 }
 
 /// A layer of the chip (fan-in `cols`) on its grid of physical arrays, fabricated as a chip's
@@ -43,13 +48,7 @@ pub(super) fn test_grid(
     seed: u64,
     unit: u64,
 ) -> TestGrid {
-    let he = (2.0 / cols as f32).sqrt();
-    let w_range = model
-        .spec()
-        .mapping
-        .as_ref()
-        .map_or(1.0, |m| m.w_range_sigmas as f32 * he);
-    TestGrid::fabricate(model, rows, cols, seed, unit, w_range)
+    TestGrid::fabricate(model, rows, cols, seed, unit, layer_w_range(model, cols))
 }
 
 /// The same chip read through a precision instrument: no read noise, 24-bit converters over a
