@@ -506,7 +506,8 @@ impl<'a> Request<'a> {
     /// Whether `n` weights (whole columns of `rows`) lie within the data.
     fn fits(&self, n: usize) -> bool {
         n == 0
-            || (n % self.rows == 0 && (n / self.rows - 1) * self.ld + self.rows <= self.data.len())
+            || (n.is_multiple_of(self.rows)
+                && (n / self.rows - 1) * self.ld + self.rows <= self.data.len())
     }
 
     /// The requests of weights `k0 .. k0 + out.len()`: a slice of the data when contiguous,
