@@ -13,8 +13,9 @@
 //! (784 inputs at 256 → 4 × 196). Equal parts keep every array's ADC range equally used.
 //!
 //! Speed: each array reads its slice of the batch in place (a view of the input rows, no copy)
-//! with one product over the whole batch; the partial sums cost one pass over B × N per array
-//! along the input. With one array (unbounded, or a layer that fits) every call goes straight
+//! with one product over the whole batch into one buffer shared by all arrays; its ADC loop
+//! adds the converted partial sums into the layer's output column by column while they are in
+//! cache (no per-array buffers, no adder pass). Updates read each array's Δw block in place. With one array (unbounded, or a layer that fits) every call goes straight
 //! to that tile, so results are bit for bit those of an unsplit tile.
 
 use super::crossbar::{Dac, Scratch, Sink, Tile};
