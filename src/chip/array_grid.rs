@@ -13,13 +13,16 @@
 //! (784 inputs at 256 → 4 × 196). Equal parts keep every array's ADC range equally used.
 //!
 //! Speed: each array reads its slice of the batch in place (a view of the input rows, no copy)
-//! with one product over the whole batch; the partial sums cost one pass over B × N per array
-//! along the input. With one array (unbounded, or a layer that fits) every call goes straight
+//! with one product over the whole batch into one buffer shared by all arrays; its ADC loop
+//! adds the converted partial sums into the layer's output column by column while they are in
+//! cache (no per-array buffers, no adder pass). Updates read each array's Δw block in place. With one array (unbounded, or a layer that fits) every call goes straight
 //! to that tile, so results are bit for bit those of an unsplit tile.
 
-use super::crossbar::{Dac, Scratch, Tile};
+use super::crossbar::{Dac, Scratch, Sink, Tile};
 use super::energy::Counters;
 use super::model::ChipModel;
+use crate::linalg::copy_into;
+#[cfg(test)]
 use crate::linalg::{for_pieces, piece_cols};
 use nalgebra::DMatrix;
 
@@ -81,9 +84,14 @@ pub(in crate::chip) struct ArrayGrid {
     /// Array (m, k) — output part m, input part k — is `tiles[m + n_out·k]`.
     tiles: Vec<Tile>,
     stats: Vec<ArrayStats>,
-    /// Scratch, never state: each array's converted partial sums, and one array's sub-block.
-    parts: Vec<DMatrix<f32>>,
+    /// Scratch, never state: the product and converted partial sums of the array being read
+    /// (one buffer for all, so it stays in cache), and one array's sub-block (programming).
+    part: DMatrix<f32>,
     block: DMatrix<f32>,
+    /// Each array's converted partial sums of the last read, kept only for a lab that probes
+    /// them ([`ArrayGrid::keep_partials`]): a training read needs none of them.
+    parts: Vec<DMatrix<f32>>,
+    keep_partials: bool,
     /// The arrays' shared read scratch (see [`Scratch`]).
     scratch: Scratch,
 }
@@ -123,8 +131,10 @@ impl ArrayGrid {
             in_parts,
             tiles,
             stats: vec![ArrayStats::default(); n],
-            parts: (0..n).map(|_| DMatrix::zeros(0, 0)).collect(),
+            part: DMatrix::zeros(0, 0),
             block: DMatrix::zeros(0, 0),
+            parts: (0..n).map(|_| DMatrix::zeros(0, 0)).collect(),
+            keep_partials: false,
             scratch: Scratch::default(),
         }
     }
@@ -169,9 +179,20 @@ impl ArrayGrid {
         self.stats.fill(ArrayStats::default());
     }
 
+    /// Keeps every array's converted partial sums of each read of a split layer (a copy per
+    /// array per read) for [`ArrayGrid::last_partial`].
+    pub(in crate::chip) fn keep_partials(&mut self) {
+        self.keep_partials = true;
+    }
+
     /// The last read's converted partial sums of array `a` (after its ADC, in weight units):
-    /// what a lab probes at one array's outputs (`chip characterize`).
+    /// what a lab probes at one array's outputs (`chip characterize`). Needs
+    /// [`ArrayGrid::keep_partials`] before the read on a split layer.
     pub(in crate::chip) fn last_partial(&self, a: usize) -> &DMatrix<f32> {
+        assert!(
+            self.keep_partials || self.single(),
+            "last_partial needs keep_partials"
+        );
         &self.parts[a]
     }
 
@@ -196,10 +217,13 @@ impl ArrayGrid {
         c: &mut Counters,
         f: impl FnOnce(&mut Tile, &mut DMatrix<f32>, &mut Counters),
     ) {
-        let (tiles, stats, part) = (&mut self.tiles, &mut self.stats, &mut self.parts[a]);
+        let (tiles, stats, part) = (&mut self.tiles, &mut self.stats, &mut self.part);
         tiles[a].swap_scratch(&mut self.scratch);
         Self::on_tile(tiles, stats, a, c, |t, c| f(t, part, c));
         tiles[a].swap_scratch(&mut self.scratch);
+        if self.keep_partials {
+            copy_into(&mut self.parts[a], &self.part);
+        }
     }
 
     /// Write-verify programming of target weights (initialisation), array by array.
@@ -254,26 +278,28 @@ impl ArrayGrid {
             });
         }
         // Array (m, k) is `tiles[m + n_out·k]`: the arrays of input part k follow each other,
-        // so all but the first take its DAC output from the shared scratch.
-        let n_out = self.out_parts.len();
+        // so all but the first take its DAC output from the shared scratch. Input part k is
+        // read after part k − 1, so every output's partial sums are added in input-part
+        // order, as a separate adder pass over all arrays' buffers would add them.
+        let (n_out, b) = (self.out_parts.len(), x.ncols());
+        if y.shape() != (self.rows, b) {
+            *y = DMatrix::zeros(self.rows, b);
+        }
         for a in 0..self.tiles.len() {
-            let (_, _, i, _) = self.bounds(a);
+            let (o, _, i, _) = self.bounds(a);
+            let first = a < n_out;
             let dac = if a % n_out == 0 {
                 Dac::Convert
             } else {
                 Dac::Reuse
             };
-            self.read_tile(a, c, |t, part, c| t.read_rows(x, i, dac, part, c));
+            self.read_tile(a, c, |t, part, c| {
+                let sink = Sink { y, row0: o, first };
+                t.read_rows_to(x, i, dac, part, sink, c)
+            });
         }
-        add_partials(
-            y,
-            self.rows,
-            x.ncols(),
-            &self.out_parts,
-            self.in_parts.len(),
-            |m, k| &self.parts[m + n_out * k],
-            c,
-        );
+        // The digital partial-sum adds: one per output per array along the input after the first.
+        c.digital_ops += ((self.in_parts.len() - 1) * self.rows * b) as u64;
     }
 
     /// `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the arrays are driven from their
@@ -293,26 +319,28 @@ impl ArrayGrid {
         // Driven from their outputs, the arrays of output part m share inputs: visit them one
         // after another (the order changes no result: each array draws from its own streams)
         // so all but the first reuse its DAC output.
-        let n_out = self.out_parts.len();
+        // Output part m is visited after m − 1: each input's partial sums are added in
+        // output-part order, as a separate adder pass would add them.
+        let (n_out, b) = (self.out_parts.len(), x.ncols());
+        if y.shape() != (self.cols, b) {
+            *y = DMatrix::zeros(self.cols, b);
+        }
         for m in 0..n_out {
             for k in 0..self.in_parts.len() {
                 let a = m + n_out * k;
-                let (o, _, _, _) = self.bounds(a);
+                let (o, _, i, _) = self.bounds(a);
                 let dac = if k == 0 { Dac::Convert } else { Dac::Reuse };
                 self.read_tile(a, c, |t, part, c| {
-                    t.read_transposed_rows(x, o, dac, part, c)
+                    let sink = Sink {
+                        y,
+                        row0: i,
+                        first: m == 0,
+                    };
+                    t.read_transposed_rows_to(x, o, dac, part, sink, c)
                 });
             }
         }
-        add_partials(
-            y,
-            self.cols,
-            x.ncols(),
-            &self.in_parts,
-            n_out,
-            |k, m| &self.parts[m + n_out * k],
-            c,
-        );
+        c.digital_ops += ((n_out - 1) * self.cols * b) as u64;
     }
 
     /// Reads the whole layer out (`rows × cols`), each array its own columns: no partial sums,
@@ -329,7 +357,7 @@ impl ArrayGrid {
         for a in 0..self.tiles.len() {
             let (o, no, i, ni) = self.bounds(a);
             self.read_tile(a, c, |t, part, c| t.read_out(part, c));
-            y.view_mut((o, i), (no, ni)).copy_from(&self.parts[a]);
+            y.view_mut((o, i), (no, ni)).copy_from(&self.part);
         }
     }
 
@@ -342,14 +370,9 @@ impl ArrayGrid {
             });
         }
         for a in 0..self.tiles.len() {
-            let (o, no, i, ni) = self.bounds(a);
-            if self.block.shape() != (no, ni) {
-                self.block = DMatrix::zeros(no, ni);
-            }
-            self.block.copy_from(&dw.view((o, i), (no, ni)));
-            let block = &self.block;
+            let (o, _, i, _) = self.bounds(a);
             Self::on_tile(&mut self.tiles, &mut self.stats, a, c, |t, c| {
-                t.update(block, c)
+                t.update_block(dw, o, i, c)
             });
         }
     }
@@ -393,10 +416,11 @@ impl ArrayGrid {
     }
 }
 
-/// The digital partial-sum adder: `y[part p] = Σ_q partial(p, q)` for every column of the
-/// batch, the parts q added in order (so the sum does not depend on the thread count), over
-/// column blocks in parallel when this thread's setting allows. `n` lines in `parts`; each
-/// partial is `len_p × b`. Counts one digital add per output per extra array.
+/// A separate digital partial-sum adder over every array's buffer: `y[part p] = Σ_q
+/// partial(p, q)` for every column of the batch, the parts q added in order. The reads add
+/// each array's partial sums as its ADC loop converts them ([`Sink`]); this is the reference
+/// they are tested against (same bits, same count: one add per output per extra array).
+#[cfg(test)]
 fn add_partials<'a>(
     y: &mut DMatrix<f32>,
     n: usize,
@@ -512,6 +536,65 @@ mod tests {
             assert_eq!(c_shared.digital_ops, c_own.digital_ops);
             // Not trivially equal: the read produced values.
             assert!(y.iter().any(|v| *v != 0.0));
+        }
+    }
+
+    #[test]
+    fn strided_updates_pulse_the_bits_of_copied_blocks() {
+        // Each array's pulse loop reads its block of the layer's Δw in place; pulsing each
+        // array with a copy of its block (what the grid did before) must give the same
+        // conductances, read matrix and counts, on a chip with stochastic rounding (where a
+        // misplaced request would move other devices) and on the ideal chip.
+        for preset in ["rram", "ideal"] {
+            let model = crate::chip::presets::resolve(
+                preset,
+                &["array.rows=100".into(), "array.cols=30".into()],
+            )
+            .expect("preset");
+            let w0 = DMatrix::from_fn(70, 250, |i, j| {
+                ((i * 31 + j * 17) % 23) as f32 / 23.0 * 0.4 - 0.2
+            });
+            let (mut strided, mut copied) = (
+                ArrayGrid::fabricate(&model, 70, 250, 5, 1, 0.3),
+                ArrayGrid::fabricate(&model, 70, 250, 5, 1, 0.3),
+            );
+            strided.program(&w0);
+            copied.program(&w0);
+            let (mut cs, mut cc) = (Counters::default(), Counters::default());
+            for step in 0..3 {
+                // Distinct values everywhere: a block read at the wrong offset or stride
+                // requests different changes.
+                let dw = DMatrix::from_fn(70, 250, |i, j| {
+                    ((i * 7 + j * 13 + step * 5) % 37) as f32 * 2e-4 - 3.6e-3 + i as f32 * 1e-5
+                });
+                strided.update(&dw, &mut cs);
+                for a in 0..copied.tiles.len() {
+                    let (o, no, i, ni) = copied.bounds(a);
+                    let block = dw.view((o, i), (no, ni)).into_owned();
+                    copied.tiles[a].update(&block, &mut cc);
+                }
+            }
+            let (ws, wc) = (strided.weights(), copied.weights());
+            assert!(
+                crate::linalg::same_bits(ws.as_slice(), wc.as_slice()),
+                "{preset}"
+            );
+            assert_ne!(ws, w0, "{preset}: the updates changed the weights");
+            assert_eq!(
+                (cs.pulses_up, cs.pulses_down, cs.cells_written),
+                (cc.pulses_up, cc.pulses_down, cc.cells_written),
+                "{preset}"
+            );
+            if preset == "rram" {
+                assert!(cs.pulses_up > 0 && cs.pulses_down > 0);
+                for (s, c) in strided.tiles.iter().zip(&copied.tiles) {
+                    let (ds, dc) = (s.devices().unwrap(), c.devices().unwrap());
+                    assert!(crate::linalg::same_bits(
+                        ds.conductances(),
+                        dc.conductances()
+                    ));
+                }
+            }
         }
     }
 }

@@ -9,13 +9,13 @@
 //!
 //! On an ideal chip the tile holds float weights and a read is the plain float product.
 
-use super::device::{DeviceArray, PulseTrace};
+use super::device::{DeviceArray, PulseTrace, Request};
 use super::energy::Counters;
 use super::model::{ChipModel, DeviceSpec, InputScaling, ReadSpec};
 use super::periphery::Quantizer;
 use crate::linalg::{
     abs_max_of, copy_into, for_pieces, for_pieces2, gemm, gemm_rows, piece_cols, sum_squares, wide,
-    Op, PIECE,
+    Op,
 };
 use crate::rng::{Purpose, Stream};
 use nalgebra::DMatrix;
@@ -99,6 +99,42 @@ pub(in crate::chip) enum Dac {
     /// The scratch holds this batch's conversion of exactly these input lines, made by the
     /// array read just before this one (same matrix, lines, batch and direction).
     Reuse,
+}
+
+/// Where an array of a split layer delivers its converted partial sums besides its own
+/// scratch: rows `row0 .. row0 + n` of the layer's output `y` (`n` = the array's outputs in the
+/// direction read, `y` already `N × B`), written when `first` (the first array along the
+/// summed direction) and added to otherwise. The digital partial-sum adder thus works on each
+/// column while the ADC loop has it in cache, instead of a pass over every array's buffer
+/// afterwards; the adds happen in the same order (array by array along the summed direction),
+/// so the sums are the same bits. The caller counts the adds.
+pub(in crate::chip) struct Sink<'a> {
+    pub(in crate::chip) y: &'a mut DMatrix<f32>,
+    pub(in crate::chip) row0: usize,
+    pub(in crate::chip) first: bool,
+}
+
+impl Sink<'_> {
+    /// Writes or adds a finished partial sum `part` (`n × B`), over column blocks.
+    fn take(self, part: &DMatrix<f32>) {
+        let (n, b) = part.shape();
+        assert_eq!(self.y.ncols(), b);
+        assert!(self.row0 + n <= self.y.nrows());
+        let (ld, row0, first) = (self.y.nrows(), self.row0, self.first);
+        let pc = piece_cols(ld);
+        let src = part.as_slice();
+        for_pieces(self.y.as_mut_slice(), pc * ld, |p, yp| {
+            for (jj, col) in yp.chunks_mut(ld).enumerate() {
+                let j = p * pc + jj;
+                let (dst, s) = (&mut col[row0..row0 + n], &src[j * n..(j + 1) * n]);
+                if first {
+                    dst.copy_from_slice(s);
+                } else {
+                    dst.iter_mut().zip(s).for_each(|(d, &v)| *d += v);
+                }
+            }
+        });
+    }
 }
 
 impl Tile {
@@ -208,12 +244,14 @@ impl Tile {
             Direction::Forward,
             Dac::Convert,
             y,
+            None,
             c,
         );
     }
 
     /// [`Tile::read`] of the input lines `r0 .. r0 + cols` of `x`, a view, not a copy: what
     /// one array of a split layer receives (`array_grid.rs`).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) fn read_rows(
         &mut self,
         x: &DMatrix<f32>,
@@ -222,10 +260,27 @@ impl Tile {
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x, r0), Direction::Forward, dac, y, c);
+        self.read_driven(ReadInput::Batch(x, r0), Direction::Forward, dac, y, None, c);
+    }
+
+    /// [`Tile::read_rows`] whose converted partial sums also go into the layer's output in the
+    /// same pass that converts them (see [`Sink`]); `y` is this array's scratch and holds its
+    /// converted partial sums afterwards.
+    pub(super) fn read_rows_to(
+        &mut self,
+        x: &DMatrix<f32>,
+        r0: usize,
+        dac: Dac,
+        y: &mut DMatrix<f32>,
+        sink: Sink<'_>,
+        c: &mut Counters,
+    ) {
+        let (input, dir) = (ReadInput::Batch(x, r0), Direction::Forward);
+        self.read_driven(input, dir, dac, y, Some(sink), c);
     }
 
     /// [`Tile::read_transposed`] of the lines `r0 .. r0 + rows` of `x`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) fn read_transposed_rows(
         &mut self,
         x: &DMatrix<f32>,
@@ -234,7 +289,22 @@ impl Tile {
         y: &mut DMatrix<f32>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x, r0), Direction::Transposed, dac, y, c);
+        let (input, dir) = (ReadInput::Batch(x, r0), Direction::Transposed);
+        self.read_driven(input, dir, dac, y, None, c);
+    }
+
+    /// [`Tile::read_transposed_rows`] into a [`Sink`], as [`Tile::read_rows_to`].
+    pub(super) fn read_transposed_rows_to(
+        &mut self,
+        x: &DMatrix<f32>,
+        r0: usize,
+        dac: Dac,
+        y: &mut DMatrix<f32>,
+        sink: Sink<'_>,
+        c: &mut Counters,
+    ) {
+        let (input, dir) = (ReadInput::Batch(x, r0), Direction::Transposed);
+        self.read_driven(input, dir, dac, y, Some(sink), c);
     }
 
     /// A transposed read, `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the columns are
@@ -251,6 +321,7 @@ impl Tile {
             Direction::Transposed,
             Dac::Convert,
             y,
+            None,
             c,
         );
     }
@@ -260,7 +331,14 @@ impl Tile {
     /// without the identity product (the result is the same in distribution and in bits of
     /// the noise-free part), counted as the `cols` reads the chip makes.
     pub(super) fn read_out(&mut self, y: &mut DMatrix<f32>, c: &mut Counters) {
-        self.read_driven(ReadInput::OneHot, Direction::Forward, Dac::Convert, y, c);
+        self.read_driven(
+            ReadInput::OneHot,
+            Direction::Forward,
+            Dac::Convert,
+            y,
+            None,
+            c,
+        );
     }
 
     fn read_driven(
@@ -269,6 +347,7 @@ impl Tile {
         dir: Direction,
         dac_use: Dac,
         y: &mut DMatrix<f32>,
+        sink: Option<Sink<'_>>,
         c: &mut Counters,
     ) {
         let (rows, cols, op) = match dir {
@@ -295,6 +374,9 @@ impl Tile {
                 ReadInput::Batch(x, r0) => gemm_rows(y, &self.effective, op, x, r0),
                 ReadInput::OneHot => copy_into(y, &self.effective),
             }
+            if let Some(sink) = sink {
+                sink.take(y);
+            }
             return;
         };
         c.dac_conversions += (cols * b) as u64;
@@ -315,7 +397,7 @@ impl Tile {
                 copy_into(y, &self.effective);
                 y.iter_mut().for_each(|v| *v *= q1);
                 c.digital_ops += (cols * b) as u64;
-                return self.sense(y, c);
+                return self.sense(y, sink, c);
             }
         };
         // Input scaling and DAC: per sample, xq = Q(x / s), s = max|x| (or 1); ‖xq‖² for the
@@ -369,12 +451,13 @@ impl Tile {
         }
         c.digital_ops += (cols * b) as u64; // the scaling multiply per input
         gemm(y, 0.0, 1.0, &self.effective, op, &self.xq, Op::N);
-        self.sense(y, c);
+        self.sense(y, sink, c);
     }
 
     /// After the array product `y` (`rows × B`, normalised units, `col_stats` set): fresh read
-    /// noise, ADC, and the digital rescale to weight units.
-    fn sense(&mut self, y: &mut DMatrix<f32>, c: &mut Counters) {
+    /// noise, ADC, and the digital rescale to weight units; with a `sink`, each converted
+    /// column also goes into the layer's output while it is in cache.
+    fn sense(&mut self, y: &mut DMatrix<f32>, mut sink: Option<Sink<'_>>, c: &mut Counters) {
         let (rows, b) = y.shape();
         let (Some(read), Some(adc)) = (&self.read, &self.adc) else {
             unreachable!("sense is called only on tiles with a periphery")
@@ -396,46 +479,82 @@ impl Tile {
         let adcq = FastQuantizer::new(adc, read.out_bits);
         let stats = &self.col_stats;
         let saturations = AtomicU64::new(0);
-        let post = |y: &mut DMatrix<f32>, with_noise: bool, with_adc: bool| {
-            let pr = piece_cols(rows);
-            for_pieces(y.as_mut_slice(), pr * rows, |p, yp| {
-                let sat = wide(
-                    #[inline(always)]
-                    || {
-                        let mut sat = 0u64;
-                        let mut z = fill.filter(|_| with_noise).map(|f| f.piece(p));
-                        let mut e = [0.0f32; NOISE_RUN];
-                        for (jj, col) in yp.chunks_mut(rows).enumerate() {
-                            let j = p * pr + jj;
-                            let (s, n2) = stats[j];
-                            if let Some(z) = z.as_mut() {
-                                let sd = (so2 + sw2 * n2).sqrt();
-                                for run in col.chunks_mut(NOISE_RUN) {
-                                    let e = &mut e[..run.len()];
-                                    z.fill(e);
-                                    run.iter_mut()
-                                        .zip(e.iter())
-                                        .for_each(|(v, &e)| *v += sd * e);
-                                }
-                            }
-                            if with_adc {
-                                sat += adcq.in_place_gain(col, gain * s);
+        // One column block of the array's product: noise, then (with_adc) the ADC and
+        // rescale, then the sink's write or add of the converted column.
+        let post_piece = |p: usize,
+                          yp: &mut [f32],
+                          mut out: Option<(&mut [f32], usize, usize, bool)>,
+                          with_noise: bool,
+                          with_adc: bool| {
+            let sat = wide(
+                #[inline(always)]
+                || {
+                    let mut sat = 0u64;
+                    let pr = piece_cols(rows);
+                    let mut z = fill.filter(|_| with_noise).map(|f| f.piece(p));
+                    let mut e = [0.0f32; NOISE_RUN];
+                    for (jj, col) in yp.chunks_mut(rows).enumerate() {
+                        let j = p * pr + jj;
+                        let (s, n2) = stats[j];
+                        if let Some(z) = z.as_mut() {
+                            let sd = (so2 + sw2 * n2).sqrt();
+                            for run in col.chunks_mut(NOISE_RUN) {
+                                let e = &mut e[..run.len()];
+                                z.fill(e);
+                                run.iter_mut()
+                                    .zip(e.iter())
+                                    .for_each(|(v, &e)| *v += sd * e);
                             }
                         }
-                        sat
-                    },
-                );
-                saturations.fetch_add(sat, Ordering::Relaxed);
-            });
+                        if with_adc {
+                            sat += adcq.in_place_gain(col, gain * s);
+                            if let Some((out, ld, row0, first)) = out.as_mut() {
+                                let at = jj * *ld + *row0;
+                                let dst = &mut out[at..at + rows];
+                                if *first {
+                                    dst.copy_from_slice(col);
+                                } else {
+                                    dst.iter_mut().zip(col.iter()).for_each(|(d, &v)| *d += v);
+                                }
+                            }
+                        }
+                    }
+                    sat
+                },
+            );
+            saturations.fetch_add(sat, Ordering::Relaxed);
+        };
+        let post = |y: &mut DMatrix<f32>,
+                    sink: Option<&mut Sink<'_>>,
+                    with_noise: bool,
+                    with_adc: bool| {
+            let pr = piece_cols(rows);
+            match sink.filter(|_| with_adc) {
+                Some(sink) => {
+                    let (ld, row0, first) = (sink.y.nrows(), sink.row0, sink.first);
+                    for_pieces2(
+                        y.as_mut_slice(),
+                        pr * rows,
+                        sink.y.as_mut_slice(),
+                        pr * ld,
+                        |p, yp, op| {
+                            post_piece(p, yp, Some((op, ld, row0, first)), with_noise, true)
+                        },
+                    )
+                }
+                None => for_pieces(y.as_mut_slice(), pr * rows, |p, yp| {
+                    post_piece(p, yp, None, with_noise, with_adc)
+                }),
+            }
         };
         match &mut self.adc_hist {
             // The histogram sees the ADC's input: noise first, record, then convert.
             Some(h) => {
-                post(y, noisy, false);
+                post(y, None, noisy, false);
                 h.record(y.as_slice());
-                post(y, false, true);
+                post(y, sink.as_mut(), false, true);
             }
-            None => post(y, noisy, true),
+            None => post(y, sink.as_mut(), noisy, true),
         }
         c.adc_saturations += saturations.into_inner();
         c.digital_ops += (rows * b) as u64;
@@ -444,13 +563,30 @@ impl Tile {
     /// Asks the programming circuit for a weight change `dw` (same shape as W).
     pub(super) fn update(&mut self, dw: &DMatrix<f32>, c: &mut Counters) {
         assert_eq!(dw.shape(), (self.rows, self.cols));
-        let d = dw.as_slice();
+        self.update_block(dw, 0, 0, c);
+    }
+
+    /// [`Tile::update`] with this array's block of a layer's weight change: rows `r0 ..`,
+    /// columns `c0 ..` of `dw`, read in place (strided) by the pulse loop, not copied first.
+    pub(super) fn update_block(
+        &mut self,
+        dw: &DMatrix<f32>,
+        r0: usize,
+        c0: usize,
+        c: &mut Counters,
+    ) {
+        assert!(r0 + self.rows <= dw.nrows() && c0 + self.cols <= dw.ncols());
+        let req = Request::block(dw.as_slice(), dw.nrows(), r0, c0, self.rows);
         match &mut self.storage {
             Storage::Float => {
-                for_pieces(self.effective.as_mut_slice(), PIECE, |p, w| {
-                    w.iter_mut()
-                        .zip(&d[p * PIECE..])
-                        .for_each(|(w, &v)| *w += v);
+                let rows = self.rows;
+                let pc = piece_cols(rows);
+                for_pieces(self.effective.as_mut_slice(), pc * rows, |p, w| {
+                    for (jj, col) in w.chunks_mut(rows).enumerate() {
+                        col.iter_mut()
+                            .zip(req.column(p * pc + jj))
+                            .for_each(|(w, &v)| *w += v);
+                    }
                 });
                 c.cells_written += (self.rows * self.cols) as u64;
             }
@@ -461,11 +597,11 @@ impl Tile {
                 let inv = 1.0 / *scale;
                 c.program_requests += 1;
                 if devices.drifts() {
-                    devices.apply_scaled_update(d, inv, None, c);
+                    devices.apply_scaled_update(req, inv, None, c);
                     c.digital_ops += (self.rows * self.cols) as u64;
                     self.refresh();
                 } else {
-                    devices.apply_scaled_update(d, inv, Some(self.effective.as_mut_slice()), c);
+                    devices.apply_scaled_update(req, inv, Some(self.effective.as_mut_slice()), c);
                     c.digital_ops += (self.rows * self.cols) as u64;
                 }
             }

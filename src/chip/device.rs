@@ -286,7 +286,7 @@ impl DeviceArray {
     // The tile goes through `apply_scaled_update`; the chip tests pulse raw requests.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(super) fn apply_update(&mut self, request: &[f32], counters: &mut Counters) {
-        self.apply_scaled_update(request, 1.0, None, counters);
+        self.apply_scaled_update(Request::dense(request), 1.0, None, counters);
     }
 
     /// [`DeviceArray::apply_update`] of the request `gain·dw`, formed per weight as the pulse
@@ -296,13 +296,12 @@ impl DeviceArray {
     /// [`DeviceArray::differential`]), and need not recompute all of it afterwards.
     pub(super) fn apply_scaled_update(
         &mut self,
-        dw: &[f32],
+        request: Request<'_>,
         gain: f32,
         differential: Option<&mut [f32]>,
         counters: &mut Counters,
     ) {
-        let request = dw;
-        assert_eq!(request.len(), self.n);
+        assert!(request.fits(self.n), "the request does not cover the array");
         assert!(
             differential
                 .as_ref()
@@ -345,12 +344,7 @@ impl DeviceArray {
             None => (None, None),
         };
         let mut jobs = Vec::with_capacity(n.div_ceil(CHUNK));
-        for (c, ((p, m), r)) in gp
-            .chunks_mut(CHUNK)
-            .zip(gm.chunks_mut(CHUNK))
-            .zip(request.chunks(CHUNK))
-            .enumerate()
-        {
+        for (c, (p, m)) in gp.chunks_mut(CHUNK).zip(gm.chunks_mut(CHUNK)).enumerate() {
             let acc = acc_chunks.next().unwrap_or(&mut []);
             let eff = eff_chunks.as_mut().map(|e| e.next().unwrap());
             let up = tu
@@ -363,7 +357,7 @@ impl DeviceArray {
                 start: c * CHUNK,
                 gp: p,
                 gm: m,
-                req: r,
+                req: request,
                 gain,
                 eff,
                 acc,
@@ -472,11 +466,77 @@ impl DeviceArray {
 /// Requests handled per block of [`PulseCtx::run`] (stack buffers).
 const BLOCK: usize = 64;
 
+/// The requested changes of an array's weights, read where they lie: weight k of the array
+/// (column-major, `rows` outputs per input column) is `data[k mod rows + ⌊k / rows⌋·ld]`.
+///
+/// An array of a split layer reads its block of the layer's Δw in place (`ld` = the layer's
+/// outputs), so no per-array copy of the block is made before every update; an unsplit
+/// array's request is the whole contiguous Δw (`ld = rows`).
+#[derive(Clone, Copy)]
+pub(super) struct Request<'a> {
+    data: &'a [f32],
+    rows: usize,
+    ld: usize,
+}
+
+impl<'a> Request<'a> {
+    /// A contiguous request, one entry per weight.
+    pub(super) fn dense(data: &'a [f32]) -> Self {
+        Request {
+            data,
+            rows: data.len().max(1),
+            ld: data.len().max(1),
+        }
+    }
+
+    /// The `rows × cols` block at (`r0`, `c0`) of a column-major matrix with `ld` rows.
+    pub(super) fn block(data: &'a [f32], ld: usize, r0: usize, c0: usize, rows: usize) -> Self {
+        Request {
+            data: &data[(r0 + c0 * ld).min(data.len())..],
+            rows: rows.max(1),
+            ld,
+        }
+    }
+
+    /// Column `c` of the block (`rows` entries).
+    pub(super) fn column(&self, c: usize) -> &'a [f32] {
+        &self.data[c * self.ld..c * self.ld + self.rows]
+    }
+
+    /// Whether `n` weights (whole columns of `rows`) lie within the data.
+    fn fits(&self, n: usize) -> bool {
+        n == 0
+            || (n.is_multiple_of(self.rows)
+                && (n / self.rows - 1) * self.ld + self.rows <= self.data.len())
+    }
+
+    /// The requests of weights `k0 .. k0 + out.len()`: a slice of the data when contiguous,
+    /// else gathered column segment by column segment into `out`.
+    #[inline(always)]
+    fn get<'b>(&'b self, k0: usize, out: &'b mut [f32]) -> &'b [f32] {
+        let m = out.len();
+        if self.ld == self.rows {
+            return &self.data[k0..k0 + m];
+        }
+        let (mut r, mut col, mut t) = (k0 % self.rows, k0 / self.rows, 0);
+        while t < m {
+            let len = (self.rows - r).min(m - t);
+            let src = col * self.ld + r;
+            out[t..t + len].copy_from_slice(&self.data[src..src + len]);
+            t += len;
+            r = 0;
+            col += 1;
+        }
+        out
+    }
+}
+
 struct Job<'a> {
     start: usize,
     gp: &'a mut [f32],
     gm: &'a mut [f32],
-    req: &'a [f32],
+    /// The whole array's request; this job's weights are `start .. start + gp.len()`.
+    req: Request<'a>,
     /// The request of weight k is `gain·req[k]`.
     gain: f32,
     /// g⁺ − g⁻ to keep current for the weights that get pulses.
@@ -580,7 +640,8 @@ impl PulseCtx<'_> {
     fn run(&self, job: &mut Job, rng: &mut Rng) {
         let mut counts = [0i32; BLOCK];
         let mut nonzero = [0usize; BLOCK];
-        let len = job.req.len();
+        let mut gathered = [0.0f32; BLOCK];
+        let len = job.gp.len();
         for k0 in (0..len).step_by(BLOCK) {
             let m = BLOCK.min(len - k0);
             let acc = if job.acc.is_empty() {
@@ -588,7 +649,8 @@ impl PulseCtx<'_> {
             } else {
                 &mut job.acc[k0..k0 + m]
             };
-            self.round_block(&job.req[k0..k0 + m], job.gain, acc, &mut counts[..m], rng);
+            let req = job.req.get(job.start + k0, &mut gathered[..m]);
+            self.round_block(req, job.gain, acc, &mut counts[..m], rng);
             // The weights that get pulses, found without a branch per weight.
             let mut nz = 0;
             for (kk, &c) in counts[..m].iter().enumerate() {

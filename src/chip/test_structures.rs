@@ -87,7 +87,9 @@ impl TestGrid {
         unit: u64,
         w_range: f32,
     ) -> Self {
-        TestGrid(ArrayGrid::fabricate(model, rows, cols, seed, unit, w_range))
+        let mut grid = ArrayGrid::fabricate(model, rows, cols, seed, unit, w_range);
+        grid.keep_partials(); // for `last_partial`
+        TestGrid(grid)
     }
 
     /// Programs the layer's weights.
