@@ -161,6 +161,7 @@ impl PyChip {
                 rule: base.decor_rule,
                 lr: base.decor_lr,
                 precision: base.decor_precision,
+                ..DecorConfig::default()
             }),
             injected: base.inject,
             seed,
