@@ -82,7 +82,11 @@ fn counters_of_every_option_equal_their_closed_forms() {
     // Full R, every sample, every step.
     let got = run(&ideal, DecorConfig::default(), 3);
     for (l, &d) in [12u64, 10].iter().enumerate() {
-        assert_eq!(got[l].digital_ops, 3 * (forward(d) + update_ops(d, b)), "full, layer {l}");
+        assert_eq!(
+            got[l].digital_ops,
+            3 * (forward(d) + update_ops(d, b)),
+            "full, layer {l}"
+        );
     }
     // decor_sample 0.3: ⌈0.3·20⌉ = 6 samples per update; the forward product unchanged.
     let thin = |sample, every| DecorConfig {
@@ -91,12 +95,20 @@ fn counters_of_every_option_equal_their_closed_forms() {
     };
     let got = run(&ideal, thin(0.3, 1), 3);
     for (l, &d) in [12u64, 10].iter().enumerate() {
-        assert_eq!(got[l].digital_ops, 3 * (forward(d) + update_ops(d, 6)), "sample, layer {l}");
+        assert_eq!(
+            got[l].digital_ops,
+            3 * (forward(d) + update_ops(d, 6)),
+            "sample, layer {l}"
+        );
     }
     // decor_every 3 over 7 steps: updates at steps 0, 3, 6.
     let got = run(&ideal, thin(1.0, 3), 7);
     for (l, &d) in [12u64, 10].iter().enumerate() {
-        assert_eq!(got[l].digital_ops, 7 * forward(d) + 3 * update_ops(d, b), "every, layer {l}");
+        assert_eq!(
+            got[l].digital_ops,
+            7 * forward(d) + 3 * update_ops(d, b),
+            "every, layer {l}"
+        );
     }
     // decor_blocks array on arrays of 5 inputs: 12 → 4 + 4 + 4, 10 → 5 + 5.
     let arrays = model("ideal", &["array.rows=5", "array.cols=5"]);
@@ -120,7 +132,10 @@ fn counters_of_every_option_equal_their_closed_forms() {
     // Fixed point, 8 bits: no float ops; per MAC one 8-bit multiply and one 16-bit add, a MAC
     // being half of the f32 count's ops.
     let fixed = DecorConfig {
-        precision: DecorPrecision::Fixed { bits: 8, bound: 4.0 },
+        precision: DecorPrecision::Fixed {
+            bits: 8,
+            bound: 4.0,
+        },
         ..DecorConfig::default()
     };
     let got = run(&ideal, fixed, 2);
@@ -168,7 +183,10 @@ fn the_subsampled_update_is_unbiased() {
         distinct += usize::from(r != r_full);
         sum += r.map(f64::from);
     }
-    assert!(distinct > trials as usize / 2, "subsets must differ from the full batch");
+    assert!(
+        distinct > trials as usize / 2,
+        "subsets must differ from the full batch"
+    );
     for i in 0..d {
         for j in 0..d {
             if i == j {
@@ -198,7 +216,10 @@ fn one_block_is_the_full_r_bit_for_bit() {
         let cfg = DecorConfig {
             lr: 0.01,
             blocks,
-            precision: DecorPrecision::Fixed { bits: 12, bound: 4.0 },
+            precision: DecorPrecision::Fixed {
+                bits: 12,
+                bound: 4.0,
+            },
             ..DecorConfig::default()
         };
         let mut c = chip(&ideal, &sizes, cfg);
@@ -209,7 +230,13 @@ fn one_block_is_the_full_r_bit_for_bit() {
         let out: Vec<u32> = t.output().iter().map(|v| v.to_bits()).collect();
         let o = c.oracle("test");
         let rs: Vec<Vec<u32>> = (0..2)
-            .map(|l| o.decorrelator(l).unwrap().iter().map(|v| v.to_bits()).collect())
+            .map(|l| {
+                o.decorrelator(l)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect()
+            })
             .collect();
         drop(o);
         (out, rs, c.counters())
@@ -234,7 +261,10 @@ fn the_blocked_rule_decorrelates_block_diagonal_inputs_like_the_full_one() {
     let batch = |s: u64| &mix * gaussian(d, 64, 100 + s);
     let probe = &mix * gaussian(d, 20000, 9999);
     let before = mean_abs_offdiag_correlation(&probe);
-    assert!(before > 0.3, "the inputs are correlated to begin with ({before})");
+    assert!(
+        before > 0.3,
+        "the inputs are correlated to begin with ({before})"
+    );
     let arrays = model("ideal", &["array.rows=4", "array.cols=4"]);
     for blocks in [DecorBlocks::Full, DecorBlocks::Array] {
         let cfg = DecorConfig {
@@ -243,8 +273,10 @@ fn the_blocked_rule_decorrelates_block_diagonal_inputs_like_the_full_one() {
             ..DecorConfig::default()
         };
         let mut c = chip(&arrays, &[d, 3], cfg);
+        let mut t = ForwardTrace::default();
         for s in 0..1500 {
-            c.decorrelate(0, &batch(s));
+            // The rule learns from what the layer saw, x = R·h.
+            step(&mut c, &batch(s), &mut t);
         }
         let r = c.oracle("test").decorrelator(0).unwrap();
         if blocks == DecorBlocks::Array {
@@ -286,15 +318,24 @@ fn fixed_point_decorrelator_energy_falls_with_width_as_the_table_says() {
         let (e, c) = energy(DecorPrecision::Fixed { bits, bound: 4.0 });
         assert_eq!(c.int_mults, macs, "{bits} bits: the same MACs as f32");
         let want = macs as f64 * (int_mult_pj(bits) + int_add_pj(2 * bits));
-        assert!((e - want).abs() < 1e-9 * want, "{bits} bits: {e} pJ vs {want}");
-        assert!(e > last && e < e_f32, "{bits} bits: {e} pJ, narrower {last}, f32 {e_f32}");
+        assert!(
+            (e - want).abs() < 1e-9 * want,
+            "{bits} bits: {e} pJ vs {want}"
+        );
+        assert!(
+            e > last && e < e_f32,
+            "{bits} bits: {e} pJ, narrower {last}, f32 {e_f32}"
+        );
         last = e;
     }
     // The table's own points: an 8-bit multiply is 0.2 pJ, a 32-bit one 3.1 pJ; an 8-bit add
     // 0.03 pJ, a 32-bit one 0.1 pJ (Horowitz, ISSCC 2014).
     assert!((int_mult_pj(8) - 0.2).abs() < 1e-12 && (int_mult_pj(32) - 3.1).abs() < 1e-12);
     assert!((int_add_pj(8) - 0.03).abs() < 1e-12 && (int_add_pj(32) - 0.1).abs() < 1e-12);
-    let (e8, _) = energy(DecorPrecision::Fixed { bits: 8, bound: 4.0 });
+    let (e8, _) = energy(DecorPrecision::Fixed {
+        bits: 8,
+        bound: 4.0,
+    });
     // 8-bit MAC: 0.2 + add(16) = 0.2 + 0.03 + 8·0.07/24 pJ, against f32's 2 × 2.3 pJ.
     let per_mac = 0.2 + 0.03 + 8.0 * 0.07 / 24.0;
     assert!((e8 / macs as f64 - per_mac).abs() < 1e-9);
@@ -322,7 +363,11 @@ fn a_quieter_decorrelator_array_reads_without_noise() {
         "rram",
         &["decorrelator.out_noise=0", "decorrelator.w_noise=0"],
     );
-    assert_eq!(quiet.spec().read.as_ref().unwrap().out_noise, 0.06, "weights keep theirs");
+    assert_eq!(
+        quiet.spec().read.as_ref().unwrap().out_noise,
+        0.06,
+        "weights keep theirs"
+    );
     assert_eq!(twice(&quiet), (true, false));
 }
 
@@ -333,14 +378,26 @@ fn bad_decorrelator_sections_name_the_key_and_value() {
         presets::resolve("rram", &set).unwrap_err().to_string()
     };
     let e = err(&["decorrelator.levels=1"]);
-    assert!(e.contains("decorrelator.levels") && e.contains('1') && e.contains("rram"), "{e}");
+    assert!(
+        e.contains("decorrelator.levels") && e.contains('1') && e.contains("rram"),
+        "{e}"
+    );
     let e = err(&["decorrelator.out_noise=-0.5"]);
-    assert!(e.contains("decorrelator.out_noise") && e.contains("-0.5"), "{e}");
+    assert!(
+        e.contains("decorrelator.out_noise") && e.contains("-0.5"),
+        "{e}"
+    );
     let e = err(&["decorrelator.colour=3"]);
-    assert!(e.contains("decorrelator.colour") && e.contains("levels"), "{e}");
+    assert!(
+        e.contains("decorrelator.colour") && e.contains("levels"),
+        "{e}"
+    );
     let ideal: Vec<String> = vec!["decorrelator.levels=64".into()];
     let e = presets::resolve("ideal", &ideal).unwrap_err().to_string();
-    assert!(e.contains("decorrelator.levels") && e.contains("conductance"), "{e}");
+    assert!(
+        e.contains("decorrelator.levels") && e.contains("conductance"),
+        "{e}"
+    );
     // A good one is taken, and only by the decorrelator's view.
     let m = model("rram", &["decorrelator.levels=2001"]);
     let levels = |m: &ChipModel| match &m.spec().device {
@@ -462,9 +519,18 @@ fn runs_with_each_option_resume_bit_identically() {
         let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         assert_eq!(x.epochs.len(), 3, "{name}");
         assert_eq!(bits(&x.epochs.test_acc), bits(&y.epochs.test_acc), "{name}");
-        assert_eq!(bits(&x.epochs.train_loss), bits(&y.epochs.train_loss), "{name}");
+        assert_eq!(
+            bits(&x.epochs.train_loss),
+            bits(&y.epochs.train_loss),
+            "{name}"
+        );
         assert_eq!(x.epochs.counters, y.epochs.counters, "{name}");
-        for k in ["decor_sample", "decor_every", "decor_blocks", "decor_layers"] {
+        for k in [
+            "decor_sample",
+            "decor_every",
+            "decor_blocks",
+            "decor_layers",
+        ] {
             assert_eq!(x.attrs[k], y.attrs[k], "{name}: {k}");
         }
         let (fa, fb) = (

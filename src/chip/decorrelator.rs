@@ -130,9 +130,12 @@ impl Default for DecorThinning {
 
 impl DecorThinning {
     /// How many of `b` samples an update learns from: ⌈f·b⌉ (at least 1, at most b). The
-    /// product is formed in f64 so that f = 1 gives exactly b.
+    /// product is rounded to 6 decimals before the ceiling: f is an f32, and a decimal
+    /// fraction such as 0.3 is stored as 0.30000001, whose product with 20 would otherwise
+    /// round up to 7 instead of 6.
     pub fn samples_of(&self, b: usize) -> usize {
-        ((f64::from(self.sample) * b as f64).ceil() as usize).clamp(1, b.max(1))
+        let p = (f64::from(self.sample) * b as f64 * 1e6).round() / 1e6;
+        (p.ceil() as usize).clamp(1, b.max(1))
     }
 }
 
