@@ -228,17 +228,18 @@ fn one_block_is_the_full_r_bit_for_bit() {
             step(&mut c, &gaussian(16, 8, 10 + s), &mut t);
         }
         let out: Vec<u32> = t.output().iter().map(|v| v.to_bits()).collect();
-        let o = c.oracle("test");
-        let rs: Vec<Vec<u32>> = (0..2)
-            .map(|l| {
-                o.decorrelator(l)
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.to_bits())
-                    .collect()
-            })
-            .collect();
-        drop(o);
+        let rs: Vec<Vec<u32>> = {
+            let o = c.oracle("test");
+            (0..2)
+                .map(|l| {
+                    o.decorrelator(l)
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect()
+                })
+                .collect()
+        };
         (out, rs, c.counters())
     };
     assert_eq!(run(DecorBlocks::Full), run(DecorBlocks::Array));
