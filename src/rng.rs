@@ -56,6 +56,8 @@ pub enum Purpose {
     Init = 6,
     /// Data shuffling.
     Shuffle = 7,
+    /// Which samples a decorrelator update learns from (`decor_sample` < 1).
+    DecorSample = 8,
 }
 
 /// A counter-based stream: `key` fixed, `counter` advanced by every fill.

@@ -318,6 +318,7 @@ fn split_chip_checkpoint_restores_every_array() {
                     rule: DecorRule::Plain,
                     lr: 1e-2,
                     precision: DecorPrecision::Analog { range: 2.0 },
+                    ..DecorConfig::default()
                 }),
                 injected: InjectedNoise::None,
                 seed: 9,

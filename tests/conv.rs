@@ -281,6 +281,7 @@ fn bp_through_conv_pool_and_dense_equals_finite_differences() {
             rule: DecorRule::Plain,
             lr: 0.05,
             precision: DecorPrecision::F32,
+            ..DecorConfig::default()
         });
         let mut c = conv_chip("ideal", arch, shape, 3, InjectedNoise::None, decor, 3);
         let (x, t) = images(shape, 3, 6, 5);
@@ -486,6 +487,7 @@ fn patch_decorrelation_cuts_correlations_of_image_patches_by_90_percent() {
         rule: DecorRule::Plain,
         lr: 0.02,
         precision: DecorPrecision::F32,
+        ..DecorConfig::default()
     };
     let mut c = conv_chip(
         "ideal",
@@ -575,6 +577,7 @@ fn a_conv_chip_restored_from_its_checkpoint_continues_bit_identically() {
         rule: DecorRule::Plain,
         lr: 1e-3,
         precision: DecorPrecision::F32,
+        ..DecorConfig::default()
     });
     let rule: RuleSpec = "danp-nn".parse().unwrap();
     let build = || conv_chip("rram", arch, shape, 4, InjectedNoise::None, decor, 9);

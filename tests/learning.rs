@@ -83,6 +83,7 @@ fn bp_gradient_equals_finite_differences() {
                 rule: DecorRule::Plain,
                 lr: 0.0,
                 precision: DecorPrecision::F32,
+                ..DecorConfig::default()
             }),
         ),
     ] {
@@ -240,6 +241,7 @@ fn decorrelation_removes_correlations_and_kappa_keeps_unit_variance() {
             rule,
             lr,
             precision: DecorPrecision::F32,
+            ..DecorConfig::default()
         };
         let mut c = chip("ideal", &[d, 2], InjectedNoise::None, Some(decor), 2);
         let mut tr = ForwardTrace::default();
@@ -296,6 +298,7 @@ fn analog_decorrelator_equals_the_digital_one_on_an_ideal_chip() {
                 rule,
                 lr: 0.02,
                 precision,
+                ..DecorConfig::default()
             };
             let mut c = chip("ideal", &[d, 3], InjectedNoise::None, Some(decor), 5);
             let mut gen = Stream::new(3, 0, Purpose::Shuffle);
@@ -329,6 +332,7 @@ fn analog_decorrelator_on_rram_decorrelates_and_counts_its_reads_and_pulses() {
         rule: DecorRule::Plain,
         lr: 0.05,
         precision: DecorPrecision::Analog { range: 2.0 },
+        ..DecorConfig::default()
     };
     let mut c = chip("rram", &[d, 2], InjectedNoise::None, Some(decor), 2);
     let mut gen = Stream::new(1, 0, Purpose::Shuffle);
@@ -394,6 +398,10 @@ fn danp_noisy_noisy_learns_digits_on_the_noisy_rram_chip() {
         decor_rule: DecorRule::Plain,
         decor_lr: 1e-3,
         decor_precision: DecorPrecision::F32,
+        decor_sample: 1.0,
+        decor_every: 1,
+        decor_blocks: Default::default(),
+        decor_layers: Default::default(),
         inject: InjectedNoise::None,
         leaky_slope: 0.2,
         epochs: 30,

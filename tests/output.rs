@@ -306,12 +306,14 @@ assert r.attrs["rule"] == "danp-nn" and not bool(r.attrs["oracle"])
 assert int(r.attrs["chip.device.levels"]) > 1
 e = r["epochs"]
 assert e["test_acc"].shape == (2,) and e["epoch"][-1] == 2
-assert e["counters"].shape == (2, 2, 4, 10) and e["counters"].dtype == np.uint64
+assert e["counters"].shape == (2, 2, 4, 14) and e["counters"].dtype == np.uint64
 assert e["latency_ns"].shape == (2, 2, 4, 3) and list(e["latency_ns"].attrs["kinds"]) == ["read", "program", "digital"]
 assert (e["latency_ns"][...] >= 0).all() and e["latency_ns"][..., 0].sum() > 0
 assert e["energy_pj"].shape == (2, 2, 4, 5)
 assert e["counters"].maxshape[0] is None and e["counters"].compression == "gzip"
-assert list(e["counters"].attrs["counters"]) == ["vector_reads", "macs", "dac_conversions", "adc_conversions", "adc_saturations", "pulses_up", "pulses_down", "cells_written", "digital_ops", "program_requests"]
+assert list(e["counters"].attrs["counters"]) == ["vector_reads", "macs", "dac_conversions", "adc_conversions", "adc_saturations", "pulses_up", "pulses_down", "cells_written", "digital_ops", "program_requests", "int_adds", "int_add_bits", "int_mults", "int_mult_bits2"]
+assert float(r.attrs["decor_sample"]) == 1.0 and int(r.attrs["decor_every"]) == 1
+assert r.attrs["decor_blocks"] == "full" and r.attrs["decor_layers"] == "all"
 coef = e["energy_pj"].attrs["coefficients_pj"]
 c = e["counters"][...].astype(float)
 mac = c[..., 1] * coef[0]

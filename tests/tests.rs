@@ -7,6 +7,7 @@ mod conv;
 mod crash;
 mod crossbar;
 mod data;
+mod decor_options;
 mod flow;
 mod latency;
 mod learning;

@@ -161,6 +161,12 @@ impl PyChip {
                 rule: base.decor_rule,
                 lr: base.decor_lr,
                 precision: base.decor_precision,
+                thin: npchip::chip::DecorThinning {
+                    sample: base.decor_sample,
+                    every: base.decor_every,
+                },
+                blocks: base.decor_blocks,
+                layers: base.decor_layers,
             }),
             injected: base.inject,
             seed,

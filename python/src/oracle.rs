@@ -55,7 +55,7 @@ impl PyOracle {
         Ok(c.chip
             .oracle(&self.why)
             .decorrelator(l)
-            .map(|r| matrix_copy(py, r)))
+            .map(|r| matrix_copy(py, &r)))
     }
 
     /// The injected noise ε_l of each layer in a pass of this chip (`batch × N_l` copies), if

@@ -46,8 +46,12 @@ pub struct LayerCheckpoint {
     pub decorrelator: Option<Vec<f32>>,
     /// Analog decorrelators only: the first array's state.
     pub decorrelator_tile: Option<TileState>,
-    /// Analog decorrelators only: its other arrays, in grid order.
+    /// Analog decorrelators only: its other arrays, in grid order, block after block (a
+    /// block-diagonal R's blocks each have their arrays).
     pub decorrelator_more_arrays: Vec<TileState>,
+    /// Update requests the decorrelator has seen (0 without one, and in files written
+    /// before `decor_every`/`decor_sample`): where its every-k count and sample stream stand.
+    pub decorrelator_requests: u64,
     /// Cumulative event counters, `[phase][counter]` in [`Counters::NAMES`] order.
     pub counters: [[u64; Counters::N]; 4],
 }
@@ -90,7 +94,14 @@ impl Chip {
                 let grid = &layer.tile;
                 let first = &grid.tiles()[0];
                 let devices = device_state(first);
-                let decor_grid = layer.decor.as_ref().and_then(|d| d.analog.as_deref());
+                // An analog decorrelator's arrays, block after block, each block's in grid order.
+                let decor_tiles: Vec<&Tile> = layer.decor.as_ref().map_or(Vec::new(), |d| {
+                    d.blocks
+                        .iter()
+                        .filter_map(|b| b.analog.as_deref())
+                        .flat_map(|g| g.tiles())
+                        .collect()
+                });
                 LayerCheckpoint {
                     bias: layer.bias.as_slice().to_vec(),
                     read_stream: first.noise_state(),
@@ -99,11 +110,14 @@ impl Chip {
                         .then(|| grid.weights().as_slice().to_vec()),
                     devices,
                     more_arrays: grid.tiles()[1..].iter().map(tile_state).collect(),
-                    decorrelator: layer.decor.as_ref().map(|d| d.r.as_slice().to_vec()),
-                    decorrelator_tile: decor_grid.map(|g| tile_state(&g.tiles()[0])),
-                    decorrelator_more_arrays: decor_grid.map_or(Vec::new(), |g| {
-                        g.tiles()[1..].iter().map(tile_state).collect()
-                    }),
+                    decorrelator: layer.decor.as_ref().map(|d| d.r().as_slice().to_vec()),
+                    decorrelator_tile: decor_tiles.first().map(|t| tile_state(t)),
+                    decorrelator_more_arrays: decor_tiles
+                        .iter()
+                        .skip(1)
+                        .map(|t| tile_state(t))
+                        .collect(),
+                    decorrelator_requests: layer.decor.as_ref().map_or(0, |d| d.requests),
                     counters: std::array::from_fn(|p| layer.counters.0[p].to_array()),
                 }
             })
@@ -172,39 +186,61 @@ impl Chip {
             }
             layer.bias.as_mut_slice().copy_from_slice(&c.bias);
             match (&mut layer.decor, &c.decorrelator) {
-                (Some(d), Some(r)) if r.len() == d.r.len() => {
-                    d.r.as_mut_slice().copy_from_slice(r);
-                    if let Some(tile) = &mut d.analog {
+                (Some(d), Some(r)) => {
+                    d.set_r(r).map_err(fail)?;
+                    d.requests = c.decorrelator_requests;
+                    let grids: Vec<&mut ArrayGrid> = d
+                        .blocks
+                        .iter_mut()
+                        .filter_map(|b| b.analog.as_deref_mut())
+                        .collect();
+                    if !grids.is_empty() {
                         let Some(ts) = &c.decorrelator_tile else {
                             return Err(fail(
                                 "checkpoint has no analog decorrelator state, but the run has one"
                                     .into(),
                             ));
                         };
-                        let more = &c.decorrelator_more_arrays;
-                        let dfail = |e: String| fail(format!("decorrelator: {e}"));
-                        check_arrays(tile, more).map_err(dfail)?;
-                        match &ts.devices {
-                            Some(dc) => {
-                                restore_devices(&mut tile.tiles_mut()[0], dc).map_err(dfail)?;
-                                restore_more(tile, more).map_err(dfail)?;
-                            }
-                            None => tile.restore_float(r).map_err(dfail)?,
+                        let states: Vec<&TileState> = std::iter::once(ts)
+                            .chain(&c.decorrelator_more_arrays)
+                            .collect();
+                        let total: usize = grids.iter().map(|g| g.tiles().len()).sum();
+                        if states.len() != total {
+                            return Err(fail(format!(
+                                "decorrelator: checkpoint has {} physical arrays, this chip has {total} (a different [array] geometry or decor_blocks)",
+                                states.len()
+                            )));
                         }
-                        tile.tiles_mut()[0].restore_noise(ts.read_stream);
-                        for (t, s) in tile.tiles_mut()[1..].iter_mut().zip(more) {
-                            t.restore_noise(s.read_stream);
+                        let mut k = 0;
+                        for (b, grid) in grids.into_iter().enumerate() {
+                            let n = grid.tiles().len();
+                            let st = &states[k..k + n];
+                            k += n;
+                            let dfail = |e: String| fail(format!("decorrelator block {b}: {e}"));
+                            if st[0].devices.is_some() {
+                                for (a, (t, s)) in grid.tiles_mut().iter_mut().zip(st).enumerate() {
+                                    let dc = s.devices.as_ref().ok_or_else(|| {
+                                        dfail(format!("array {a}: checkpoint has no device state, but the chip has conductance devices"))
+                                    })?;
+                                    restore_devices(t, dc)
+                                        .map_err(|e| dfail(format!("array {a}: {e}")))?;
+                                }
+                            }
+                            for (t, s) in grid.tiles_mut().iter_mut().zip(st) {
+                                t.restore_noise(s.read_stream);
+                            }
+                        }
+                        // Float (ideal-chip) arrays hold R itself: set them from the blocks.
+                        for blk in &mut d.blocks {
+                            if let Some(g) = blk.analog.as_deref_mut() {
+                                if !g.is_analog() {
+                                    g.restore_float(blk.r.as_slice()).map_err(fail)?;
+                                }
+                            }
                         }
                     }
                 }
                 (None, None) => {}
-                (Some(d), Some(r)) => {
-                    return Err(fail(format!(
-                        "decorrelator has {} entries, expected {}",
-                        r.len(),
-                        d.r.len()
-                    )))
-                }
                 (Some(_), None) => {
                     return Err(fail(
                         "checkpoint has no decorrelator, but the run learns one".into(),
@@ -311,6 +347,7 @@ mod tests {
             rule: DecorRule::Plain,
             lr: 1e-2,
             precision: DecorPrecision::F32,
+            ..DecorConfig::default()
         });
         let cfg = ChipConfig {
             sizes: vec![6, 5, 3],

@@ -6,7 +6,7 @@
 //! the digital periphery is one unit with a fixed throughput. So a layer's time in a phase is
 //!
 //! ```text
-//! t = reads · t_read + requests · t_program + digital_ops / digital_ops_per_ns
+//! t = reads · t_read + requests · t_program + (digital_ops + int_adds + int_mults) / digital_ops_per_ns
 //! t_read    = t_dac + mvm_ns + min(cols_per_adc, outputs of one array) · adc_conversion_ns
 //! t_dac     = inp_bits · dac_cycle_ns (bit-serial) or dac_cycle_ns (parallel)
 //! t_program = max_pulses · pulse_ns · (input rows of one array, when programmed row by row)
@@ -91,7 +91,7 @@ impl Latency {
         Latency {
             read_ns,
             program_ns,
-            digital_ns: c.digital_ops as f64 / t.digital_ops_per_ns,
+            digital_ns: (c.digital_ops + c.int_adds + c.int_mults) as f64 / t.digital_ops_per_ns,
         }
     }
 

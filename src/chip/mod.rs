@@ -32,7 +32,10 @@ pub mod test_structures;
 mod tests;
 
 pub use checkpoint::{ChipCheckpoint, DeviceCheckpoint, LayerCheckpoint, TileState};
-pub use decorrelator::{mean_abs_offdiag_correlation, DecorPrecision, DecorRule};
+pub use decorrelator::{
+    mean_abs_offdiag_correlation, DecorBlocks, DecorLayers, DecorPrecision, DecorRule,
+    DecorThinning,
+};
 pub use energy::{Counters, Energy, Phase};
 pub use model::{ChipModel, ChipSpec, ModelError};
 pub use netspec::{LayerToken, NetSpec, NetSpecError};

@@ -42,6 +42,82 @@ pub struct ChipSpec {
     /// per layer, as files written before arrays existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array: Option<ArraySpec>,
+    /// The analog decorrelator's arrays (`--decor-precision analog`) where they differ from
+    /// the weight arrays; absent: the same devices and periphery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decorrelator: Option<DecorArraySpec>,
+}
+
+/// Overrides for the arrays of an analog decorrelator, so a designer can ask what decorrelator
+/// array would be good enough (more levels, quieter reads than the weight arrays). Each key
+/// replaces the weight arrays' key of the same name (section in the comment); absent keys keep
+/// it. Digital decorrelators ignore the section.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DecorArraySpec {
+    /// `device.levels`: programmable states per device (≥ 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<u32>,
+    /// `device.dw_min_std`: cycle-to-cycle spread of each pulse's step, relative std (≥ 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dw_min_std: Option<f64>,
+    /// `device.prog_noise_std`: programming noise, std relative to g_max (≥ 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prog_noise_std: Option<f64>,
+    /// `read.out_noise`: output-referred read noise, std in normalised output units (≥ 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_noise: Option<f64>,
+    /// `read.w_noise`: weight-referred read noise, std in normalised weight units (≥ 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub w_noise: Option<f64>,
+    /// `read.inp_bits`: DAC resolution, bits (1..=24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inp_bits: Option<u32>,
+    /// `read.out_bits`: ADC resolution, bits (1..=24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_bits: Option<u32>,
+    /// Where these figures come from (or why they were chosen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl DecorArraySpec {
+    /// The names of its keys, in file order (what `--set decorrelator.KEY=V` may name).
+    pub const KEYS: [&'static str; 8] = [
+        "levels",
+        "dw_min_std",
+        "prog_noise_std",
+        "out_noise",
+        "w_noise",
+        "inp_bits",
+        "out_bits",
+        "source",
+    ];
+}
+
+impl ChipSpec {
+    /// This spec with its `[decorrelator]` overrides written into `[device]` and `[read]`, and
+    /// the section itself removed: the model the analog decorrelator's arrays are made of.
+    /// Each override present on a chip without that section is left out (the check refuses
+    /// such a file, so a checked model never has one).
+    pub fn decorrelator_view(&self) -> ChipSpec {
+        let mut s = self.clone();
+        let Some(o) = s.decorrelator.take() else {
+            return s;
+        };
+        if let DeviceSpec::Conductance(d) = &mut s.device {
+            o.levels.inspect(|&v| d.levels = v);
+            o.dw_min_std.inspect(|&v| d.dw_min_std = v);
+            o.prog_noise_std.inspect(|&v| d.prog_noise_std = v);
+        }
+        if let Some(r) = &mut s.read {
+            o.out_noise.inspect(|&v| r.out_noise = v);
+            o.w_noise.inspect(|&v| r.w_noise = v);
+            o.inp_bits.inspect(|&v| r.inp_bits = v);
+            o.out_bits.inspect(|&v| r.out_bits = v);
+        }
+        s
+    }
 }
 
 /// The geometry of one physical crossbar array. A layer with more inputs than `rows` or more
@@ -332,6 +408,16 @@ impl ChipModel {
         toml::to_string(&self.spec).expect("a validated chip model always serialises")
     }
 
+    /// The model of the analog decorrelator's arrays: this one with its `[decorrelator]`
+    /// overrides applied ([`ChipSpec::decorrelator_view`]; checked with this model, whose
+    /// check runs every device and read rule on that view too).
+    pub fn for_decorrelator(&self) -> ChipModel {
+        ChipModel {
+            spec: self.spec.decorrelator_view(),
+            origin: format!("{} [decorrelator]", self.origin),
+        }
+    }
+
     /// True when weights are exact floats and reads are the plain MVM.
     pub fn is_ideal(&self) -> bool {
         matches!(self.spec.device, DeviceSpec::Ideal)
@@ -499,6 +585,24 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ModelError>
         t.insert("rows".into(), toml::Value::Integer(0));
         t.insert("cols".into(), toml::Value::Integer(0));
         table.insert("array".into(), toml::Value::Table(t));
+    }
+    // `[decorrelator]` is optional and all its keys are: `--set decorrelator.KEY=V` starts it
+    // (or adds the key), and the schema refuses keys it does not have.
+    if parts == ["decorrelator"] {
+        if !DecorArraySpec::KEYS.contains(&last) {
+            return Err(err(format!(
+                "no key `{key}`: [decorrelator] takes {}",
+                DecorArraySpec::KEYS.join(", ")
+            )));
+        }
+        let t = table
+            .entry("decorrelator")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let t = t
+            .as_table_mut()
+            .ok_or_else(|| err("`decorrelator` is not a section in this chip model".into()))?;
+        t.insert(last.to_string(), value);
+        return Ok(());
     }
     let mut cur = table;
     for p in parts {

@@ -1,8 +1,8 @@
 //! Range and cross-field rules for chip models, one function per section.
 
 use super::model::{
-    ArraySpec, ChipSpec, ConductanceSpec, DeviceSpec, DriftSpec, EnergySpec, MappingSpec, ReadSpec,
-    TimingSpec, UpdateSpec, Violation,
+    ArraySpec, ChipSpec, ConductanceSpec, DecorArraySpec, DeviceSpec, DriftSpec, EnergySpec,
+    MappingSpec, ReadSpec, TimingSpec, UpdateSpec, Violation,
 };
 
 /// The smallest nominal pulse step, as a fraction of g_max: 2⁻¹⁹, 16 f32 ulps of a conductance
@@ -121,6 +121,77 @@ pub(super) fn check_spec(s: &ChipSpec, out: &mut Vec<Violation>) {
     }
     if let Some(a) = &s.array {
         array(a, out);
+    }
+    if let Some(o) = &s.decorrelator {
+        decorrelator(s, o, out);
+    }
+}
+
+/// `[decorrelator]`: each override needs the section it overrides, and the weight arrays'
+/// rules hold for the decorrelator's view (levels, noise, bits), named by their own key.
+fn decorrelator(s: &ChipSpec, o: &DecorArraySpec, out: &mut Vec<Violation>) {
+    let mut c = Checker {
+        out,
+        section: "decorrelator",
+    };
+    let conductance = matches!(s.device, DeviceSpec::Conductance(_));
+    for (present, key) in [
+        (o.levels.is_some(), "levels"),
+        (o.dw_min_std.is_some(), "dw_min_std"),
+        (o.prog_noise_std.is_some(), "prog_noise_std"),
+    ] {
+        if present && !conductance {
+            c.push(
+                key,
+                "set",
+                "only on a conductance chip (device.kind = \"conductance\")",
+            );
+        }
+    }
+    for (present, key) in [
+        (o.out_noise.is_some(), "out_noise"),
+        (o.w_noise.is_some(), "w_noise"),
+        (o.inp_bits.is_some(), "inp_bits"),
+        (o.out_bits.is_some(), "out_bits"),
+    ] {
+        if present && s.read.is_none() {
+            c.push(key, "set", "only on a chip with a [read] section");
+        }
+    }
+    // The view's device and read rules, each violation renamed to the override that caused it.
+    let view = s.decorrelator_view();
+    let mut inner = Vec::new();
+    if let DeviceSpec::Conductance(d) = &view.device {
+        device(d, &mut inner);
+    }
+    if let Some(r) = &view.read {
+        read(r, &mut inner);
+    }
+    for v in inner {
+        let (section, key) = v.key.split_once('.').unwrap_or(("", &v.key));
+        let ours = matches!(
+            (section, key),
+            ("device", "levels" | "dw_min_std" | "prog_noise_std")
+                | ("read", "out_noise" | "w_noise" | "inp_bits" | "out_bits")
+        );
+        let given = match key {
+            "levels" => o.levels.is_some(),
+            "dw_min_std" => o.dw_min_std.is_some(),
+            "prog_noise_std" => o.prog_noise_std.is_some(),
+            "out_noise" => o.out_noise.is_some(),
+            "w_noise" => o.w_noise.is_some(),
+            "inp_bits" => o.inp_bits.is_some(),
+            "out_bits" => o.out_bits.is_some(),
+            _ => false,
+        };
+        // Violations of keys it does not override are the weight arrays' own (reported there).
+        if ours && given {
+            c.out.push(Violation {
+                key: format!("decorrelator.{key}"),
+                value: v.value,
+                allowed: v.allowed,
+            });
+        }
     }
 }
 

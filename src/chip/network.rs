@@ -10,7 +10,8 @@
 
 use super::array_grid::ArrayGrid;
 use super::conv::{im2col, pool_forward, reshape, shape_to, LayerGeom, Network};
-use super::decorrelator::{DecorPrecision, DecorRule, Decorrelator};
+pub use super::decorrelator::DecorConfig;
+use super::decorrelator::Decorrelator;
 use super::energy::{LayerCounters, Phase};
 use super::model::ChipModel;
 use crate::linalg::{copy_into, for_pieces, for_pieces2, piece_cols, PIECE};
@@ -97,17 +98,6 @@ pub enum Pass {
     NoisyLayer(usize),
 }
 
-/// The decorrelation circuits' settings.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DecorConfig {
-    /// The rule.
-    pub rule: DecorRule,
-    /// Learning rate η_R.
-    pub lr: f32,
-    /// Storage precision of R.
-    pub precision: DecorPrecision,
-}
-
 /// What the chip is built with besides its model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChipConfig {
@@ -131,11 +121,10 @@ pub(super) struct Layer {
     pub(super) counters: LayerCounters,
     /// Dense, or a convolution read patch by patch.
     pub(super) geom: LayerGeom,
-    /// Scratch, never state: the batch's patches (im2col) before the decorrelator, a pooled
-    /// layer's activations before the pool, and the patches a decorrelator update samples.
+    /// Scratch, never state: the batch's patches (im2col) before the decorrelator, and a
+    /// pooled layer's activations before the pool.
     pub(super) patches: DMatrix<f32>,
     pub(super) act: DMatrix<f32>,
-    pub(super) decor_sample: DMatrix<f32>,
 }
 
 /// The measured result of one forward pass, reused across passes to avoid allocation.
@@ -243,9 +232,10 @@ impl Chip {
                     he * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, &mut init)
                 });
                 tile.program(&w0);
-                let decor = config.decorrelation.map(|dc| {
-                    Decorrelator::new(d, (dc.rule, dc.precision, dc.lr), model, config.seed, l)
-                });
+                let decor = config
+                    .decorrelation
+                    .filter(|dc| dc.layers.includes(l))
+                    .map(|dc| Decorrelator::new(d, &dc, model, config.seed, l));
                 Layer {
                     decor,
                     tile,
@@ -254,7 +244,6 @@ impl Chip {
                     geom: *geom,
                     patches: DMatrix::zeros(0, 0),
                     act: DMatrix::zeros(0, 0),
-                    decor_sample: DMatrix::zeros(0, 0),
                 }
             })
             .collect();
@@ -305,9 +294,9 @@ impl Chip {
         self.config.sizes[1..].iter().sum()
     }
 
-    /// Whether layers have decorrelation circuits.
+    /// Whether any layer has a decorrelation circuit (`decor_layers` may leave some out).
     pub fn has_decorrelation(&self) -> bool {
-        self.config.decorrelation.is_some()
+        self.layers.iter().any(|l| l.decor.is_some())
     }
 
     /// One forward pass of a batch `x` (`features × B`); results into `trace`.
@@ -474,29 +463,28 @@ impl Chip {
         c.digital_ops += db.len() as u64;
     }
 
-    /// Runs layer `l`'s decorrelation circuit on the inputs `x` it saw. A conv layer's
-    /// circuit learns from one patch in [`patch_stride`] of them (see there).
+    /// Runs layer `l`'s decorrelation circuit on the inputs `x` it saw (nothing when the layer
+    /// has none). A conv layer's circuit learns from one patch in [`patch_stride`] of the
+    /// sampled samples' patches (see there and [`Decorrelator::update`]).
     pub fn decorrelate(&mut self, l: usize, x: &DMatrix<f32>) {
         let layer = &mut self.layers[l];
         let Some(d) = &mut layer.decor else { return };
-        match layer.geom.conv() {
-            Some(g) => {
-                let s = patch_stride(g.positions());
-                let (rows, cols) = (x.nrows(), x.ncols().div_ceil(s));
-                shape_to(&mut layer.decor_sample, rows, cols);
-                let xs = x.as_slice();
-                for (j, col) in layer
-                    .decor_sample
-                    .as_mut_slice()
-                    .chunks_mut(rows)
-                    .enumerate()
-                {
-                    col.copy_from_slice(&xs[j * s * rows..(j * s + 1) * rows]);
-                }
-                d.update(&layer.decor_sample, layer.counters.at(Phase::Decorrelation));
-            }
-            None => d.update(x, layer.counters.at(Phase::Decorrelation)),
-        }
+        let (positions, stride) = match layer.geom.conv() {
+            Some(g) => (g.positions(), patch_stride(g.positions())),
+            None => (1, 1),
+        };
+        d.update(
+            x,
+            positions,
+            stride,
+            layer.counters.at(Phase::Decorrelation),
+        );
+    }
+
+    /// Entries of layer `l`'s R (Σ of its blocks' d_b²; 0 without a decorrelator): a datasheet
+    /// constant, what a controller's backward product through R costs per column.
+    pub fn decorrelator_entries(&self, l: usize) -> usize {
+        self.layers[l].decor.as_ref().map_or(0, |d| d.entries())
     }
 
     /// Prices the controller's own digital arithmetic on layer `l` in `phase`.

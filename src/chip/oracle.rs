@@ -90,9 +90,10 @@ impl<'c> Oracle<'c> {
         &self.chip.net
     }
 
-    /// Layer `l`'s decorrelation matrix (None without decorrelation).
-    pub fn decorrelator(&self, l: usize) -> Option<&'c DMatrix<f32>> {
-        self.chip.layers[l].decor.as_ref().map(|d| &d.r)
+    /// Layer `l`'s decorrelation matrix, the whole `d × d` (block-diagonal when blocked; None
+    /// when the layer has no decorrelator).
+    pub fn decorrelator(&self, l: usize) -> Option<DMatrix<f32>> {
+        self.chip.layers[l].decor.as_ref().map(|d| d.r())
     }
 
     /// The float network the chip approximates: programmed weights, exact products, no noise,
@@ -123,7 +124,7 @@ impl<'c> Oracle<'c> {
                 None => h,
             };
             trace.inputs[l] = match &layer.decor {
-                Some(d) => &d.r * h,
+                Some(d) => d.r() * h,
                 None => h.clone(),
             };
             let mut a = layer.tile.weights() * &trace.inputs[l];

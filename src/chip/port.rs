@@ -232,9 +232,15 @@ impl Port<'_> {
         self.chip.n_units()
     }
 
-    /// Whether layers have decorrelation circuits.
+    /// Whether any layer has a decorrelation circuit.
     pub fn has_decorrelation(&self) -> bool {
         self.chip.has_decorrelation()
+    }
+
+    /// Entries of layer `l`'s R (0 without one): d² for a full R, Σ_b d_b² when blocked.
+    #[inline]
+    pub fn decorrelator_entries(&self, l: usize) -> usize {
+        self.chip.decorrelator_entries(l)
     }
 
     /// The hidden activation (the neuron circuit's datasheet curve).

@@ -14,7 +14,7 @@
 //! reports their summed throughput.
 
 use crate::chip::{
-    presets, Activation, Chip, ChipConfig, DecorConfig, DecorPrecision, DecorRule, InjectedNoise,
+    presets, Activation, Chip, ChipConfig, DecorConfig, DecorThinning, InjectedNoise,
 };
 use crate::data::Split;
 use crate::learn::{Family, Learner, Loss, OptimizerKind, RuleSpec};
@@ -79,6 +79,17 @@ pub struct BenchArgs {
     /// paired with the same GEMM reference (with `--gemm`); the first is the baseline.
     #[arg(long, value_delimiter = ',')]
     pub arrays: Vec<u32>,
+    /// Fraction of the batch each R update learns from (as `train --decor-sample`).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_fraction)]
+    pub decor_sample: f32,
+}
+
+/// `--decor-sample`: a number in (0, 1].
+fn parse_fraction(s: &str) -> Result<f32, String> {
+    s.parse::<f32>()
+        .ok()
+        .filter(|f| *f > 0.0 && *f <= 1.0)
+        .ok_or_else(|| "allowed a number in (0, 1]".into())
 }
 
 fn parse_rule(s: &str) -> Result<RuleSpec, String> {
@@ -349,6 +360,8 @@ pub struct StepTiming {
     /// Resident set size after building the run (chip, controller, dataset) and after the
     /// last step, bytes (Linux only).
     pub rss: (Option<f64>, Option<f64>),
+    /// Share of the timed steps' wall time spent updating R (the decorrelators' learning).
+    pub decorrelate_share: f64,
 }
 
 fn optimizer_kind(s: &str) -> anyhow::Result<OptimizerKind> {
@@ -380,9 +393,11 @@ impl StepRunner {
             sizes: a.sizes.clone(),
             activation: Activation::LeakyRelu { slope: 0.2 },
             decorrelation: a.rule.decorrelated.then_some(DecorConfig {
-                rule: DecorRule::Plain,
-                lr: 1e-3,
-                precision: DecorPrecision::F32,
+                thin: DecorThinning {
+                    sample: a.decor_sample,
+                    every: 1,
+                },
+                ..DecorConfig::default()
             }),
             injected: a.inject,
             seed,
@@ -451,12 +466,15 @@ pub fn time_steps(
     }
     let mut per_step: Vec<f64> = Vec::with_capacity(a.repeats);
     let mut pairs = Vec::new();
+    setup.learner.times = Default::default();
+    let mut timed = 0.0;
     for _ in 0..a.repeats.max(1) {
         let rate = reference.map(|r| measure_gemm(&[r], 3)[0].gflops);
         let t0 = Instant::now();
         for _ in 0..a.steps.max(1) {
             setup.step()?;
         }
+        timed += t0.elapsed().as_secs_f64();
         let s = t0.elapsed().as_secs_f64() / a.steps.max(1) as f64;
         per_step.push(s);
         if let Some(r) = rate {
@@ -474,6 +492,7 @@ pub fn time_steps(
         max_s,
         pairs,
         rss: (rss_built, rss_bytes()),
+        decorrelate_share: setup.learner.times.decorrelate.as_secs_f64() / timed,
     })
 }
 
@@ -651,6 +670,14 @@ pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             "run {i}: {:.4} s/step (median of {}; min {:.4}, max {:.4})",
             t.step_s, a.repeats, t.min_s, t.max_s
         )?;
+        if a.rule.decorrelated {
+            writeln!(
+                out,
+                "run {i}: updating R (decor_sample {}): {:.1} % of the step time",
+                a.decor_sample,
+                100.0 * t.decorrelate_share
+            )?;
+        }
     }
     writeln!(
         out,
@@ -761,7 +788,7 @@ mod tests {
                 oracle
                     .decorrelator(l)
                     .into_iter()
-                    .flat_map(|r| r.iter().map(|w| w.to_bits())),
+                    .flat_map(|r| r.iter().map(|w| w.to_bits()).collect::<Vec<_>>()),
             );
         }
         for c in s.chip.counters() {
@@ -799,6 +826,7 @@ mod tests {
                 gemm: false,
                 seed: 3,
                 arrays: Vec::new(),
+                decor_sample: 1.0,
             };
             let run = |threads: usize| {
                 crate::linalg::set_threads(threads);

@@ -43,10 +43,10 @@ pub(crate) fn estimate(
     for l in 0..port.depth() {
         ws.acc
             .accumulate(g, l, &ws.delta[l], &ws.first.inputs()[l], 1, false);
-        // Backward products are digital work: 2·N·d·B·P per W product, 2·d²·B·P per R
-        // product (P positions per sample, 1 if dense).
+        // Backward products are digital work: 2·N·d·B·P per W product, 2·(entries of R)·B·P
+        // per R product (P positions per sample, 1 if dense).
         let ((n, d), p) = (port.weight_shape(l), port.network().layer(l).positions());
-        let r = if port.has_decorrelation() { d * d } else { 0 };
+        let r = port.decorrelator_entries(l);
         port.count_digital(l, Phase::Update, (2 * (n * d + r) * p * x.ncols()) as u64);
     }
     BatchStats {
@@ -74,7 +74,7 @@ pub(crate) fn backward(
         let w = oracle.weights(l);
         gemm(back, 0.0, 1.0, &w, Op::T, &delta[l], Op::N);
         if let Some(r) = oracle.decorrelator(l) {
-            gemm(back2, 0.0, 1.0, r, Op::T, back, Op::N);
+            gemm(back2, 0.0, 1.0, &r, Op::T, back, Op::N);
             std::mem::swap(back, back2);
         }
         // `back` now holds ∂ℓ/∂(layer l's input), patch-wise for a conv layer.

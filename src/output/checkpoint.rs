@@ -60,6 +60,7 @@ pub(crate) fn write(
         }
         if let Some(r) = &lc.decorrelator {
             put_fixed(path, &lg, "decorrelator", &[r.len()], r)?;
+            a.scalar(&lg, "decorrelator_requests", lc.decorrelator_requests)?;
         }
         if let Some(d) = &lc.devices {
             write_devices(path, &lg, d)?;
@@ -253,6 +254,13 @@ pub(crate) fn read(
             decorrelator: opt_vec(path, &lg, "decorrelator")?,
             decorrelator_tile,
             decorrelator_more_arrays: read_tiles(path, &lg, &format!("{DECOR_TILE}_{ARRAY}"))?,
+            // Absent in files before `decor_every`/`decor_sample`, whose runs never skipped or
+            // sampled: any count gives them the same updates.
+            decorrelator_requests: if lg.attr("decorrelator_requests").is_ok() {
+                attr_u64(path, &lg, "decorrelator_requests")?
+            } else {
+                0
+            },
             counters,
         });
     }

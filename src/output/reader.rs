@@ -200,11 +200,11 @@ fn read_group(path: &Path, run: &Group, name: &str) -> Result<RunRecord, OutputE
             .collect())
     };
     let counters = |k: &str| -> Result<Vec<Vec<LayerCounters>>, OutputError> {
-        // Files before `program_requests` hold 9 counters: a prefix of today's columns.
-        let per = if ep.dataset(k).ok().and_then(|d| d.shape().get(3).copied()) == Some(9) {
-            9
-        } else {
-            Counters::N
+        // Older files hold fewer counters, a prefix of today's columns: 9 before
+        // `program_requests`, 10 before the `int_*` counters of fixed-point work.
+        let per = match ep.dataset(k).ok().and_then(|d| d.shape().get(3).copied()) {
+            Some(p @ (9 | 10)) => p,
+            _ => Counters::N,
         };
         let (v, shape) = read_flat::<u64>(path, &ep, k, Some(&[layers, 4, per]))?;
         check_rows(path, &ep, k, &shape, n)?;

@@ -69,6 +69,10 @@ pub(crate) fn write(
     a.text(run, "decor_precision", prec)?;
     a.scalar(run, "decor_bits", bits)?;
     a.scalar(run, "decor_bound", bound)?;
+    a.scalar(run, "decor_sample", spec.decor_sample)?;
+    a.scalar(run, "decor_every", spec.decor_every)?;
+    a.text(run, "decor_blocks", &spec.decor_blocks.to_string())?;
+    a.text(run, "decor_layers", &spec.decor_layers.to_string())?;
     let (inject, sigma) = match spec.inject {
         InjectedNoise::None => ("none", 0.0),
         InjectedNoise::Hidden { sigma } => ("hidden", sigma),
@@ -186,6 +190,49 @@ pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions),
         )?,
         other => parse_attr(path, run, "decor_precision", other.to_string())?,
     };
+    // Files written before the cheap-decorrelation options have none of them: their runs
+    // learned R at every step from every sample, full, on every layer (the defaults).
+    let names = run
+        .attr_names()
+        .map_err(|e| h5err(path, "listing run attributes", e))?;
+    let has = |k: &str| names.iter().any(|n| n == k);
+    let decor_sample = if has("decor_sample") {
+        attr_f32(path, run, "decor_sample")?
+    } else {
+        1.0
+    };
+    let decor_every = if has("decor_every") {
+        let k = attr_int(path, run, "decor_every")?;
+        u32::try_from(k).ok().filter(|&k| k >= 1).ok_or_else(|| {
+            bad(
+                path,
+                obj("decor_every"),
+                format!("{k} is not an integer ≥ 1"),
+            )
+        })?
+    } else {
+        1
+    };
+    let decor_blocks = if has("decor_blocks") {
+        parse_attr(
+            path,
+            run,
+            "decor_blocks",
+            attr_text(path, run, "decor_blocks")?,
+        )?
+    } else {
+        Default::default()
+    };
+    let decor_layers = if has("decor_layers") {
+        parse_attr(
+            path,
+            run,
+            "decor_layers",
+            attr_text(path, run, "decor_layers")?,
+        )?
+    } else {
+        Default::default()
+    };
     let inject: InjectedNoise = match attr_text(path, run, "inject")?.as_str() {
         "none" => InjectedNoise::None,
         other => parse_attr(
@@ -226,6 +273,10 @@ pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions),
         decor_rule,
         decor_lr: attr_f32(path, run, "decor_lr")?,
         decor_precision,
+        decor_sample,
+        decor_every,
+        decor_blocks,
+        decor_layers,
         inject,
         leaky_slope: attr_f32(path, run, "leaky_slope")?,
         epochs: attr_int(path, run, "epochs")? as usize,

@@ -277,7 +277,7 @@ fn create_datasets(
                 "dac_conversions",
                 "adc_conversions",
                 "pulses_up + pulses_down",
-                "digital_ops",
+                "digital_ops + int_* (by width, docs/chip-model.md Energy)",
             ],
         )?;
     }

@@ -8,7 +8,7 @@
 
 use super::settings::{find_key, Settings, KEYS};
 use super::{limits, RunDef, RunSpec, TraceLevel};
-use crate::chip::{presets, InjectedNoise};
+use crate::chip::{presets, DecorLayers, InjectedNoise};
 use crate::data::DataSpec;
 use crate::learn::{RuleSpec, RULE_NAMES};
 use std::fmt;
@@ -198,6 +198,41 @@ impl Settings {
         });
         let decor_rule = c.parse("decor_rule", str::parse);
         let decor_precision = c.parse("decor_precision", str::parse);
+        let decor_sample = c.required("decor_sample", |t| {
+            number(
+                t,
+                |v| v > 0.0 && v <= 1.0,
+                "a number in (0, 1]: the fraction of the batch's samples an R update learns from",
+            )
+        });
+        let decor_every = c.required("decor_every", |t| {
+            usize_in(t, 1, u32::MAX as usize, "R is updated at every K-th step").map(|k| k as u32)
+        });
+        let decor_blocks = c.parse("decor_blocks", str::parse);
+        let decor_layers: Option<DecorLayers> = c.parse("decor_layers", str::parse);
+        // A listed layer must exist: the dense net has one layer per hidden width plus the
+        // output; an --arch net one per conv or fc token (pools belong to their conv layer).
+        if let Some(DecorLayers::List(_)) = decor_layers {
+            let l = decor_layers.expect("matched");
+            let depth = match &arch {
+                Some(a) => a
+                    .tokens
+                    .iter()
+                    .filter(|t| !matches!(t, crate::chip::LayerToken::Pool(_)))
+                    .count(),
+                None => hidden.len() + 1,
+            };
+            if let Some(&bad) = l.indices().iter().find(|&&i| i >= depth) {
+                c.refuse(
+                    "decor_layers",
+                    &l.to_string(),
+                    format!(
+                        "layer indices in 0..={} (the network has {depth} layers; index {bad} is beyond it)",
+                        depth - 1
+                    ),
+                );
+            }
+        }
         let inject: Option<InjectedNoise> = c.parse("inject", str::parse);
         let epochs = c.required("epochs", |t| {
             usize_in(
@@ -262,6 +297,8 @@ impl Settings {
             Some(optimizer),
             Some(decor_rule),
             Some(decor_precision),
+            Some(decor_blocks),
+            Some(decor_layers),
             Some(inject),
             Some(data),
             Some(trace),
@@ -272,6 +309,8 @@ impl Settings {
             optimizer,
             decor_rule,
             decor_precision,
+            decor_blocks,
+            decor_layers,
             inject,
             data,
             trace,
@@ -295,6 +334,10 @@ impl Settings {
                 decor_rule,
                 decor_lr,
                 decor_precision,
+                decor_sample,
+                decor_every,
+                decor_blocks,
+                decor_layers,
                 inject,
                 leaky_slope,
                 epochs,

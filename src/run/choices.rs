@@ -5,7 +5,7 @@
 //! below), and no spelling is accepted in one place and refused in another. The error of each
 //! parser is the *allowed* text of a [`super::Violation`]: what may be written instead.
 
-use crate::chip::{DecorPrecision, DecorRule, InjectedNoise};
+use crate::chip::{DecorBlocks, DecorLayers, DecorPrecision, DecorRule, InjectedNoise};
 use crate::learn::{Loss, OptimizerKind};
 use std::fmt;
 use std::str::FromStr;
@@ -208,6 +208,77 @@ impl fmt::Display for DecorPrecision {
             DecorPrecision::F32 => f.write_str("f32"),
             DecorPrecision::Fixed { bits, bound } => write!(f, "fixed:{bits}:{bound}"),
             DecorPrecision::Analog { range } => write!(f, "analog:{range}"),
+        }
+    }
+}
+
+/// `full` or `array`.
+impl FromStr for DecorBlocks {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "full" => Ok(DecorBlocks::Full),
+            "array" => Ok(DecorBlocks::Array),
+            _ => Err(
+                "full (one d×d R per layer) or array (one block per physical array's input slice)"
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl fmt::Display for DecorBlocks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DecorBlocks::Full => "full",
+            DecorBlocks::Array => "array",
+        })
+    }
+}
+
+/// `all`, `hidden`, or a comma-separated list of distinct layer indices (`1,2`); whether each
+/// index exists is checked against the network by [`super::Settings::check`].
+impl FromStr for DecorLayers {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let allowed = || {
+            format!(
+                "all, hidden, or a comma-separated list of distinct layer indices in 0..={} (0 = the input layer)",
+                DecorLayers::MAX_INDEX
+            )
+        };
+        match s.trim() {
+            "all" => Ok(DecorLayers::All),
+            "hidden" => Ok(DecorLayers::Hidden),
+            list => {
+                let mut mask = 0u64;
+                for part in list.split(',') {
+                    let l = part
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&l| l <= DecorLayers::MAX_INDEX)
+                        .ok_or_else(allowed)?;
+                    if mask >> l & 1 == 1 {
+                        return Err(allowed());
+                    }
+                    mask |= 1 << l;
+                }
+                Ok(DecorLayers::List(mask))
+            }
+        }
+    }
+}
+
+impl fmt::Display for DecorLayers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecorLayers::All => f.write_str("all"),
+            DecorLayers::Hidden => f.write_str("hidden"),
+            DecorLayers::List(_) => {
+                let v: Vec<String> = self.indices().iter().map(|l| l.to_string()).collect();
+                f.write_str(&v.join(","))
+            }
         }
     }
 }

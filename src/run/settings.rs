@@ -114,6 +114,19 @@ pub const KEYS: &[Key] = &[
     key("decor_precision", Some("f32"), "Learning").help(
         "Decorrelator precision: f32, fixed:BITS:BOUND, or analog[:RANGE] (R in a crossbar tile of the chip's device model; RANGE = |R_ij| at full swing, default 2).",
     ),
+    key("decor_sample", Some("1"), "Learning").help(
+        "Fraction f in (0, 1] of the batch's samples each R update learns from (⌈f·B⌉, a seeded draw per update; the forward R·h stays exact). Conv layers then take one in patch_stride of those samples' patches.",
+    ),
+    key("decor_every", Some("1"), "Learning")
+        .negative()
+        .value_name("K")
+        .help("Update R at every K-th training step only (K ≥ 1; the first step included)."),
+    key("decor_blocks", Some("full"), "Learning").help(
+        "Decorrelator layout: full (one d×d R per layer) or array (block-diagonal, one block per physical array's input slice: d·rows entries instead of d²).",
+    ),
+    key("decor_layers", Some("all"), "Learning").help(
+        "Which layers have a decorrelator: all, hidden (all but the input layer) or a comma-separated list of layer indices (0 = input layer).",
+    ),
     key("epochs", Some("30"), "Training").negative().help("Epochs."),
     key("batch", Some("32"), "Training")
         .negative()

@@ -6,8 +6,8 @@
 
 use crate::chip::conv::Network;
 use crate::chip::{
-    Activation, Chip, ChipConfig, ChipModel, DecorConfig, DecorPrecision, DecorRule, InjectedNoise,
-    NetSpec, NetSpecError,
+    Activation, Chip, ChipConfig, ChipModel, DecorBlocks, DecorConfig, DecorLayers, DecorPrecision,
+    DecorRule, DecorThinning, InjectedNoise, NetSpec, NetSpecError,
 };
 use crate::data::Dataset;
 use crate::learn::{Learner, Loss, OptimizerKind, RuleSpec};
@@ -45,6 +45,14 @@ pub struct RunSpec {
     pub decor_lr: f32,
     /// Decorrelator storage precision.
     pub decor_precision: DecorPrecision,
+    /// Fraction of the batch's samples each R update learns from, in (0, 1].
+    pub decor_sample: f32,
+    /// R is updated at every `decor_every`-th step (≥ 1).
+    pub decor_every: u32,
+    /// Full R, or one block per physical array's input slice.
+    pub decor_blocks: DecorBlocks,
+    /// Which layers have a decorrelator.
+    pub decor_layers: DecorLayers,
     /// Injected noise source.
     pub inject: InjectedNoise,
     /// Hidden-layer leaky-ReLU slope.
@@ -120,6 +128,12 @@ impl RunSpec {
                 rule: self.decor_rule,
                 lr: self.decor_lr,
                 precision: self.decor_precision,
+                thin: DecorThinning {
+                    sample: self.decor_sample,
+                    every: self.decor_every,
+                },
+                blocks: self.decor_blocks,
+                layers: self.decor_layers,
             }),
             injected: self.inject,
             seed: self.seed,
