@@ -30,6 +30,7 @@ fn args(sizes: &[usize], chip: &str) -> BenchArgs {
         gemm: false,
         seed: 1,
         arrays: Vec::new(),
+        arch: None,
     }
 }
 
