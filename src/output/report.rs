@@ -2,7 +2,7 @@
 //! figures, and one self-contained HTML page to hand on.
 //!
 //! The table has one line per run: rule (`*` marks an oracle rule, which reads chip internals a
-//! real controller cannot), chip, device levels, read noise, epochs done, final train and test
+//! real controller cannot), chip, net (`arch`, or the dense widths), device levels, read noise, epochs done, final train and test
 //! accuracy, training energy per training sample by phase, programming pulses per weight, the
 //! fraction of ADC conversions that saturated, and the status; messages of failed or diverged
 //! runs follow the table. Energies and counts are totals over all finished epochs divided by
