@@ -31,6 +31,7 @@ fn args(sizes: &[usize], chip: &str) -> BenchArgs {
         seed: 1,
         arrays: Vec::new(),
         decor_sample: 1.0,
+        arch: None,
     }
 }
 

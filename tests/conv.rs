@@ -715,20 +715,35 @@ fn a_conv_run_resumed_from_its_file_equals_the_uninterrupted_run() {
     assert_eq!(shape, vec![2, 2, 4, 9]);
 }
 
-/// The step cost of `learn::cost` (any layer kinds) equals the bench's dense-net count on an
-/// all-dense network (here in the tests: learn may not name the lab above it).
+/// The step cost of `learn::cost` on the benchmark conv net (docs/performance.md,
+/// "Convolutional nets"), noisy–noisy DANP at batch 100, against the per-layer count written
+/// there: tile reads 2 passes × 2·n·d·B·P, R·patches (layer 1 once, then 2 passes) 2·d²·B·P,
+/// outer products 2·n·d·B·P, R update on ⌈B·P/11⌉ sampled patches (conv) or B columns (dense).
 #[test]
-fn an_all_dense_network_costs_what_the_bench_counts() {
-    use npchip::chip::conv::Network;
+fn the_benchmark_conv_net_costs_its_documented_flops() {
     use npchip::learn::RuleSpec;
-    let sizes = [784, 300, 100, 10];
-    let net = Network::dense(&sizes);
-    for rule in ["danp-nn", "bp", "dbp", "np", "dinp"] {
-        let r: RuleSpec = rule.parse().unwrap();
-        assert_eq!(
-            npchip::learn::cost::step_flops(&r, &net, 100),
-            npchip::lab::bench::step_flops(&r, &sizes, 100),
-            "{rule}"
-        );
-    }
+    let net: npchip::chip::NetSpec = "conv32k3p1,pool2,conv64k3p1,pool2,fc1000,fc10"
+        .parse()
+        .unwrap();
+    let net = net.resolve((3, 32, 32), 10).unwrap();
+    let r: RuleSpec = "danp-nn".parse().unwrap();
+    let g = |m: f64, k: f64, n: f64| 2.0 * m * k * n;
+    let b = 100.0;
+    // conv1: 32 × 27 at 1024 positions; 9310 = ⌈102400/11⌉ patches update R (27 ≤ 9310).
+    let c1 = 3.0 * g(32.0, 27.0, b * 1024.0)
+        + g(27.0, 27.0, b * 1024.0)
+        + g(27.0, 9310.0, 27.0)
+        + g(27.0, 27.0, 27.0);
+    // conv2: 64 × 288 at 256 positions; 2328 = ⌈25600/11⌉ patches (288 ≤ 2328).
+    let c2 = 3.0 * g(64.0, 288.0, b * 256.0)
+        + 2.0 * g(288.0, 288.0, b * 256.0)
+        + g(288.0, 2328.0, 288.0)
+        + g(288.0, 288.0, 288.0);
+    // fc1000 on 64·8·8 = 4096 inputs and fc10: R update 2 · 2·d²·B (d > B).
+    let f1 = 3.0 * g(1000.0, 4096.0, b) + 2.0 * g(4096.0, 4096.0, b) + 2.0 * g(4096.0, b, 4096.0);
+    let f2 = 3.0 * g(10.0, 1000.0, b) + 2.0 * g(1000.0, 1000.0, b) + 2.0 * g(1000.0, b, 1000.0);
+    let got = npchip::learn::cost::step_flops(&r, &net, 100);
+    assert_eq!(got, c1 + c2 + f1 + f2);
+    // 291.4 MFLOP per sample, as docs/performance.md says.
+    assert_eq!((got / b / 1e5).round() / 10.0, 291.4);
 }

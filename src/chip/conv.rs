@@ -120,6 +120,57 @@ impl ConvGeom {
     }
 }
 
+impl ConvGeom {
+    /// Writes the patch of output position (oy, ox) of one sample `src` into `col` (patch
+    /// rows), as [`ConvGeom::for_patch`] visits it but with whole runs moved at once: a kernel
+    /// row of a channel-major input is one contiguous copy, a pixel of a channel-fastest input
+    /// one contiguous read of its channels. Only a patch that overlaps the padding is zeroed
+    /// first (im2col writes every entry of every interior patch exactly once).
+    #[inline]
+    fn patch_into(&self, oy: usize, ox: usize, src: &[f32], col: &mut [f32]) {
+        let k = self.k;
+        let (y0, x0) = (oy * self.stride, ox * self.stride);
+        let ky_lo = self.pad.saturating_sub(y0);
+        let ky_hi = k.min((self.in_h + self.pad).saturating_sub(y0));
+        let kx_lo = self.pad.saturating_sub(x0);
+        let kx_hi = k.min((self.in_w + self.pad).saturating_sub(x0));
+        if ky_lo > 0 || kx_lo > 0 || ky_hi < k || kx_hi < k {
+            col.fill(0.0);
+        }
+        if kx_lo >= kx_hi {
+            return;
+        }
+        let run = kx_hi - kx_lo;
+        match self.layout {
+            Layout::Chw => {
+                for c in 0..self.in_ch {
+                    for ky in ky_lo..ky_hi {
+                        let iy = y0 + ky - self.pad;
+                        let row = (c * k + ky) * k + kx_lo;
+                        let o = (c * self.in_h + iy) * self.in_w + x0 + kx_lo - self.pad;
+                        col[row..row + run].copy_from_slice(&src[o..o + run]);
+                    }
+                }
+            }
+            Layout::Hwc => {
+                let kk = k * k;
+                let ch = self.in_ch;
+                for ky in ky_lo..ky_hi {
+                    let iy = y0 + ky - self.pad;
+                    for kx in kx_lo..kx_hi {
+                        let o = (iy * self.in_w + x0 + kx - self.pad) * ch;
+                        let px = &src[o..o + ch];
+                        let tap = ky * k + kx;
+                        for (c, &v) in px.iter().enumerate() {
+                            col[c * kk + tap] = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// One weight layer's geometry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerGeom {
@@ -272,9 +323,7 @@ pub fn im2col(g: &ConvGeom, h: &DMatrix<f32>, out: &mut DMatrix<f32>) {
             let j = piece * spp * p + jj;
             let (n, pos) = (j / p, j % p);
             let (oy, ox) = (pos / g.out_w, pos % g.out_w);
-            let src = &hs[n * f..(n + 1) * f];
-            col.fill(0.0);
-            g.for_patch(oy, ox, |r, o| col[r] = src[o]);
+            g.patch_into(oy, ox, &hs[n * f..(n + 1) * f], col);
         }
     });
 }
@@ -317,25 +366,25 @@ pub fn pool_forward(g: &ConvGeom, act: &DMatrix<f32>, out: &mut DMatrix<f32>) {
             let j = piece * spp * pp + jj;
             let (n, q) = (j / pp, j % pp);
             let (py, px) = (q / pw, q % pw);
-            for (ch, o) in col.iter_mut().enumerate() {
-                let mut acc = match pool.kind {
-                    PoolKind::Max => f32::NEG_INFINITY,
-                    PoolKind::Avg => 0.0,
-                };
-                for dy in 0..s {
-                    for dx in 0..s {
-                        let pos = (py * s + dy) * g.out_w + px * s + dx;
-                        let v = a[(n * p + pos) * c + ch];
-                        acc = match pool.kind {
-                            PoolKind::Max => acc.max(v),
-                            PoolKind::Avg => acc + v,
-                        };
+            // Window entry by entry, all channels at once (contiguous: the map is channel
+            // fastest), so the max / sum vectorises; the order per channel is the window's
+            // row-major order, as before.
+            for dy in 0..s {
+                for dx in 0..s {
+                    let pos = (py * s + dy) * g.out_w + px * s + dx;
+                    let v = &a[(n * p + pos) * c..(n * p + pos + 1) * c];
+                    if dy == 0 && dx == 0 {
+                        col.copy_from_slice(v);
+                        continue;
+                    }
+                    match pool.kind {
+                        PoolKind::Max => col.iter_mut().zip(v).for_each(|(o, &x)| *o = o.max(x)),
+                        PoolKind::Avg => col.iter_mut().zip(v).for_each(|(o, &x)| *o += x),
                     }
                 }
-                *o = match pool.kind {
-                    PoolKind::Max => acc,
-                    PoolKind::Avg => acc * inv,
-                };
+            }
+            if pool.kind == PoolKind::Avg {
+                col.iter_mut().for_each(|o| *o *= inv);
             }
         }
     });

@@ -13,11 +13,14 @@
 //! `--runs N` runs N independent copies at once, one OS thread each (what a sweep does), and
 //! reports their summed throughput.
 
+use super::bench_net::{step_products, step_shapes, BenchNet};
+use crate::chip::conv::Network;
 use crate::chip::{
     presets, Activation, Chip, ChipConfig, DecorConfig, DecorThinning, InjectedNoise,
 };
 use crate::data::Split;
-use crate::learn::{Family, Learner, Loss, OptimizerKind, RuleSpec};
+use crate::learn::cost::step_flops;
+use crate::learn::{Learner, Loss, OptimizerKind, RuleSpec};
 use crate::linalg::{gemm, gemm_flops, Op};
 use anyhow::Context;
 use nalgebra::DMatrix;
@@ -82,6 +85,10 @@ pub struct BenchArgs {
     /// Fraction of the batch each R update learns from (as `train --decor-sample`).
     #[arg(long, default_value_t = 1.0, value_parser = parse_fraction)]
     pub decor_sample: f32,
+    /// A network of layer kinds instead of `--sizes`, as `train --arch`, optionally with the
+    /// synthetic input's shape: `conv32k3p1,pool2,fc10[@3x32x32]` (default input 3x32x32).
+    #[arg(long)]
+    pub arch: Option<BenchNet>,
 }
 
 /// `--decor-sample`: a number in (0, 1].
@@ -92,6 +99,22 @@ fn parse_fraction(s: &str) -> Result<f32, String> {
         .ok_or_else(|| "allowed a number in (0, 1]".into())
 }
 
+impl BenchArgs {
+    /// The network the bench builds: `--arch` (conv layers allowed) or the dense `--sizes`.
+    pub fn network(&self) -> anyhow::Result<Network> {
+        match &self.arch {
+            Some(a) => a.network().map_err(anyhow::Error::msg),
+            None => {
+                anyhow::ensure!(
+                    self.sizes.len() >= 2 && !self.sizes.contains(&0),
+                    "--sizes needs at least two widths, all ≥ 1"
+                );
+                Ok(Network::dense(&self.sizes))
+            }
+        }
+    }
+}
+
 fn parse_rule(s: &str) -> Result<RuleSpec, String> {
     s.parse()
 }
@@ -99,44 +122,6 @@ fn parse_rule(s: &str) -> Result<RuleSpec, String> {
 /// As `train --inject`: the one parser of [`InjectedNoise`] (`crate::run::choices`).
 fn parse_inject(s: &str) -> Result<InjectedNoise, String> {
     s.parse().map_err(|allowed| format!("allowed {allowed}"))
-}
-
-/// FLOPs one training step needs (multiply and add counted separately), matrix products only.
-///
-/// Per layer l with input width d, output width N and batch B:
-/// * each forward pass: the tile product 2·N·d·B, and with decorrelation the product R·h,
-///   2·d²·B; every pass of a step sees the same network input, so layer 1's R·h is needed
-///   once per step, not once per pass;
-/// * the estimate: the outer products 2·N·d·B per layer and noisy pass (NP, ANP, INP), or for
-///   BP the backward products 2·N·d·B (and 2·d²·B through R) for layers 2..L plus the outer
-///   products;
-/// * with decorrelation, the update of R: min(4·B·d², 2·B·d² + 2·d³) (the cheaper order).
-///
-/// Element-wise work (bias, activation, noise, quantisation, differences, optimiser, pulses)
-/// is O(N·B + N·d) and left out: under 1 % of the total at the benchmark shapes.
-pub fn step_flops(rule: &RuleSpec, sizes: &[usize], batch: usize) -> f64 {
-    let b = batch;
-    let depth = sizes.len().saturating_sub(1);
-    let k = rule.resamples.max(1);
-    let passes = rule.passes(depth);
-    let dec = rule.decorrelated;
-    let mut f = 0.0;
-    for (l, w) in sizes.windows(2).enumerate() {
-        let (d, n) = (w[0], w[1]);
-        let tile = gemm_flops(n, d, b);
-        let r = if dec { gemm_flops(d, d, b) } else { 0.0 };
-        // Forward passes (layer 1's R·h once per step).
-        f += passes as f64 * tile + if l == 0 { r } else { passes as f64 * r };
-        // Estimate.
-        f += match rule.family {
-            Family::Bp => tile + if l > 0 { tile + r } else { 0.0 },
-            Family::Np | Family::Anp | Family::AnpNoisyNoisy | Family::Inp => k as f64 * tile,
-        };
-        if dec {
-            f += (2.0 * gemm_flops(d, b, d)).min(gemm_flops(d, b, d) + gemm_flops(d, d, d));
-        }
-    }
-    f
 }
 
 /// The bytes a run must hold, by kind (what the peak-memory target is measured against).
@@ -163,27 +148,7 @@ impl MemoryBudget {
         adam: bool,
         samples: usize,
     ) -> Self {
-        let f = 4.0;
-        let params: f64 = sizes.windows(2).map(|w| (w[0] * w[1] + w[1]) as f64).sum();
-        let decor: f64 = if decorrelated {
-            sizes[..sizes.len() - 1]
-                .iter()
-                .map(|&d| (d * d) as f64)
-                .sum()
-        } else {
-            0.0
-        };
-        let act: f64 = sizes
-            .windows(2)
-            .map(|w| ((w[0] + w[1]) * batch) as f64)
-            .sum();
-        MemoryBudget {
-            weights: f * params,
-            decorrelators: f * decor,
-            optimizer: if adam { 2.0 * f * params } else { 0.0 },
-            activations: f * act,
-            dataset: (f * sizes[0] as f64 + 1.0) * samples as f64,
-        }
+        Self::of_network(&Network::dense(sizes), batch, decorrelated, adam, samples)
     }
 
     /// The sum.
@@ -267,70 +232,6 @@ pub fn measure_gemm(shapes: &[GemmShape], repeats: usize) -> Vec<GemmRate> {
         .collect()
 }
 
-/// The matrix products of one NP-family step (NP, ANP, noisy–noisy ANP; K noisy passes), in
-/// the layouts the step uses them, each with how many times a step runs it: tile reads and
-/// R·h (A·B), outer products (δ·xᵀ), and R's update ((x·xᵀ)·R or x·(xᵀ·R), the order
-/// `Decorrelator::update` picks). Their FLOPs add up to [`step_flops`]. None for BP and INP.
-pub fn step_products(
-    rule: &RuleSpec,
-    sizes: &[usize],
-    batch: usize,
-) -> Option<Vec<(GemmShape, usize)>> {
-    if !matches!(
-        rule.family,
-        Family::Np | Family::Anp | Family::AnpNoisyNoisy
-    ) {
-        return None;
-    }
-    let k = rule.resamples.max(1);
-    let s = |m, k, n, ta, tb| GemmShape { m, k, n, ta, tb };
-    let mut v = Vec::new();
-    for (l, w) in sizes.windows(2).enumerate() {
-        let (d, n) = (w[0], w[1]);
-        v.push((s(n, d, batch, false, false), 1 + k));
-        v.push((s(n, batch, d, false, true), k));
-        if rule.decorrelated {
-            v.push((s(d, d, batch, false, false), if l == 0 { 1 } else { 1 + k }));
-            if d <= batch {
-                v.push((s(d, batch, d, false, true), 1));
-                v.push((s(d, d, d, false, false), 1));
-            } else {
-                v.push((s(batch, d, d, true, false), 1));
-                v.push((s(d, batch, d, false, false), 1));
-            }
-        }
-    }
-    Some(v)
-}
-
-/// The distinct shapes among [`step_products`] (for NP-family rules; else the tile and R
-/// shapes), sorted.
-pub fn step_shapes(rule: &RuleSpec, sizes: &[usize], batch: usize) -> Vec<GemmShape> {
-    let nn = |m, k| GemmShape {
-        m,
-        k,
-        n: batch,
-        ta: false,
-        tb: false,
-    };
-    let mut v: Vec<GemmShape> = match step_products(rule, sizes, batch) {
-        Some(p) => p.into_iter().map(|(s, _)| s).collect(),
-        None => sizes
-            .windows(2)
-            .flat_map(|w| {
-                [
-                    Some(nn(w[1], w[0])),
-                    rule.decorrelated.then(|| nn(w[0], w[0])),
-                ]
-            })
-            .flatten()
-            .collect(),
-    };
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -388,9 +289,16 @@ impl StepRunner {
     pub fn new(a: &BenchArgs, seed: u64) -> anyhow::Result<StepRunner> {
         let model =
             presets::resolve(&a.chip, &a.set).with_context(|| format!("--chip {}", a.chip))?;
-        let classes = *a.sizes.last().expect("checked: at least two sizes");
+        let net = a.network()?;
+        let classes = net
+            .layers()
+            .last()
+            .expect("a network has layers")
+            .weight_shape()
+            .0;
+        let features = net.sizes()[0];
         let config = ChipConfig {
-            sizes: a.sizes.clone(),
+            sizes: net.sizes(),
             activation: Activation::LeakyRelu { slope: 0.2 },
             decorrelation: a.rule.decorrelated.then_some(DecorConfig {
                 thin: DecorThinning {
@@ -402,7 +310,7 @@ impl StepRunner {
             injected: a.inject,
             seed,
         };
-        let mut chip = Chip::build(&model, config);
+        let mut chip = Chip::build_net(&model, config, net);
         let learner = Learner::new(
             &chip.port(),
             a.rule,
@@ -414,13 +322,13 @@ impl StepRunner {
         // depend on what is learned).
         let mut rng = crate::rng::Rng::seed_from_u64(seed ^ 0xbe4c);
         let samples = a.samples.max(a.batch);
-        let mut pixels = vec![0.0f32; a.sizes[0] * samples];
+        let mut pixels = vec![0.0f32; features * samples];
         pixels.iter_mut().for_each(|v| *v = rng.gen());
         let labels = (0..samples)
             .map(|_| rng.gen_range(0..classes.min(256)) as u8)
             .collect();
         let split = Split {
-            x: DMatrix::from_vec(a.sizes[0], samples, pixels),
+            x: DMatrix::from_vec(features, samples, pixels),
             labels,
         };
         let mut order: Vec<usize> = (0..samples).collect();
@@ -567,26 +475,28 @@ fn run_arrays(
 
 /// Runs the benchmark; the results go to `out` (the CLI passes stdout).
 pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        a.sizes.len() >= 2 && !a.sizes.contains(&0),
-        "--sizes needs at least two widths, all ≥ 1"
-    );
+    let net = a.network()?;
     anyhow::ensure!(
         a.batch >= 1 && a.runs >= 1,
         "--batch and --runs must be ≥ 1"
     );
     crate::linalg::set_threads(a.threads);
     let threads = crate::linalg::threads();
-    let flops = step_flops(&a.rule, &a.sizes, a.batch);
-    let sizes_s = a
-        .sizes
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join("-");
+    let flops = step_flops(&a.rule, &net, a.batch);
+    let sizes_s = match &a.arch {
+        Some(arch) => format!("arch {arch}"),
+        None => format!(
+            "sizes {}",
+            a.sizes
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join("-")
+        ),
+    };
     writeln!(
         out,
-        "npchip bench: {} on `{}`, sizes {sizes_s}, batch {}, {} thread(s) per run, {} run(s)",
+        "npchip bench: {} on `{}`, {sizes_s}, batch {}, {} thread(s) per run, {} run(s)",
         a.rule, a.chip, a.batch, threads, a.runs
     )?;
     writeln!(
@@ -597,7 +507,7 @@ pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     )?;
     let mut products_s = None;
     let best = if a.gemm {
-        let rates = measure_gemm(&step_shapes(&a.rule, &a.sizes, a.batch), 5);
+        let rates = measure_gemm(&step_shapes(&a.rule, &net, a.batch), 5);
         for r in &rates {
             let GemmShape { m, k, n, ta, tb } = r.shape;
             let t = |x: bool| if x { "ᵀ" } else { " " };
@@ -614,7 +524,7 @@ pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .iter()
             .max_by(|x, y| x.gflops.total_cmp(&y.gflops))
             .expect("a step has products");
-        if let Some(products) = step_products(&a.rule, &a.sizes, a.batch) {
+        if let Some(products) = step_products(&a.rule, &net, a.batch) {
             // The step's own products at their standalone rates: what a step would take if
             // everything but the products were free and no product lost speed in context.
             let secs: f64 = products
@@ -701,8 +611,8 @@ pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             )?;
         }
     }
-    let budget = MemoryBudget::of(
-        &a.sizes,
+    let budget = MemoryBudget::of_network(
+        &net,
         a.batch,
         a.rule.decorrelated,
         a.optimizer == "adam",
@@ -744,9 +654,9 @@ mod tests {
         // passes 2×(2·3·4·5) + R·h once 2·16·5 + outer 2·3·4·5 + R update min(4·5·16, 2·5·16 + 2·64).
         let rule: RuleSpec = "danp-nn".parse().unwrap();
         let want = 2.0 * 120.0 + 160.0 + 120.0 + (320.0f64).min(160.0 + 128.0);
-        assert_eq!(step_flops(&rule, &[4, 3], 5), want);
+        assert_eq!(step_flops(&rule, &Network::dense(&[4, 3]), 5), want);
         let plain: RuleSpec = "anp-nn".parse().unwrap();
-        assert_eq!(step_flops(&plain, &[4, 3], 5), 3.0 * 120.0);
+        assert_eq!(step_flops(&plain, &Network::dense(&[4, 3]), 5), 3.0 * 120.0);
     }
 
     #[test]
@@ -759,21 +669,19 @@ mod tests {
                 let mut rule: RuleSpec = name.parse().unwrap();
                 for k in [1, 3] {
                     rule.resamples = k;
-                    let p = step_products(&rule, &sizes, 1000).unwrap();
+                    let net = Network::dense(&sizes);
+                    let p = step_products(&rule, &net, 1000).unwrap();
                     let sum: f64 = p
                         .iter()
                         .map(|(s, c)| *c as f64 * gemm_flops(s.m, s.k, s.n))
                         .sum();
-                    assert_eq!(
-                        sum,
-                        step_flops(&rule, &sizes, 1000),
-                        "{name} K={k} {sizes:?}"
-                    );
+                    assert_eq!(sum, step_flops(&rule, &net, 1000), "{name} K={k} {sizes:?}");
                 }
             }
         }
-        assert!(step_products(&"dbp".parse().unwrap(), &[4, 3], 5).is_none());
-        assert_eq!(step_shapes(&"dbp".parse().unwrap(), &[4, 3], 5).len(), 2);
+        let small = Network::dense(&[4, 3]);
+        assert!(step_products(&"dbp".parse().unwrap(), &small, 5).is_none());
+        assert_eq!(step_shapes(&"dbp".parse().unwrap(), &small, 5).len(), 2);
     }
 
     /// Every number a run leaves behind that a step changes: weights, biases, R, counters.
@@ -827,6 +735,7 @@ mod tests {
                 seed: 3,
                 arrays: Vec::new(),
                 decor_sample: 1.0,
+                arch: None,
             };
             let run = |threads: usize| {
                 crate::linalg::set_threads(threads);
@@ -841,6 +750,53 @@ mod tests {
             assert_eq!(one, run(1), "{chip}: two single-threaded runs differ");
             let two = run(2);
             assert_eq!(two, run(2), "{chip}: two 2-thread runs differ");
+        }
+    }
+
+    #[test]
+    fn conv_training_is_deterministic_and_independent_of_threads() {
+        // A conv net whose every map spans several parallel pieces (conv1: 8 × 16·16 values
+        // per sample, 20 samples; its im2col 27 × 256 per sample), decorrelated, noisy–noisy,
+        // on the ideal chip and on rram split over 16 × 16 arrays (conv2's 72-long patches
+        // over 5 arrays).
+        let split = vec!["array.rows=16".to_string(), "array.cols=16".to_string()];
+        for (chip, set) in [("ideal", Vec::new()), ("rram", split)] {
+            let args = BenchArgs {
+                sizes: Vec::new(),
+                batch: 20,
+                chip: chip.into(),
+                set,
+                rule: "danp-nn".parse().unwrap(),
+                inject: InjectedNoise::Hidden { sigma: 1e-2 },
+                optimizer: "adam".into(),
+                steps: 1,
+                repeats: 1,
+                warmup: 0,
+                threads: 1,
+                runs: 1,
+                samples: 60,
+                gemm: false,
+                seed: 3,
+                arrays: Vec::new(),
+                decor_sample: 1.0,
+                arch: Some(
+                    "conv8k3p1,pool2,conv16k3p1,pool2,fc24,fc10@3x16x16"
+                        .parse()
+                        .unwrap(),
+                ),
+            };
+            let run = |threads: usize| {
+                crate::linalg::set_threads(threads);
+                let mut s = StepRunner::new(&args, 3).unwrap();
+                for _ in 0..3 {
+                    s.step().unwrap();
+                }
+                crate::linalg::set_threads(0);
+                fingerprint(&mut s)
+            };
+            let one = run(1);
+            assert_eq!(one, run(1), "{chip}: two single-threaded runs differ");
+            assert_eq!(one, run(2), "{chip}: 1 and 2 threads differ");
         }
     }
 

@@ -6,4 +6,5 @@
 //! and test structures expose), and nothing in `chip`, `learn` or `train` depends on them.
 
 pub mod bench;
+pub mod bench_net;
 pub mod characterize;

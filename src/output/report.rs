@@ -2,7 +2,7 @@
 //! figures, and one self-contained HTML page to hand on.
 //!
 //! The table has one line per run: rule (`*` marks an oracle rule, which reads chip internals a
-//! real controller cannot), chip, device levels, read noise, epochs done, final train and test
+//! real controller cannot), chip, net (`arch`, or the dense widths), device levels, read noise, epochs done, final train and test
 //! accuracy, training energy per training sample by phase, programming pulses per weight, the
 //! fraction of ADC conversions that saturated, and the status; messages of failed or diverged
 //! runs follow the table. Energies and counts are totals over all finished epochs divided by
@@ -67,6 +67,8 @@ pub struct Row {
     pub point: Option<String>,
     /// The data it trained on: name and sizes, e.g. `mnist (10000 train / 2000 test)`.
     pub data: String,
+    /// The network: `--arch` (`conv32k3p1s1,maxpool2,fc10`) or the dense widths (`784-1000-10`).
+    pub net: String,
     /// How weight updates round to pulses (`chip.update.rounding`; None without an update path).
     pub rounding: Option<String>,
 }
@@ -83,15 +85,61 @@ fn attr_str<'a>(a: &'a Attrs, k: &str) -> Option<&'a str> {
     a.get(k).and_then(|v| v.as_str())
 }
 
-/// Weights (differential pairs) of the network: Σ fan_in × fan_out from the `sizes` attribute.
-fn weights(a: &Attrs) -> Option<f64> {
-    let sizes: Vec<f64> = match a.get("sizes")? {
-        super::hdf5::AttrValue::Ints(v) => v.iter().map(|&x| x as f64).collect(),
-        super::hdf5::AttrValue::Floats(v) => v.clone(),
-        _ => return None,
+fn attr_sizes(a: &Attrs) -> Option<Vec<usize>> {
+    match a.get("sizes")? {
+        super::hdf5::AttrValue::Ints(v) => Some(v.iter().map(|&x| x as usize).collect()),
+        super::hdf5::AttrValue::Floats(v) => Some(v.iter().map(|&x| x as usize).collect()),
+        _ => None,
+    }
+}
+
+/// The run's network: its `arch` attribute (layer kinds) when set, else the dense widths of
+/// `sizes`. The file stores a conv net's input features (`sizes[0]`), not its image shape: the
+/// shape is the square image with the fewest channels that resolves `arch` to exactly the
+/// stored `sizes` (input features, then nodes per layer), so a wrong guess cannot pass.
+fn network(a: &Attrs) -> Option<crate::chip::conv::Network> {
+    let sizes = attr_sizes(a)?;
+    let arch = attr_str(a, "arch").filter(|s| !s.is_empty());
+    let Some(arch) = arch else {
+        return (sizes.len() >= 2).then(|| crate::chip::conv::Network::dense(&sizes));
     };
-    let n: f64 = sizes.windows(2).map(|w| w[0] * w[1]).sum();
+    let spec: crate::chip::NetSpec = arch.parse().ok()?;
+    let (features, classes) = (*sizes.first()?, *sizes.last()?);
+    (1..=features.min(64)).find_map(|c| {
+        let side = ((features / c) as f64).sqrt().round() as usize;
+        (c * side * side == features)
+            .then(|| spec.resolve((c, side, side), classes).ok())
+            .flatten()
+            .filter(|net| net.sizes() == sizes)
+    })
+}
+
+/// Weights (differential pairs) of the network: Σ rows × cols of every layer's weight matrix
+/// (a conv layer's kernel counts once, not once per position).
+fn weights(a: &Attrs) -> Option<f64> {
+    let n: f64 = network(a)?
+        .layers()
+        .iter()
+        .map(|l| {
+            let (r, c) = l.weight_shape();
+            (r * c) as f64
+        })
+        .sum();
     (n > 0.0).then_some(n)
+}
+
+/// The network as the table shows it: `arch` when the run has layer kinds, else the widths of
+/// `sizes` (`784-1000-10`).
+fn net_label(a: &Attrs) -> String {
+    match attr_str(a, "arch").filter(|s| !s.is_empty()) {
+        Some(arch) => arch.to_string(),
+        None => attr_sizes(a).map_or("?".into(), |s| {
+            s.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join("-")
+        }),
+    }
 }
 
 /// `name (N train / M test)` from the run's data attributes.
@@ -167,6 +215,7 @@ impl Row {
             status: r.status.clone(),
             point: attr_str(a, super::sweep_layout::POINT).map(str::to_string),
             data: data_label(a),
+            net: net_label(a),
             rounding: attr_str(a, "chip.update.rounding").map(str::to_string),
         }
     }
@@ -182,18 +231,20 @@ fn latency(r: &RunRecord, samples: u64) -> Option<([f64; 4], Option<f64>)> {
     let spec = crate::chip::ChipSpec::parse(attr_str(a, "chip_toml")?, "chip_toml", &[]).ok()?;
     let model = spec.check("chip_toml").ok()?;
     model.spec().timing.as_ref()?;
-    let sizes: Vec<usize> = match a.get("sizes")? {
-        super::hdf5::AttrValue::Ints(v) => v.iter().map(|&x| x as usize).collect(),
-        _ => return None,
-    };
+    // A layer's arrays hold its weight matrix: a conv layer's kernel (out_ch × patch).
+    let shapes: Vec<(usize, usize)> = network(a)?
+        .layers()
+        .iter()
+        .map(|l| l.weight_shape())
+        .collect();
     if e.is_empty() || samples == 0 {
         return None;
     }
     let total = |series: &[Vec<crate::chip::energy::LayerCounters>]| {
         let mut t = [0.0f64; 4];
         for epoch in series {
-            for (l, lc) in epoch.iter().enumerate().take(sizes.len().saturating_sub(1)) {
-                let lat = layer_latency(&model, sizes[l], sizes[l + 1], lc);
+            for (lc, &(n, d)) in epoch.iter().zip(&shapes) {
+                let lat = layer_latency(&model, d, n, lc);
                 for p in 0..4 {
                     t[p] += lat[p].total_ns();
                 }
@@ -232,6 +283,7 @@ pub fn table_cells(rows: &[Row]) -> Vec<Vec<String>> {
         "run",
         "rule",
         "chip",
+        "net",
         "levels",
         "read σ",
         "epochs",
@@ -265,6 +317,7 @@ pub fn table_cells(rows: &[Row]) -> Vec<Vec<String>> {
             r.name.clone(),
             format!("{}{}", r.rule, if r.oracle { "*" } else { "" }),
             r.chip.clone(),
+            r.net.clone(),
             r.levels.map_or("-".into(), |l| l.to_string()),
             r.read_noise.map_or("-".into(), |x| format!("{x}")),
             match r.epochs {
@@ -558,6 +611,7 @@ mod tests {
             status,
             point: None,
             data: "digits (1437 train / 360 test)".into(),
+            net: "conv4k3p1s1,maxpool2,fc10".into(),
             rounding: Some("stochastic".into()),
         }
     }
@@ -580,7 +634,8 @@ mod tests {
             lines[2].contains("bp*")
                 && lines[2].contains("25.00%")
                 && lines[2].contains("1.500")
-                && lines[2].contains("0.100%"),
+                && lines[2].contains("0.100%")
+                && lines[2].contains("conv4k3p1s1,maxpool2,fc10"),
             "{t}"
         );
         // t/sample 2000 + 500 ns, t/inference 1000 ns, EDP 1520 pJ × 2500 ns = 3.80e-15 J·s.
@@ -647,7 +702,30 @@ mod tests {
         );
         assert_eq!(
             figures::what_ran(&rows[..1], &[]),
-            "digits (1437 train / 360 test), chip rram, rule bp*"
+            "digits (1437 train / 360 test), net conv4k3p1s1,maxpool2,fc10, chip rram, rule bp*"
         );
+    }
+
+    #[test]
+    fn a_conv_run_counts_its_kernels_as_its_weights() {
+        use super::super::hdf5::AttrValue;
+        // conv4k3p1 on 3×8×8 (kernel 4 × 27 at 64 positions, pooled to 4 × 16 = 64), fc10:
+        // weights 4·27 + 10·64 = 748; sizes are input features, then nodes per layer.
+        let mut a = Attrs::new();
+        a.insert("sizes".into(), AttrValue::Ints(vec![192, 256, 10]));
+        a.insert(
+            "arch".into(),
+            AttrValue::Text("conv4k3p1,pool2,fc10".into()),
+        );
+        assert_eq!(weights(&a), Some(748.0));
+        assert_eq!(net_label(&a), "conv4k3p1,pool2,fc10");
+        // Sizes that no square image resolves to: no guess.
+        a.insert("sizes".into(), AttrValue::Ints(vec![192, 255, 10]));
+        assert_eq!(weights(&a), None);
+        // A dense run: its widths.
+        a.insert("arch".into(), AttrValue::Text(String::new()));
+        a.insert("sizes".into(), AttrValue::Ints(vec![6, 5, 2]));
+        assert_eq!(weights(&a), Some(40.0));
+        assert_eq!(net_label(&a), "6-5-2");
     }
 }

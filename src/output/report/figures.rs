@@ -16,6 +16,7 @@ const SETTING: &[&str] = &[
     "resamples",
     "chip_toml",
     "sizes",
+    "arch",
     "loss",
     "optimizer",
     "lr",
@@ -139,8 +140,9 @@ pub(super) fn what_ran(rows: &[Row], chips: &[(String, String)]) -> String {
     let rules: Vec<String> = rows.iter().map(rule_tag).collect();
     let several = rules.iter().any(|r| Some(r) != rules.first());
     format!(
-        "{}, chip {}, {} {}",
+        "{}, net {}, chip {}, {} {}",
         distinct(rows.iter().map(|r| r.data.clone()), "data sets"),
+        distinct(rows.iter().map(|r| r.net.clone()), "nets"),
         distinct(
             rows.iter().map(|r| chip_label(chips, &r.chip).to_string()),
             "chips"
