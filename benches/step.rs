@@ -8,18 +8,18 @@
 //! docs/performance.md reports; this file is for comparing commits.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use npchip::lab::bench::{BenchArgs, StepRunner};
+use npchip::lab::bench::{BenchPlan, StepRunner};
 use std::time::Duration;
 
-fn args(sizes: &[usize], chip: &str) -> BenchArgs {
-    BenchArgs {
+fn args(sizes: &[usize], chip: &str) -> BenchPlan {
+    BenchPlan {
         sizes: sizes.to_vec(),
         batch: 1000,
         chip: chip.into(),
         set: Vec::new(),
         rule: "danp-nn".parse().expect("a rule name"),
         inject: npchip::chip::InjectedNoise::None,
-        optimizer: "adam".into(),
+        optimizer: npchip::learn::OptimizerKind::Adam,
         steps: 1,
         repeats: 1,
         warmup: 1,

@@ -34,7 +34,6 @@ const UPWARD_LEFT: &[(&str, &str)] = &[("src/sweep/flags.rs", "cli")];
 /// list only shrinks). The core (`rng`, `linalg`, `data`, `chip`, `learn`, `train`, `run`) is
 /// not here.
 const ANYHOW_LEFT: &[&str] = &[
-    "src/lab/bench.rs",
     "src/output/html.rs",
     "src/output/merge.rs",
     "src/output/plots.rs",
@@ -53,11 +52,7 @@ const ANYHOW_LEFT: &[&str] = &[
 
 /// Files below the top that still define clap flags (the sweep's and bench's own flags), to
 /// move into `src/cli/`; same rules as [`ANYHOW_LEFT`].
-const CLAP_LEFT: &[&str] = &[
-    "src/lab/bench.rs",
-    "src/sweep/flags.rs",
-    "src/sweep/slurm.rs",
-];
+const CLAP_LEFT: &[&str] = &["src/sweep/flags.rs", "src/sweep/slurm.rs"];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {

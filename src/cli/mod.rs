@@ -4,6 +4,7 @@
 //! turns them into validated settings (a [`crate::chip::ChipModel`], a [`crate::run::RunSpec`])
 //! before anything runs, so a bad flag fails fast with a message naming it.
 
+mod bench_cmd;
 mod chip_cmd;
 mod data_cmd;
 mod errors;
@@ -16,6 +17,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
+pub use bench_cmd::BenchArgs;
 pub use errors::error_text;
 pub use interrupt::cancel_on_ctrl_c;
 pub use progress::{show_bar, Terminal};
@@ -54,7 +56,7 @@ pub enum Command {
     #[command(subcommand)]
     Data(DataCommand),
     /// Measure training speed: samples/s and GFLOP/s against the machine's GEMM rate.
-    Bench(crate::lab::bench::BenchArgs),
+    Bench(BenchArgs),
     /// Internal: reads every object of a result file, so that `report`, `merge` and
     /// `--resume` learn in a child process whether libhdf5 survives the file.
     #[command(name = "probe-file", hide = true)]
@@ -170,7 +172,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Chip(c) => chip_cmd::run(c),
         Command::Data(DataCommand::Info { data }) => data_cmd::info(&data),
-        Command::Bench(a) => crate::lab::bench::run(a, &mut std::io::stdout().lock()),
+        Command::Bench(a) => Ok(crate::lab::bench::run(
+            a.plan(),
+            &mut std::io::stdout().lock(),
+        )?),
     }
 }
 

@@ -22,106 +22,88 @@ use crate::data::Split;
 use crate::learn::cost::step_flops;
 use crate::learn::{Learner, Loss, OptimizerKind, RuleSpec};
 use crate::linalg::{gemm, gemm_flops, Op};
-use anyhow::Context;
 use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
 use rand::{Rng as _, SeedableRng};
 use std::io::Write;
 use std::time::Instant;
 
-/// Flags of `npchip bench`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct BenchArgs {
-    /// Layer widths, input first (MNIST-shaped default; CIFAR-shaped: 3072,1024,1024,1024,10).
-    #[arg(long, value_delimiter = ',', default_value = "784,1000,1000,1000,10")]
+/// What `npchip bench` measures, as the CLI built it (its flags: `cli::bench_cmd`).
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    /// Layer widths, input first.
     pub sizes: Vec<usize>,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 1000)]
     pub batch: usize,
-    /// Chip model: a preset (`npchip chip list`) or a TOML file.
-    #[arg(long, default_value = "ideal")]
+    /// Chip model: a preset name or a TOML file.
     pub chip: String,
-    /// Override a chip parameter, e.g. `--set device.levels=16` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    /// Chip parameter overrides, `KEY=VALUE`.
     pub set: Vec<String>,
-    /// Learning rule (as `train --rule`).
-    #[arg(long, default_value = "danp-nn", value_parser = parse_rule)]
+    /// Learning rule.
     pub rule: RuleSpec,
-    /// Injected noise (as `train --inject`); NP and INP need readable:SIGMA.
-    #[arg(long, default_value = "none", value_parser = parse_inject)]
+    /// Injected noise.
     pub inject: InjectedNoise,
-    /// Optimiser: sgd or adam.
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
     /// Training steps per timed measurement.
-    #[arg(long, default_value_t = 5)]
     pub steps: usize,
     /// Timed measurements (the median is reported).
-    #[arg(long, default_value_t = 3)]
     pub repeats: usize,
     /// Untimed steps first (allocations, page faults, caches).
-    #[arg(long, default_value_t = 1)]
     pub warmup: usize,
     /// Threads per run (0: all cores).
-    #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Independent runs at once, one OS thread each (a sweep's workers).
-    #[arg(long, default_value_t = 1)]
+    /// Independent runs at once, one OS thread each.
     pub runs: usize,
-    /// Training samples of the synthetic dataset held in memory (MNIST has 60000, CIFAR 50000).
-    #[arg(long, default_value_t = 60000)]
+    /// Training samples of the synthetic dataset held in memory.
     pub samples: usize,
     /// First measure the best faer GEMM rate at the step's shapes and report the ratio.
-    #[arg(long)]
     pub gemm: bool,
     /// Run seed.
-    #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Physical array sizes to compare in one run, e.g. `0,256` (unbounded against 256×256
-    /// arrays: `array.rows = array.cols = N`). The configurations' measurements interleave, each
-    /// paired with the same GEMM reference (with `--gemm`); the first is the baseline.
-    #[arg(long, value_delimiter = ',')]
+    /// Physical array sizes to compare in one run (0: unbounded); the first is the baseline.
     pub arrays: Vec<u32>,
-    /// Fraction of the batch each R update learns from (as `train --decor-sample`).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_fraction)]
+    /// Fraction of the batch each R update learns from (as `train --decor-sample`), in (0, 1].
     pub decor_sample: f32,
-    /// A network of layer kinds instead of `--sizes`, as `train --arch`, optionally with the
-    /// synthetic input's shape: `conv32k3p1,pool2,fc10[@3x32x32]` (default input 3x32x32).
-    #[arg(long)]
+    /// A network of layer kinds instead of `sizes` (conv layers allowed), with the synthetic
+    /// input's shape.
     pub arch: Option<BenchNet>,
 }
 
-/// `--decor-sample`: a number in (0, 1].
-fn parse_fraction(s: &str) -> Result<f32, String> {
-    s.parse::<f32>()
-        .ok()
-        .filter(|f| *f > 0.0 && *f <= 1.0)
-        .ok_or_else(|| "allowed a number in (0, 1]".into())
-}
-
-impl BenchArgs {
-    /// The network the bench builds: `--arch` (conv layers allowed) or the dense `--sizes`.
-    pub fn network(&self) -> anyhow::Result<Network> {
+impl BenchPlan {
+    /// The network the bench builds: `arch` (conv layers allowed) or the dense `sizes`.
+    pub fn network(&self) -> Result<Network, BenchError> {
         match &self.arch {
-            Some(a) => a.network().map_err(anyhow::Error::msg),
-            None => {
-                anyhow::ensure!(
-                    self.sizes.len() >= 2 && !self.sizes.contains(&0),
-                    "--sizes needs at least two widths, all ≥ 1"
-                );
-                Ok(Network::dense(&self.sizes))
-            }
+            Some(a) => a.network().map_err(BenchError::Plan),
+            None if self.sizes.len() < 2 || self.sizes.contains(&0) => Err(BenchError::Plan(
+                "--sizes needs at least two widths, all ≥ 1".into(),
+            )),
+            None => Ok(Network::dense(&self.sizes)),
         }
     }
 }
 
-fn parse_rule(s: &str) -> Result<RuleSpec, String> {
-    s.parse()
-}
-
-/// As `train --inject`: the one parser of [`InjectedNoise`] (`crate::run::choices`).
-fn parse_inject(s: &str) -> Result<InjectedNoise, String> {
-    s.parse().map_err(|allowed| format!("allowed {allowed}"))
+/// Why a benchmark could not run: the plan is refused (naming the flag and what is allowed),
+/// the chip model does not load, a step fails, or the output cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A flag value the benchmark cannot use.
+    #[error("{0}")]
+    Plan(String),
+    /// The chip model of `--chip`.
+    #[error("--chip {chip}: {source}")]
+    Chip {
+        /// As given.
+        chip: String,
+        /// Why it does not load.
+        source: crate::chip::ModelError,
+    },
+    /// A training step.
+    #[error(transparent)]
+    Step(#[from] crate::learn::RuleError),
+    /// Writing the results.
+    #[error("writing the results: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// The bytes a run must hold, by kind (what the peak-memory target is measured against).
@@ -265,11 +247,6 @@ pub struct StepTiming {
     pub decorrelate_share: f64,
 }
 
-fn optimizer_kind(s: &str) -> anyhow::Result<OptimizerKind> {
-    s.parse()
-        .map_err(|allowed| anyhow::anyhow!("--optimizer {s}: allowed {allowed}"))
-}
-
 /// A chip, its controller and a synthetic dataset, as `train` would build them: what the
 /// benchmarks (here and in `benches/`) time, one [`StepRunner::step`] at a time.
 pub struct StepRunner {
@@ -286,9 +263,11 @@ pub struct StepRunner {
 
 impl StepRunner {
     /// Builds the chip and controller of `a` (run seed `seed`) and its synthetic dataset.
-    pub fn new(a: &BenchArgs, seed: u64) -> anyhow::Result<StepRunner> {
-        let model =
-            presets::resolve(&a.chip, &a.set).with_context(|| format!("--chip {}", a.chip))?;
+    pub fn new(a: &BenchPlan, seed: u64) -> Result<StepRunner, BenchError> {
+        let model = presets::resolve(&a.chip, &a.set).map_err(|source| BenchError::Chip {
+            chip: a.chip.clone(),
+            source,
+        })?;
         let net = a.network()?;
         let classes = net
             .layers()
@@ -311,13 +290,7 @@ impl StepRunner {
             seed,
         };
         let mut chip = Chip::build_net(&model, config, net);
-        let learner = Learner::new(
-            &chip.port(),
-            a.rule,
-            Loss::CrossEntropy,
-            optimizer_kind(&a.optimizer)?,
-            1e-4,
-        );
+        let learner = Learner::new(&chip.port(), a.rule, Loss::CrossEntropy, a.optimizer, 1e-4);
         // Synthetic training set: pixels uniform in [0, 1], random labels (speed does not
         // depend on what is learned).
         let mut rng = crate::rng::Rng::seed_from_u64(seed ^ 0xbe4c);
@@ -347,7 +320,7 @@ impl StepRunner {
     }
 
     /// One training step on the next batch (gathered as the training loop does).
-    pub fn step(&mut self) -> anyhow::Result<()> {
+    pub fn step(&mut self) -> Result<(), BenchError> {
         let per_epoch = self.order.len() / self.batch;
         let k = self.steps % per_epoch;
         let idx = &self.order[k * self.batch..(k + 1) * self.batch];
@@ -362,10 +335,10 @@ impl StepRunner {
 /// Builds the chip, controller and dataset of one benchmark run and times its steps; with a
 /// `reference` shape, re-measures the GEMM rate there before each measurement.
 pub fn time_steps(
-    a: &BenchArgs,
+    a: &BenchPlan,
     seed: u64,
     reference: Option<GemmShape>,
-) -> anyhow::Result<StepTiming> {
+) -> Result<StepTiming, BenchError> {
     crate::linalg::set_threads(a.threads);
     let mut setup = StepRunner::new(a, seed)?;
     let rss_built = rss_bytes();
@@ -408,11 +381,11 @@ pub fn time_steps(
 /// the machine hits all alike; prints per size the step time, samples/s, the ratio to the
 /// first size (median of per-repeat ratios) and to the in-run GEMM rate.
 fn run_arrays(
-    a: &BenchArgs,
+    a: &BenchPlan,
     reference: Option<GemmShape>,
     flops: f64,
     out: &mut dyn Write,
-) -> anyhow::Result<()> {
+) -> Result<(), BenchError> {
     crate::linalg::set_threads(a.threads);
     let mut runners = Vec::new();
     for &n in &a.arrays {
@@ -474,12 +447,11 @@ fn run_arrays(
 }
 
 /// Runs the benchmark; the results go to `out` (the CLI passes stdout).
-pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
     let net = a.network()?;
-    anyhow::ensure!(
-        a.batch >= 1 && a.runs >= 1,
-        "--batch and --runs must be ≥ 1"
-    );
+    if a.batch == 0 || a.runs == 0 {
+        return Err(BenchError::Plan("--batch and --runs must be ≥ 1".into()));
+    }
     crate::linalg::set_threads(a.threads);
     let threads = crate::linalg::threads();
     let flops = step_flops(&a.rule, &net, a.batch);
@@ -548,10 +520,11 @@ pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     // With several runs the reference is not re-measured (the runs would disturb it).
     let reference = if a.runs == 1 { best } else { None };
     if !a.arrays.is_empty() {
-        anyhow::ensure!(
-            a.runs == 1,
-            "--arrays compares sizes within one run: use --runs 1"
-        );
+        if a.runs != 1 {
+            return Err(BenchError::Plan(
+                "--arrays compares sizes within one run: use --runs 1".into(),
+            ));
+        }
         return run_arrays(&a, reference, flops, out);
     }
     let timings: Vec<StepTiming> = if a.runs == 1 {
@@ -566,7 +539,7 @@ pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 .collect();
             hs.into_iter()
                 .map(|h| h.join().expect("bench run panicked"))
-                .collect::<anyhow::Result<Vec<_>>>()
+                .collect::<Result<Vec<_>, BenchError>>()
         })?
     };
     let sps: f64 = timings.iter().map(|t| a.batch as f64 / t.step_s).sum();
@@ -615,7 +588,7 @@ pub fn run(a: BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         &net,
         a.batch,
         a.rule.decorrelated,
-        a.optimizer == "adam",
+        a.optimizer == OptimizerKind::Adam,
         a.samples.max(a.batch),
     );
     let budget_total = budget.total() * a.runs as f64;
@@ -717,14 +690,14 @@ mod tests {
             ("ideal", split),
             ("rram", Vec::new()),
         ] {
-            let args = BenchArgs {
+            let args = BenchPlan {
                 sizes: vec![784, 400, 10],
                 batch: 500,
                 chip: chip.into(),
                 set,
                 rule: "danp-nn".parse().unwrap(),
                 inject: InjectedNoise::Hidden { sigma: 1e-2 },
-                optimizer: "adam".into(),
+                optimizer: OptimizerKind::Adam,
                 steps: 1,
                 repeats: 1,
                 warmup: 0,
@@ -761,14 +734,14 @@ mod tests {
         // over 5 arrays).
         let split = vec!["array.rows=16".to_string(), "array.cols=16".to_string()];
         for (chip, set) in [("ideal", Vec::new()), ("rram", split)] {
-            let args = BenchArgs {
+            let args = BenchPlan {
                 sizes: Vec::new(),
                 batch: 20,
                 chip: chip.into(),
                 set,
                 rule: "danp-nn".parse().unwrap(),
                 inject: InjectedNoise::Hidden { sigma: 1e-2 },
-                optimizer: "adam".into(),
+                optimizer: OptimizerKind::Adam,
                 steps: 1,
                 repeats: 1,
                 warmup: 0,
@@ -798,28 +771,5 @@ mod tests {
             assert_eq!(one, run(1), "{chip}: two single-threaded runs differ");
             assert_eq!(one, run(2), "{chip}: 1 and 2 threads differ");
         }
-    }
-
-    #[test]
-    fn bench_flags_parse() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct T {
-            #[command(flatten)]
-            b: BenchArgs,
-        }
-        let t = T::try_parse_from([
-            "x",
-            "--sizes",
-            "3072,1024,10",
-            "--chip",
-            "rram",
-            "--gemm",
-            "--threads",
-            "1",
-        ])
-        .unwrap();
-        assert_eq!(t.b.sizes, vec![3072, 1024, 10]);
-        assert!(t.b.gemm);
     }
 }
