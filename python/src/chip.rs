@@ -456,5 +456,6 @@ fn bare_learner(spec: &RunSpec, chip: &Chip) -> Learner {
         optimizer: Optimizer::new(OptimizerKind::Sgd, spec.lr, &shapes),
         ws: Default::default(),
         grads: Default::default(),
+        times: Default::default(),
     }
 }

@@ -94,7 +94,7 @@ def test_numpy_anp_nn_learns_digits_on_rram(digits, tmp_path):
         np.testing.assert_array_equal(run["epochs/test_acc"][:], acc)
         assert run["epochs/epoch"][:].tolist() == list(range(1, 11))
         counters = run["epochs/counters"][:]
-        assert counters.shape == (10, 2, 4, 10)
+        assert counters.shape == (10, 2, 4, 14)
         pulses = counters[..., 5] + counters[..., 6]
         assert (pulses[:, :, 2] > 0).all(), "the update phase programmed pulses every epoch"
         assert (run["epochs/eval_counters"][:, :, 1:] == 0).all(), "evaluation is inference only"

@@ -74,7 +74,7 @@ def test_every_port_and_trace_method_returns_only_measurements(chip):
     assert port.decorrelate(0, t.inputs(0)) is None
     assert port.count_digital(1, "update", 7) is None
     after = port.counters()
-    assert after.shape == (2, 4, 10) and after.dtype == np.uint64
+    assert after.shape == (2, 4, 14) and after.dtype == np.uint64
     assert after[1, 2, 8] - before[1, 2, 8] == 7, "count_digital priced 7 ops"
     assert after[0, 2, 5] + after[0, 2, 6] > before[0, 2, 5] + before[0, 2, 6], "pulses"
     assert after[0, 3].sum() > before[0, 3].sum(), "the decorrelator update was counted"
@@ -108,7 +108,7 @@ def test_the_oracle_refuses_another_chips_trace():
 def test_the_chip_methods_return_only_lab_values(chip, tmp_path):
     data = npchip.load_data("digits")
     assert chip.sizes == [8, 6, 3]
-    assert chip.counters().shape == (2, 4, 10) and chip.energy().shape == (2, 4, 5)
+    assert chip.counters().shape == (2, 4, 14) and chip.energy().shape == (2, 4, 5)
     assert chip.advance_step() is None
     small = npchip.Chip("rram", [64, 5, 10], seed=1)
     loss, acc = small.evaluate(data["x_test"], data["y_test"])

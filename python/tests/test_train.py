@@ -42,7 +42,7 @@ def test_train_is_bit_identical_to_the_cli(cli_binary, tmp_path):
         for key in ["rule", "sizes", "lr", "seed", "chip_toml", "oracle"]:
             a, b = f["runs/run0"].attrs[key], g["runs/run0"].attrs[key]
             assert np.array_equal(a, b), key
-    assert py.counters.shape == (3, 3, 4, 10)
+    assert py.counters.shape == (3, 3, 4, 14)
     assert py.energy_pj.shape == (3, 3, 4, 5) and (py.energy_pj.sum(axis=(1, 2, 3)) > 0).all()
     assert py.test_acc.dtype == np.float64 and py.epoch.tolist() == [1, 2, 3]
 
