@@ -31,6 +31,16 @@ pub fn set_threads(n: usize) {
     THREADS.with(|t| t.set(n));
 }
 
+/// Runs `f` with this OS thread's setting at `n` threads, then restores the setting: a task
+/// that already runs beside others on rayon's pool (one array of a split layer) keeps its
+/// products and element-wise loops on its own thread instead of nesting more parallelism.
+pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
+    let before = THREADS.with(|t| t.replace(n));
+    let r = f();
+    THREADS.with(|t| t.set(before));
+    r
+}
+
 /// The thread count in force on this OS thread (resolved: never 0).
 pub fn threads() -> usize {
     let n = THREADS.with(|t| t.get());

@@ -21,10 +21,9 @@
 use super::crossbar::{Dac, Scratch, Sink, Tile};
 use super::energy::Counters;
 use super::model::ChipModel;
-use crate::linalg::copy_into;
-#[cfg(test)]
-use crate::linalg::{for_pieces, piece_cols};
+use crate::linalg::{copy_into, for_pieces, piece_cols, threads, with_threads};
 use nalgebra::DMatrix;
+use rayon::prelude::*;
 
 /// Cumulative events of one physical array (designer traces; reset with the chip's traces).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,6 +65,18 @@ pub(in crate::chip) fn split(n: usize, max: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// The scratch of one lane of a concurrent read: the arrays of a split layer whose partial
+/// sums are added into the same outputs (one output part of a forward read, one input part of a
+/// transposed read), read one after another on one thread while the other lanes run beside
+/// them. Its own DAC scratch, product buffer, partial-sum accumulator and counters, never state.
+#[derive(Default)]
+struct Lane {
+    scratch: Scratch,
+    part: DMatrix<f32>,
+    acc: DMatrix<f32>,
+    counters: Counters,
+}
+
 /// Stream unit of array `a` of the grid whose first array is `unit`: array 0 keeps the unit (so
 /// an unsplit layer draws exactly what it drew before arrays existed), the others set bits
 /// above every unit the chip uses (layers `1 + l`, decorrelators `2²⁰ + l`).
@@ -94,6 +105,8 @@ pub(in crate::chip) struct ArrayGrid {
     keep_partials: bool,
     /// The arrays' shared read scratch (see [`Scratch`]).
     scratch: Scratch,
+    /// Per-lane scratch of concurrent reads ([`ArrayGrid::read_lanes`]).
+    lanes: Vec<Lane>,
 }
 
 impl ArrayGrid {
@@ -136,6 +149,7 @@ impl ArrayGrid {
             parts: (0..n).map(|_| DMatrix::zeros(0, 0)).collect(),
             keep_partials: false,
             scratch: Scratch::default(),
+            lanes: Vec::new(),
         }
     }
 
@@ -282,6 +296,27 @@ impl ArrayGrid {
         // read after part k − 1, so every output's partial sums are added in input-part
         // order, as a separate adder pass over all arrays' buffers would add them.
         let (n_out, b) = (self.out_parts.len(), x.ncols());
+        if self.concurrent(n_out) {
+            self.read_lanes(x, y, false, c);
+        } else {
+            self.read_in_turn(x, y, c);
+        }
+        // The digital partial-sum adds: one per output per array along the input after the first.
+        c.digital_ops += ((self.in_parts.len() - 1) * self.rows * b) as u64;
+    }
+
+    /// Whether a split read or update runs its `lanes` independent parts on rayon's pool, one
+    /// thread each: small products on one thread each beat the same products one after another,
+    /// each split over every thread (a synchronisation per product). Every lane's arithmetic
+    /// is the sequential one (own streams, partial sums added in the same order), so results
+    /// are the same bits either way; a lab that keeps per-array partial sums reads in turn.
+    fn concurrent(&self, lanes: usize) -> bool {
+        lanes > 1 && !self.keep_partials && threads() > 1
+    }
+
+    /// [`ArrayGrid::read`] of a split layer one array after another.
+    fn read_in_turn(&mut self, x: &DMatrix<f32>, y: &mut DMatrix<f32>, c: &mut Counters) {
+        let (n_out, b) = (self.out_parts.len(), x.ncols());
         if y.shape() != (self.rows, b) {
             *y = DMatrix::zeros(self.rows, b);
         }
@@ -298,8 +333,102 @@ impl ArrayGrid {
                 t.read_rows_to(x, i, dac, part, sink, c)
             });
         }
-        // The digital partial-sum adds: one per output per array along the input after the first.
-        c.digital_ops += ((self.in_parts.len() - 1) * self.rows * b) as u64;
+    }
+
+    /// A split read with its lanes side by side: lane l holds the arrays that add into one
+    /// output part (forward: output part l, arrays along the input in order; transposed: input
+    /// part l, arrays along the outputs in order). Each lane converts its own DAC inputs (the
+    /// same bits as sharing them, see [`Dac`]), accumulates its converted partial sums in its
+    /// own buffer in the sequential order, and the lanes' sums are then placed into `y`.
+    fn read_lanes(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &mut DMatrix<f32>,
+        transposed: bool,
+        c: &mut Counters,
+    ) {
+        let ArrayGrid {
+            rows,
+            cols,
+            out_parts,
+            in_parts,
+            tiles,
+            stats,
+            lanes,
+            ..
+        } = self;
+        let (n_out, b) = (out_parts.len(), x.ncols());
+        let (n, lane_parts) = if transposed {
+            (*cols, &*in_parts)
+        } else {
+            (*rows, &*out_parts)
+        };
+        if y.shape() != (n, b) {
+            *y = DMatrix::zeros(n, b);
+        }
+        if lanes.len() < lane_parts.len() {
+            lanes.resize_with(lane_parts.len(), Lane::default);
+        }
+        let lanes = &mut lanes[..lane_parts.len()];
+        // Each lane's arrays with the offset of the lines that drive them, in summing order.
+        let mut work: Vec<Vec<(&mut Tile, &mut ArrayStats, usize)>> =
+            lane_parts.iter().map(|_| Vec::new()).collect();
+        for (a, (t, s)) in tiles.iter_mut().zip(stats.iter_mut()).enumerate() {
+            let (m, k) = (a % n_out, a / n_out);
+            let (lane, drive) = if transposed {
+                (k, out_parts[m].0)
+            } else {
+                (m, in_parts[k].0)
+            };
+            work[lane].push((t, s, drive));
+        }
+        work.into_par_iter()
+            .zip(lanes.par_iter_mut())
+            .zip(lane_parts.par_iter())
+            .for_each(|((arrays, lane), &(_, len))| {
+                if lane.acc.shape() != (len, b) {
+                    lane.acc = DMatrix::zeros(len, b);
+                }
+                lane.counters = Counters::default();
+                with_threads(1, || {
+                    for (pos, (t, s, drive)) in arrays.into_iter().enumerate() {
+                        let Lane {
+                            scratch,
+                            part,
+                            acc,
+                            counters,
+                        } = &mut *lane;
+                        t.swap_scratch(scratch);
+                        let before = *counters;
+                        let sink = Sink {
+                            y: acc,
+                            row0: 0,
+                            first: pos == 0,
+                        };
+                        if transposed {
+                            t.read_transposed_rows_to(x, drive, Dac::Convert, part, sink, counters);
+                        } else {
+                            t.read_rows_to(x, drive, Dac::Convert, part, sink, counters);
+                        }
+                        s.add_delta(&before, counters);
+                        t.swap_scratch(scratch);
+                    }
+                });
+            });
+        let lanes = &*lanes;
+        let pc = piece_cols(n);
+        for_pieces(y.as_mut_slice(), pc * n, |p, yp| {
+            for (jj, col) in yp.chunks_mut(n).enumerate() {
+                let j = p * pc + jj;
+                for (lane, &(off, len)) in lanes.iter().zip(lane_parts) {
+                    col[off..off + len]
+                        .copy_from_slice(&lane.acc.as_slice()[j * len..(j + 1) * len]);
+                }
+            }
+        });
+        for lane in lanes {
+            *c += lane.counters;
+        }
     }
 
     /// `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the arrays are driven from their
@@ -322,6 +451,11 @@ impl ArrayGrid {
         // Output part m is visited after m − 1: each input's partial sums are added in
         // output-part order, as a separate adder pass would add them.
         let (n_out, b) = (self.out_parts.len(), x.ncols());
+        if self.concurrent(self.in_parts.len()) {
+            self.read_lanes(x, y, true, c);
+            c.digital_ops += ((n_out - 1) * self.cols * b) as u64;
+            return;
+        }
         if y.shape() != (self.cols, b) {
             *y = DMatrix::zeros(self.cols, b);
         }
@@ -368,6 +502,25 @@ impl ArrayGrid {
             return Self::on_tile(&mut self.tiles, &mut self.stats, 0, c, |t, c| {
                 t.update(dw, c)
             });
+        }
+        if self.concurrent(self.tiles.len()) {
+            // Arrays program their own devices from their own streams: side by side, one
+            // thread each, counted per array and summed in array order.
+            let bounds: Vec<_> = (0..self.tiles.len()).map(|a| self.bounds(a)).collect();
+            let counts: Vec<Counters> = self
+                .tiles
+                .par_iter_mut()
+                .zip(self.stats.par_iter_mut())
+                .zip(bounds.par_iter())
+                .map(|((t, s), &(o, _, i, _))| {
+                    let mut ca = Counters::default();
+                    with_threads(1, || t.update_block(dw, o, i, &mut ca));
+                    s.add_delta(&Counters::default(), &ca);
+                    ca
+                })
+                .collect();
+            counts.into_iter().for_each(|ca| *c += ca);
+            return;
         }
         for a in 0..self.tiles.len() {
             let (o, _, i, _) = self.bounds(a);
@@ -537,6 +690,41 @@ mod tests {
             // Not trivially equal: the read produced values.
             assert!(y.iter().any(|v| *v != 0.0));
         }
+    }
+
+    #[test]
+    fn arrays_side_by_side_give_the_bits_of_arrays_in_turn() {
+        // Two threads read and program the arrays of a split layer side by side (one lane per
+        // output part forward, per input part transposed, one task per array for pulses); one
+        // thread visits them in turn. Same reads, same conductances, same counts, same
+        // per-array statistics, bit for bit, over several steps of noisy reads and updates.
+        let run = |threads: usize| {
+            crate::linalg::with_threads(threads, || {
+                let mut g = grid(11);
+                let (mut outs, mut c) = (Vec::new(), Counters::default());
+                for step in 0..3 {
+                    let (mut y, mut yt) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+                    g.read(&inputs(250, 33 + step), &mut y, &mut c);
+                    g.read_transposed(&inputs(70, 21), &mut yt, &mut c);
+                    let dw = DMatrix::from_fn(70, 250, |i, j| {
+                        ((i * 7 + j * 13 + step * 5) % 37) as f32 * 2e-4 - 3.6e-3
+                    });
+                    g.update(&dw, &mut c);
+                    outs.push((y, yt));
+                }
+                (outs, c, g.stats().to_vec(), g.weights())
+            })
+        };
+        let (seq, par) = (run(1), run(2));
+        for ((y1, t1), (y2, t2)) in seq.0.iter().zip(&par.0) {
+            assert!(crate::linalg::same_bits(y1.as_slice(), y2.as_slice()));
+            assert!(crate::linalg::same_bits(t1.as_slice(), t2.as_slice()));
+            assert!(y1.iter().any(|v| *v != 0.0) && t1.iter().any(|v| *v != 0.0));
+        }
+        assert_eq!(seq.1, par.1);
+        assert!(seq.1.pulses_up > 0 && seq.1.adc_conversions > 0);
+        assert_eq!(seq.2, par.2);
+        assert!(crate::linalg::same_bits(seq.3.as_slice(), par.3.as_slice()));
     }
 
     #[test]
