@@ -13,10 +13,14 @@
 //! (784 inputs at 256 → 4 × 196). Equal parts keep every array's ADC range equally used.
 //!
 //! Speed: each array reads its slice of the batch in place (a view of the input rows, no copy)
-//! with one product over the whole batch into one buffer shared by all arrays; its ADC loop
-//! adds the converted partial sums into the layer's output column by column while they are in
-//! cache (no per-array buffers, no adder pass). Updates read each array's Δw block in place. With one array (unbounded, or a layer that fits) every call goes straight
-//! to that tile, so results are bit for bit those of an unsplit tile.
+//! with one product over the whole batch, and its ADC loop adds the converted partial sums into
+//! an accumulator column by column while they are in cache (no adder pass). With more than one
+//! thread, the *lanes* — the arrays adding into one output part — run side by side, one thread
+//! each, since small products on one thread each beat the same products split over every
+//! thread; in turn, one thread, the arrays share one product buffer and DAC conversion. Both
+//! give the same bits. Updates read each array's Δw block in place, one array per task. With
+//! one array (unbounded, or a layer that fits) every call goes straight to that tile, so
+//! results are bit for bit those of an unsplit tile.
 
 use super::crossbar::{Dac, Scratch, Sink, Tile};
 use super::energy::Counters;
