@@ -170,6 +170,22 @@ fn every_bad_input_is_refused_with_a_clear_message() {
 /// prints no accuracy line for it: the file and the terminal agree on the finished epochs.
 #[test]
 fn ctrl_c_exits_non_zero_and_prints_no_result_for_the_cut_epoch() {
+    interrupt_mid_run(libc::SIGINT);
+}
+
+/// SIGTERM — what `scancel`, a Slurm time limit (before its SIGKILL) and `kill` send — ends a
+/// run the same way as Ctrl-C: batch finished, file closed and marked interrupted, resumable.
+#[test]
+fn sigterm_closes_the_file_like_ctrl_c() {
+    let (_dir, out) = interrupt_mid_run(libc::SIGTERM);
+    let run = &npchip::output::hdf5::read_runs(&out).unwrap()[0];
+    assert_eq!(run.status, npchip::output::hdf5::RunStatus::Interrupted);
+    assert!(!run.epochs.epoch.is_empty());
+}
+
+/// Runs a long `train` on the embedded digits, sends `signal` in the middle of a later epoch,
+/// and checks the exit and what it printed; returns the result file with its directory.
+fn interrupt_mid_run(signal: i32) -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("int.h5");
     let mut child = Command::new(env!("CARGO_BIN_EXE_npchip"))
@@ -197,7 +213,7 @@ fn ctrl_c_exits_non_zero_and_prints_no_result_for_the_cut_epoch() {
     }
     std::thread::sleep(Duration::from_millis(150));
     // SAFETY: signalling our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     let mut rest = String::new();
     err.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
@@ -214,7 +230,10 @@ fn ctrl_c_exits_non_zero_and_prints_no_result_for_the_cut_epoch() {
         Some(1),
         "interrupted is not success:\n{stderr}"
     );
-    assert!(stderr.contains("interrupted (Ctrl-C) in epoch"), "{stderr}");
+    assert!(
+        stderr.contains("interrupted (Ctrl-C or SIGTERM) in epoch"),
+        "{stderr}"
+    );
     assert!(stderr.contains("not stored"), "{stderr}");
     // "N epochs in the file" on stdout equals the accuracy lines printed.
     let done: usize = stdout
@@ -232,4 +251,5 @@ fn ctrl_c_exits_non_zero_and_prints_no_result_for_the_cut_epoch() {
         "printed accuracy lines vs epochs in the file\n{stderr}"
     );
     assert!(done >= 1);
+    (d, out)
 }

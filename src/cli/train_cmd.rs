@@ -129,7 +129,7 @@ pub(super) fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
                 // Interrupted is not success: the exit status says so (as `sweep` does), and
                 // the message says what the file holds and how to go on.
                 anyhow::bail!(
-                    "interrupted (Ctrl-C) in epoch {}: run {} in {} holds the {} finished epoch{}; continue with: npchip train --resume {}",
+                    "interrupted (Ctrl-C or SIGTERM) in epoch {}: run {} in {} holds the {} finished epoch{}; continue with: npchip train --resume {}",
                     o.last_epoch,
                     o.run,
                     o.path.display(),
