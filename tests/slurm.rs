@@ -185,8 +185,9 @@ fn a_generated_job_array_runs_on_slurm_and_reruns_exactly_the_cancelled_shard() 
         .collect();
     assert!(accs.len() > 4, "{accs:?}");
 
-    // A task cancelled while running (as a time limit does): its run stays `running` in the
-    // shard file, and the merge names it and both shards. Two long runs, one per shard.
+    // A task cancelled while running (as a time limit does): Slurm's SIGTERM lets the run
+    // finish its batch and close its shard file marked `interrupted` (before any SIGKILL),
+    // and the merge names it and both shards. Two long runs, one per shard.
     let long = [
         "sweep",
         "--chip",
@@ -229,8 +230,8 @@ fn a_generated_job_array_runs_on_slurm_and_reruns_exactly_the_cancelled_shard() 
     assert!(
         log.contains("2 of 2 grid points are in no input or did not finish: 0-1")
             && log.contains("2 started but did not finish")
-            && log.contains("run0000 running")
-            && log.contains("run0001 running")
+            && log.contains("run0000 interrupted")
+            && log.contains("run0001 interrupted")
             && log.contains(&format!("{} 0,1", submit.display())),
         "{log}"
     );
