@@ -22,7 +22,7 @@
 //! one array (unbounded, or a layer that fits) every call goes straight to that tile, so
 //! results are bit for bit those of an unsplit tile.
 
-use super::crossbar::{Dac, Scratch, Sink, Tile};
+use super::crossbar::{Dac, Direction, Scratch, Sink, Tile};
 use super::energy::Counters;
 use super::model::ChipModel;
 use crate::linalg::{copy_into, for_pieces, piece_cols, threads, with_threads};
@@ -334,7 +334,7 @@ impl ArrayGrid {
             };
             self.read_tile(a, c, |t, part, c| {
                 let sink = Sink { y, row0: o, first };
-                t.read_rows_to(x, i, dac, part, sink, c)
+                t.read_lines(x, i, Direction::Forward, dac, part, Some(sink), c)
             });
         }
     }
@@ -409,11 +409,12 @@ impl ArrayGrid {
                             row0: 0,
                             first: pos == 0,
                         };
-                        if transposed {
-                            t.read_transposed_rows_to(x, drive, Dac::Convert, part, sink, counters);
+                        let dir = if transposed {
+                            Direction::Transposed
                         } else {
-                            t.read_rows_to(x, drive, Dac::Convert, part, sink, counters);
-                        }
+                            Direction::Forward
+                        };
+                        t.read_lines(x, drive, dir, Dac::Convert, part, Some(sink), counters);
                         s.add_delta(&before, counters);
                         t.swap_scratch(scratch);
                     }
@@ -474,7 +475,7 @@ impl ArrayGrid {
                         row0: i,
                         first: m == 0,
                     };
-                    t.read_transposed_rows_to(x, o, dac, part, sink, c)
+                    t.read_lines(x, o, Direction::Transposed, dac, part, Some(sink), c)
                 });
             }
         }
@@ -654,11 +655,12 @@ mod tests {
             for a in 0..own.tiles.len() {
                 let (o, _, i, _) = own.bounds(a);
                 let (t, part) = (&mut own.tiles[a], &mut own.parts[a]);
-                if transposed {
-                    t.read_transposed_rows(&x, o, Dac::Convert, part, &mut c_own);
+                let (r0, dir) = if transposed {
+                    (o, Direction::Transposed)
                 } else {
-                    t.read_rows(&x, i, Dac::Convert, part, &mut c_own);
-                }
+                    (i, Direction::Forward)
+                };
+                t.read_lines(&x, r0, dir, Dac::Convert, part, None, &mut c_own);
             }
             let mut expect = DMatrix::zeros(0, 0);
             let parts = &own.parts;

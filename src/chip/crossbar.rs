@@ -43,7 +43,7 @@ pub(super) struct AdcHistogram {
 
 /// Which lines a read drives: the inputs (forward, `W·x`) or the outputs (transposed, `Wᵀ·x`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Direction {
+pub(in crate::chip) enum Direction {
     Forward,
     Transposed,
 }
@@ -249,62 +249,23 @@ impl Tile {
         );
     }
 
-    /// [`Tile::read`] of the input lines `r0 .. r0 + cols` of `x`, a view, not a copy: what
-    /// one array of a split layer receives (`array_grid.rs`).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(super) fn read_rows(
+    /// One array of a split layer: [`Tile::read`] (forward) or [`Tile::read_transposed`] of
+    /// the lines `r0 ..` of `x` that drive this array (a view, not a copy), taking the DAC
+    /// conversion from the shared scratch with [`Dac::Reuse`]. With a `sink`, the converted
+    /// partial sums also go into the layer's output in the same pass that converts them (see
+    /// [`Sink`]); `y` is this array's scratch and holds its converted partial sums afterwards.
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::chip) fn read_lines(
         &mut self,
         x: &DMatrix<f32>,
         r0: usize,
+        dir: Direction,
         dac: Dac,
         y: &mut DMatrix<f32>,
+        sink: Option<Sink<'_>>,
         c: &mut Counters,
     ) {
-        self.read_driven(ReadInput::Batch(x, r0), Direction::Forward, dac, y, None, c);
-    }
-
-    /// [`Tile::read_rows`] whose converted partial sums also go into the layer's output in the
-    /// same pass that converts them (see [`Sink`]); `y` is this array's scratch and holds its
-    /// converted partial sums afterwards.
-    pub(super) fn read_rows_to(
-        &mut self,
-        x: &DMatrix<f32>,
-        r0: usize,
-        dac: Dac,
-        y: &mut DMatrix<f32>,
-        sink: Sink<'_>,
-        c: &mut Counters,
-    ) {
-        let (input, dir) = (ReadInput::Batch(x, r0), Direction::Forward);
-        self.read_driven(input, dir, dac, y, Some(sink), c);
-    }
-
-    /// [`Tile::read_transposed`] of the lines `r0 .. r0 + rows` of `x`.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(super) fn read_transposed_rows(
-        &mut self,
-        x: &DMatrix<f32>,
-        r0: usize,
-        dac: Dac,
-        y: &mut DMatrix<f32>,
-        c: &mut Counters,
-    ) {
-        let (input, dir) = (ReadInput::Batch(x, r0), Direction::Transposed);
-        self.read_driven(input, dir, dac, y, None, c);
-    }
-
-    /// [`Tile::read_transposed_rows`] into a [`Sink`], as [`Tile::read_rows_to`].
-    pub(super) fn read_transposed_rows_to(
-        &mut self,
-        x: &DMatrix<f32>,
-        r0: usize,
-        dac: Dac,
-        y: &mut DMatrix<f32>,
-        sink: Sink<'_>,
-        c: &mut Counters,
-    ) {
-        let (input, dir) = (ReadInput::Batch(x, r0), Direction::Transposed);
-        self.read_driven(input, dir, dac, y, Some(sink), c);
+        self.read_driven(ReadInput::Batch(x, r0), dir, dac, y, sink, c);
     }
 
     /// A transposed read, `y = measured(Wᵀ · x)` (`rows × B` → `cols × B`): the columns are
