@@ -225,12 +225,16 @@ impl Row {
 /// the file: per training sample by phase, and per inference. None when the file predates
 /// `[timing]`, has no finished epoch, or its chip model does not parse.
 fn latency(r: &RunRecord, samples: u64) -> Option<([f64; 4], Option<f64>)> {
-    use crate::chip::latency::layer_latency;
+    use crate::chip::latency::layer_latency_with;
     let a = &r.attrs;
     let e = &r.epochs;
     let spec = crate::chip::ChipSpec::parse(attr_str(a, "chip_toml")?, "chip_toml", &[]).ok()?;
     let model = spec.check("chip_toml").ok()?;
     model.spec().timing.as_ref()?;
+    // Absent before decor_blocks existed: a full R.
+    let blocks = attr_str(a, "decor_blocks")
+        .map_or(Ok(Default::default()), str::parse)
+        .ok()?;
     // A layer's arrays hold its weight matrix: a conv layer's kernel (out_ch × patch).
     let shapes: Vec<(usize, usize)> = network(a)?
         .layers()
@@ -244,7 +248,7 @@ fn latency(r: &RunRecord, samples: u64) -> Option<([f64; 4], Option<f64>)> {
         let mut t = [0.0f64; 4];
         for epoch in series {
             for (lc, &(n, d)) in epoch.iter().zip(&shapes) {
-                let lat = layer_latency(&model, d, n, lc);
+                let lat = layer_latency_with(&model, d, n, blocks, lc);
                 for p in 0..4 {
                     t[p] += lat[p].total_ns();
                 }
