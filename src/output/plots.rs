@@ -13,11 +13,13 @@ mod accuracy;
 mod bars;
 mod curves;
 mod heatmap;
+mod pareto;
 
 pub use accuracy::{accuracy_vs, Point, XAxis};
 pub use bars::phase_bars;
 pub use curves::{learning_curves, Curve};
 pub use heatmap::{heatmap, Cell};
+pub use pareto::{front, pareto, ParetoPoint};
 
 use plotters::prelude::*;
 use std::path::Path;

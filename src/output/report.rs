@@ -16,8 +16,10 @@
 //! page ([`super::html`]) embeds them with the table and each run's chip model and settings.
 
 mod figures;
+mod front;
 
 pub use figures::plot_all;
+pub use front::front_text;
 
 use super::hdf5::{read_root_attrs, read_runs, Attrs, RunRecord, RunStatus};
 use super::plots;
@@ -529,6 +531,7 @@ pub fn run_to(
             table(&rows)
         }
     )?;
+    write!(table_out, "{}", front_text(&runs, &rows))?;
     let scratch = match (out, html) {
         (None, Some(_)) => Some(Scratch::new()?),
         _ => None,
@@ -594,7 +597,7 @@ impl Drop for Scratch {
 mod tests {
     use super::*;
 
-    fn row(name: &str, status: RunStatus) -> Row {
+    pub(super) fn row(name: &str, status: RunStatus) -> Row {
         Row {
             name: name.into(),
             rule: "bp".into(),
