@@ -12,7 +12,9 @@
 //! (seeds of one setting as a mean with a min–max band); `accuracy_vs_bits.png` and
 //! `accuracy_vs_read_noise.png` (log axis, σ = 0 apart) when completed runs span at least two
 //! values of that parameter; `heatmap_<rule>_<rounding>.png`, levels × read noise, for every
-//! rule and rounding mode whose runs span both; `energy.png`, stacked bars per run. The HTML
+//! rule and rounding mode whose runs span both; `energy.png`, stacked bars per run;
+//! `accuracy_energy.png` and `accuracy_time.png`, accuracy against cost per training sample with
+//! the Pareto front (also printed as text after the table; `report/front.rs`). The HTML
 //! page ([`super::html`]) embeds them with the table and each run's chip model and settings.
 
 mod figures;
