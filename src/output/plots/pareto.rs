@@ -7,7 +7,7 @@
 //! labels such as `danp-nn sample=0.1 blocks=array` are too long to print at a point without
 //! running into their neighbours once a dozen runs crowd the front, and a key never hides data.
 
-use super::{perr, register_font, tick, titled, Ticked, FONT};
+use super::{perr, register_font, tick, titled, PlotError, Ticked, FONT};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -94,7 +94,7 @@ pub fn pareto(
     x_desc: &str,
     points: &[ParetoPoint],
     notes: &[String],
-) -> anyhow::Result<()> {
+) -> Result<(), PlotError> {
     register_font();
     let e = perr(path);
     let key_rows: usize = points

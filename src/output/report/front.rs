@@ -180,7 +180,7 @@ pub(super) fn plot_fronts(
     rows: &[Row],
     what: &str,
     dir: &Path,
-) -> anyhow::Result<Vec<(PathBuf, String)>> {
+) -> Result<Vec<(PathBuf, String)>, plots::PlotError> {
     let mut written = Vec::new();
     for &Kind {
         file,
