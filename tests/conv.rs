@@ -742,7 +742,7 @@ fn the_benchmark_conv_net_costs_its_documented_flops() {
     // fc1000 on 64·8·8 = 4096 inputs and fc10: R update 2 · 2·d²·B (d > B).
     let f1 = 3.0 * g(1000.0, 4096.0, b) + 2.0 * g(4096.0, 4096.0, b) + 2.0 * g(4096.0, b, 4096.0);
     let f2 = 3.0 * g(10.0, 1000.0, b) + 2.0 * g(1000.0, 1000.0, b) + 2.0 * g(1000.0, b, 1000.0);
-    let got = npchip::learn::cost::step_flops(&r, &net, 100);
+    let got = npchip::learn::cost::step_flops(&r, &net, 100, &Default::default());
     assert_eq!(got, c1 + c2 + f1 + f2);
     // 291.4 MFLOP per sample, as docs/performance.md says.
     assert_eq!((got / b / 1e5).round() / 10.0, 291.4);

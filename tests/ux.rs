@@ -367,6 +367,8 @@ fn html_report_holds_every_figure_and_nothing_from_the_network() {
     assert_eq!(
         names,
         [
+            "accuracy_energy.png",
+            "accuracy_time.png",
             "accuracy_vs_bits.png",
             "accuracy_vs_read_noise.png",
             "energy.png",

@@ -96,18 +96,39 @@ impl ConvGeom {
             Layout::Hwc => (y * self.in_w + x) * self.in_ch + c,
         }
     }
+    /// The window of output position (oy, ox): its top-left input corner (padding included)
+    /// and the kernel taps that fall inside the image (the one place both patch walks get
+    /// their bounds from).
+    #[inline]
+    fn taps(&self, oy: usize, ox: usize) -> Taps {
+        let k = self.k;
+        let (y0, x0) = (oy * self.stride, ox * self.stride);
+        Taps {
+            y0,
+            x0,
+            ky: (
+                self.pad.saturating_sub(y0),
+                k.min((self.in_h + self.pad).saturating_sub(y0)),
+            ),
+            kx: (
+                self.pad.saturating_sub(x0),
+                k.min((self.in_w + self.pad).saturating_sub(x0)),
+            ),
+        }
+    }
+
     /// Calls `f(patch row, input offset)` for every patch row of output position (oy, ox) that
     /// is not padding, in row order; rows not visited are padding (zero). Loops over (c, ky,
     /// kx) with the bounds hoisted, so no division per entry.
     #[inline]
     fn for_patch(&self, oy: usize, ox: usize, mut f: impl FnMut(usize, usize)) {
         let k = self.k;
-        let (y0, x0) = (oy * self.stride, ox * self.stride);
-        // Kernel taps inside the image: ky in ky_lo..ky_hi, kx in kx_lo..kx_hi.
-        let ky_lo = self.pad.saturating_sub(y0);
-        let ky_hi = k.min((self.in_h + self.pad).saturating_sub(y0));
-        let kx_lo = self.pad.saturating_sub(x0);
-        let kx_hi = k.min((self.in_w + self.pad).saturating_sub(x0));
+        let Taps {
+            y0,
+            x0,
+            ky: (ky_lo, ky_hi),
+            kx: (kx_lo, kx_hi),
+        } = self.taps(oy, ox);
         for c in 0..self.in_ch {
             for ky in ky_lo..ky_hi {
                 let iy = y0 + ky - self.pad;
@@ -129,11 +150,12 @@ impl ConvGeom {
     #[inline]
     fn patch_into(&self, oy: usize, ox: usize, src: &[f32], col: &mut [f32]) {
         let k = self.k;
-        let (y0, x0) = (oy * self.stride, ox * self.stride);
-        let ky_lo = self.pad.saturating_sub(y0);
-        let ky_hi = k.min((self.in_h + self.pad).saturating_sub(y0));
-        let kx_lo = self.pad.saturating_sub(x0);
-        let kx_hi = k.min((self.in_w + self.pad).saturating_sub(x0));
+        let Taps {
+            y0,
+            x0,
+            ky: (ky_lo, ky_hi),
+            kx: (kx_lo, kx_hi),
+        } = self.taps(oy, ox);
         if ky_lo > 0 || kx_lo > 0 || ky_hi < k || kx_hi < k {
             col.fill(0.0);
         }
@@ -169,6 +191,16 @@ impl ConvGeom {
             }
         }
     }
+}
+
+/// An output position's window: its corner `(y0, x0)` in padded input coordinates and the
+/// kernel taps `lo..hi` along y and x that lie inside the image.
+#[derive(Clone, Copy)]
+struct Taps {
+    y0: usize,
+    x0: usize,
+    ky: (usize, usize),
+    kx: (usize, usize),
 }
 
 /// One weight layer's geometry.

@@ -7,7 +7,8 @@
 //! builds them, on a synthetic dataset of the requested size; (3) after warm-up steps,
 //! `--repeats` measurements of `--steps` training steps each (batch gather included, as in the
 //! training loop) are timed; the median gives samples/s and the algorithm's GFLOP/s, where the
-//! FLOPs are those of [`step_flops`] (the products the algorithm needs, nothing else); (4) the
+//! FLOPs are those of [`crate::learn::cost::step_flops`] (with `--decor-sample`'s thinned R
+//! update; the products the algorithm needs, nothing else); (4) the
 //! peak resident memory is compared with the bytes the run must hold ([`MemoryBudget`]).
 //!
 //! `--runs N` runs N independent copies at once, one OS thread each (what a sweep does), and
@@ -19,7 +20,7 @@ use crate::chip::{
     presets, Activation, Chip, ChipConfig, DecorConfig, DecorThinning, InjectedNoise,
 };
 use crate::data::Split;
-use crate::learn::cost::step_flops;
+use crate::learn::cost::{step_cost, DecorWork, StepCost};
 use crate::learn::{Learner, Loss, OptimizerKind, RuleSpec};
 use crate::linalg::{gemm, gemm_flops, Op};
 use nalgebra::DMatrix;
@@ -80,6 +81,28 @@ impl BenchPlan {
             )),
             None => Ok(Network::dense(&self.sizes)),
         }
+    }
+
+    /// The decorrelators' work-relevant settings (a full R on every layer, thinned by
+    /// `decor_sample` alone: the bench has no other decorrelator flag).
+    pub fn decor_work(&self) -> DecorWork {
+        DecorWork {
+            thin: DecorThinning {
+                sample: self.decor_sample,
+                every: 1,
+            },
+            ..DecorWork::default()
+        }
+    }
+}
+
+/// The R updates' share of a step's counted FLOPs: what the timed share
+/// ([`StepTiming::decorrelate_share`]) would be if every FLOP took the same time.
+pub fn counted_update_share(cost: &StepCost) -> f64 {
+    if cost.total > 0.0 {
+        cost.decor_update_total() / cost.total
+    } else {
+        0.0
     }
 }
 
@@ -454,7 +477,8 @@ pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
     }
     crate::linalg::set_threads(a.threads);
     let threads = crate::linalg::threads();
-    let flops = step_flops(&a.rule, &net, a.batch);
+    let cost = step_cost(&a.rule, &net, a.batch, &a.decor_work());
+    let flops = cost.total;
     let sizes_s = match &a.arch {
         Some(arch) => format!("arch {arch}"),
         None => format!(
@@ -479,7 +503,7 @@ pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
     )?;
     let mut products_s = None;
     let best = if a.gemm {
-        let rates = measure_gemm(&step_shapes(&a.rule, &net, a.batch), 5);
+        let rates = measure_gemm(&step_shapes(&a.rule, &net, a.batch, &a.decor_work()), 5);
         for r in &rates {
             let GemmShape { m, k, n, ta, tb } = r.shape;
             let t = |x: bool| if x { "ᵀ" } else { " " };
@@ -496,7 +520,7 @@ pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
             .iter()
             .max_by(|x, y| x.gflops.total_cmp(&y.gflops))
             .expect("a step has products");
-        if let Some(products) = step_products(&a.rule, &net, a.batch) {
+        if let Some(products) = step_products(&a.rule, &net, a.batch, &a.decor_work()) {
             // The step's own products at their standalone rates: what a step would take if
             // everything but the products were free and no product lost speed in context.
             let secs: f64 = products
@@ -556,9 +580,10 @@ pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
         if a.rule.decorrelated {
             writeln!(
                 out,
-                "run {i}: updating R (decor_sample {}): {:.1} % of the step time",
+                "run {i}: updating R (decor_sample {}): {:.1} % of the step time ({:.1} % of its counted FLOPs)",
                 a.decor_sample,
-                100.0 * t.decorrelate_share
+                100.0 * t.decorrelate_share,
+                100.0 * counted_update_share(&cost)
             )?;
         }
     }
@@ -620,6 +645,7 @@ pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::learn::cost::step_flops;
 
     #[test]
     fn danp_nn_flops_match_the_hand_count() {
@@ -627,9 +653,13 @@ mod tests {
         // passes 2×(2·3·4·5) + R·h once 2·16·5 + outer 2·3·4·5 + R update min(4·5·16, 2·5·16 + 2·64).
         let rule: RuleSpec = "danp-nn".parse().unwrap();
         let want = 2.0 * 120.0 + 160.0 + 120.0 + (320.0f64).min(160.0 + 128.0);
-        assert_eq!(step_flops(&rule, &Network::dense(&[4, 3]), 5), want);
+        let full = DecorWork::default();
+        assert_eq!(step_flops(&rule, &Network::dense(&[4, 3]), 5, &full), want);
         let plain: RuleSpec = "anp-nn".parse().unwrap();
-        assert_eq!(step_flops(&plain, &Network::dense(&[4, 3]), 5), 3.0 * 120.0);
+        assert_eq!(
+            step_flops(&plain, &Network::dense(&[4, 3]), 5, &full),
+            3.0 * 120.0
+        );
     }
 
     #[test]
@@ -638,23 +668,124 @@ mod tests {
             vec![784, 1000, 1000, 1000, 10],
             vec![3072, 1024, 1024, 1024, 10],
         ] {
-            for name in ["danp-nn", "anp-nn", "danp", "np", "dnp"] {
+            for (name, sample) in [
+                ("danp-nn", 1.0),
+                ("danp-nn", 0.1),
+                ("anp-nn", 1.0),
+                ("danp", 0.25),
+                ("np", 1.0),
+                ("dnp", 1.0),
+            ] {
                 let mut rule: RuleSpec = name.parse().unwrap();
+                let decor = test_plan(&[2, 2], 1, "ideal", sample).decor_work();
                 for k in [1, 3] {
                     rule.resamples = k;
                     let net = Network::dense(&sizes);
-                    let p = step_products(&rule, &net, 1000).unwrap();
+                    let p = step_products(&rule, &net, 1000, &decor).unwrap();
                     let sum: f64 = p
                         .iter()
                         .map(|(s, c)| *c as f64 * gemm_flops(s.m, s.k, s.n))
                         .sum();
-                    assert_eq!(sum, step_flops(&rule, &net, 1000), "{name} K={k} {sizes:?}");
+                    assert_eq!(
+                        sum,
+                        step_flops(&rule, &net, 1000, &decor),
+                        "{name} K={k} {sizes:?} {decor:?}"
+                    );
                 }
             }
         }
         let small = Network::dense(&[4, 3]);
-        assert!(step_products(&"dbp".parse().unwrap(), &small, 5).is_none());
-        assert_eq!(step_shapes(&"dbp".parse().unwrap(), &small, 5).len(), 2);
+        let full = DecorWork::default();
+        assert!(step_products(&"dbp".parse().unwrap(), &small, 5, &full).is_none());
+        assert_eq!(
+            step_shapes(&"dbp".parse().unwrap(), &small, 5, &full).len(),
+            2
+        );
+        let every = DecorWork {
+            thin: DecorThinning {
+                sample: 1.0,
+                every: 2,
+            },
+            ..full
+        };
+        assert!(step_products(&"danp".parse().unwrap(), &small, 5, &every).is_none());
+    }
+
+    /// The plan the tests build: noisy–noisy DANP with hidden noise, Adam, one timed step,
+    /// one thread, seed 3; the caller sets the rest.
+    fn test_plan(sizes: &[usize], batch: usize, chip: &str, decor_sample: f32) -> BenchPlan {
+        BenchPlan {
+            sizes: sizes.to_vec(),
+            batch,
+            chip: chip.into(),
+            set: Vec::new(),
+            rule: "danp-nn".parse().unwrap(),
+            inject: InjectedNoise::Hidden { sigma: 1e-2 },
+            optimizer: OptimizerKind::Adam,
+            steps: 1,
+            repeats: 1,
+            warmup: 0,
+            threads: 1,
+            runs: 1,
+            samples: 3 * batch,
+            gemm: false,
+            seed: 3,
+            arrays: Vec::new(),
+            decor_sample,
+            arch: None,
+        }
+    }
+
+    /// `bench --decor-sample F`'s R-update share of the step falls in proportion to F.
+    ///
+    /// Two measures, because wall time on a loaded 2-core machine is too noisy to assert a
+    /// proportion on: (1) deterministic: the counted work, the R update's FLOPs ([`step_cost`],
+    /// which `lab::step_cost_tests` checks against the chip's own counters) are exactly F
+    /// times the full update's at a shape where ⌈F·B⌉ = F·B and d > F·B for every F (so the
+    /// update is the 4·d²·m order throughout), and the bench's counted share is
+    /// F·U / (O + F·U); (2) timed, with a wide margin: the bench's own measured share
+    /// ([`StepTiming::decorrelate_share`], over 4 steps after a warm-up) at F = 0.1 is below
+    /// 0.6 of that at F = 1, where the counted work predicts 0.15 and an idle machine measures
+    /// 0.2–0.35 (the update's unthinned O(d²) glue); without thinning it would be ≈ 1. Load
+    /// slows both parts of a step alike, so a share survives it far better than a time would.
+    #[test]
+    fn the_r_update_share_drops_in_proportion_to_the_sample_fraction() {
+        let (sizes, batch) = ([256, 240, 10], 200);
+        let net = Network::dense(&sizes);
+        let plan = |f| test_plan(&sizes, batch, "ideal", f);
+        let at = |f| step_cost(&plan(f).rule, &net, batch, &plan(f).decor_work());
+        let full = at(1.0);
+        let u1 = full.decor_update_total();
+        let other = full.total - u1;
+        assert!(u1 > 0.0);
+        // Fractions exact in binary: an f32 0.2 is 0.2000000030, whose product with 200 the
+        // chip's `samples_of` rounds up to 41 (see its 6-decimal rounding).
+        for (f, m) in [(0.5f32, 100.0), (0.25, 50.0), (0.125, 25.0)] {
+            let c = at(f);
+            let u = c.decor_update_total();
+            assert_eq!(u * batch as f64, m * u1, "F = {f}");
+            assert_eq!(
+                c.total - u,
+                other,
+                "F = {f}: the rest of the step is unchanged"
+            );
+            let want = m * u1 / (batch as f64 * other + m * u1);
+            assert!((counted_update_share(&c) - want).abs() < 1e-12, "F = {f}");
+        }
+        // Timed at batch 1000, where the update's products (∝ F) outweigh its O(d²) and
+        // O(d·B) glue (the element-wise step, ⟨x²⟩, the sample gather) even at F = 0.1.
+        let timed = |f| {
+            let mut p = test_plan(&sizes, 1000, "ideal", f);
+            p.steps = 4;
+            p.warmup = 1;
+            time_steps(&p, 3, None).unwrap().decorrelate_share
+        };
+        let (s1, s01) = (timed(1.0), timed(0.1));
+        assert!(s1 > 0.0 && s01 > 0.0, "{s1} {s01}");
+        assert!(
+            s01 < 0.6 * s1,
+            "timed share at F = 0.1: {s01}, at F = 1: {s1}"
+        );
     }
 
     /// Every number a run leaves behind that a step changes: weights, biases, R, counters.
@@ -691,24 +822,8 @@ mod tests {
             ("rram", Vec::new()),
         ] {
             let args = BenchPlan {
-                sizes: vec![784, 400, 10],
-                batch: 500,
-                chip: chip.into(),
                 set,
-                rule: "danp-nn".parse().unwrap(),
-                inject: InjectedNoise::Hidden { sigma: 1e-2 },
-                optimizer: OptimizerKind::Adam,
-                steps: 1,
-                repeats: 1,
-                warmup: 0,
-                threads: 1,
-                runs: 1,
-                samples: 1500,
-                gemm: false,
-                seed: 3,
-                arrays: Vec::new(),
-                decor_sample: 1.0,
-                arch: None,
+                ..test_plan(&[784, 400, 10], 500, chip, 1.0)
             };
             let run = |threads: usize| {
                 crate::linalg::set_threads(threads);
@@ -735,28 +850,13 @@ mod tests {
         let split = vec!["array.rows=16".to_string(), "array.cols=16".to_string()];
         for (chip, set) in [("ideal", Vec::new()), ("rram", split)] {
             let args = BenchPlan {
-                sizes: Vec::new(),
-                batch: 20,
-                chip: chip.into(),
                 set,
-                rule: "danp-nn".parse().unwrap(),
-                inject: InjectedNoise::Hidden { sigma: 1e-2 },
-                optimizer: OptimizerKind::Adam,
-                steps: 1,
-                repeats: 1,
-                warmup: 0,
-                threads: 1,
-                runs: 1,
-                samples: 60,
-                gemm: false,
-                seed: 3,
-                arrays: Vec::new(),
-                decor_sample: 1.0,
                 arch: Some(
                     "conv8k3p1,pool2,conv16k3p1,pool2,fc24,fc10@3x16x16"
                         .parse()
                         .unwrap(),
                 ),
+                ..test_plan(&[], 20, chip, 1.0)
             };
             let run = |threads: usize| {
                 crate::linalg::set_threads(threads);

@@ -8,7 +8,8 @@
 
 use super::bench::{GemmShape, MemoryBudget};
 use crate::chip::conv::Network;
-use crate::chip::{patch_stride, NetSpec};
+use crate::chip::{patch_stride, DecorBlocks, NetSpec};
+use crate::learn::cost::DecorWork;
 use crate::learn::{Family, RuleSpec};
 use std::fmt;
 use std::str::FromStr;
@@ -85,17 +86,22 @@ impl BenchNet {
 /// runs it. A layer of kernel n × d read at P positions multiplies over c = B·P columns: tile
 /// reads and R·patches (A·B, c columns), outer products (δ·xᵀ, inner dimension c), and R's
 /// update on c' columns (c for a dense layer, ⌈c/s⌉ sampled patches for a conv layer, s =
-/// [`patch_stride`]), in the order `Decorrelator::update` picks for d ≤ c' or d > c'. Their
-/// FLOPs add up to [`crate::learn::cost::step_flops`]. None for BP and INP.
+/// [`patch_stride`]; of the ⌈F·B⌉ samples `decor_sample` F keeps), in the order
+/// `Decorrelator::update` picks for d ≤ c' or d > c'; layers `decor_layers` leaves out have no
+/// R. Their FLOPs add up to [`crate::learn::cost::step_flops`]. None for BP and INP, and for a
+/// block-diagonal R or `decor_every` > 1 (shapes per block, products not run every step).
 pub fn step_products(
     rule: &RuleSpec,
     net: &Network,
     batch: usize,
+    decor: &DecorWork,
 ) -> Option<Vec<(GemmShape, usize)>> {
     if !matches!(
         rule.family,
         Family::Np | Family::Anp | Family::AnpNoisyNoisy
-    ) {
+    ) || decor.thin.every > 1
+        || decor.blocks != DecorBlocks::Full
+    {
         return None;
     }
     let k = rule.resamples.max(1);
@@ -106,12 +112,13 @@ pub fn step_products(
         let c = batch * p;
         v.push((s(n, d, c, false, false), 1 + k));
         v.push((s(n, c, d, false, true), k));
-        if rule.decorrelated {
+        if rule.decorrelated && decor.layers.includes(l) {
             v.push((s(d, d, c, false, false), if l == 0 { 1 } else { 1 + k }));
+            let m = decor.thin.samples_of(batch);
             let cu = if layer.conv().is_some() {
-                c.div_ceil(patch_stride(p))
+                (m * p).div_ceil(patch_stride(p))
             } else {
-                c
+                m
             };
             if d <= cu {
                 v.push((s(d, cu, d, false, true), 1));
@@ -127,8 +134,13 @@ pub fn step_products(
 
 /// The step's distinct product shapes (where the reference GEMM rate is measured): the
 /// products of [`step_products`] when the rule has them, else the forward reads and R·patches.
-pub fn step_shapes(rule: &RuleSpec, net: &Network, batch: usize) -> Vec<GemmShape> {
-    let mut v: Vec<GemmShape> = match step_products(rule, net, batch) {
+pub fn step_shapes(
+    rule: &RuleSpec,
+    net: &Network,
+    batch: usize,
+    decor: &DecorWork,
+) -> Vec<GemmShape> {
+    let mut v: Vec<GemmShape> = match step_products(rule, net, batch, decor) {
         Some(p) => p.into_iter().map(|(s, _)| s).collect(),
         None => crate::learn::cost::step_shapes(rule, net, batch)
             .into_iter()
@@ -238,14 +250,14 @@ mod tests {
                 let mut rule: RuleSpec = name.parse().unwrap();
                 for k in [1, 3] {
                     rule.resamples = k;
-                    let p = step_products(&rule, &net, batch).unwrap();
+                    let p = step_products(&rule, &net, batch, &DecorWork::default()).unwrap();
                     let sum: f64 = p
                         .iter()
                         .map(|(s, c)| *c as f64 * gemm_flops(s.m, s.k, s.n))
                         .sum();
                     assert_eq!(
                         sum,
-                        crate::learn::cost::step_flops(&rule, &net, batch),
+                        crate::learn::cost::step_flops(&rule, &net, batch, &DecorWork::default()),
                         "{name} K={k} {arch}"
                     );
                 }

@@ -8,3 +8,5 @@
 pub mod bench;
 pub mod bench_net;
 pub mod characterize;
+#[cfg(test)]
+mod step_cost_tests;

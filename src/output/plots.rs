@@ -13,11 +13,17 @@ mod accuracy;
 mod bars;
 mod curves;
 mod heatmap;
+mod pareto;
 
 pub use accuracy::{accuracy_vs, Point, XAxis};
 pub use bars::phase_bars;
 pub use curves::{learning_curves, Curve};
 pub use heatmap::{heatmap, Cell};
+pub use pareto::{front, pareto, ParetoPoint};
+
+/// The error of drawing a figure: one name for the figures written after the anyhow freeze
+/// (`tests/flow.rs`), so they follow when this module gets its typed error.
+pub type PlotError = anyhow::Error;
 
 use plotters::prelude::*;
 use std::path::Path;

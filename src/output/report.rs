@@ -12,12 +12,16 @@
 //! (seeds of one setting as a mean with a min–max band); `accuracy_vs_bits.png` and
 //! `accuracy_vs_read_noise.png` (log axis, σ = 0 apart) when completed runs span at least two
 //! values of that parameter; `heatmap_<rule>_<rounding>.png`, levels × read noise, for every
-//! rule and rounding mode whose runs span both; `energy.png`, stacked bars per run. The HTML
+//! rule and rounding mode whose runs span both; `energy.png`, stacked bars per run;
+//! `accuracy_energy.png` and `accuracy_time.png`, accuracy against cost per training sample with
+//! the Pareto front (also printed as text after the table; `report/front.rs`). The HTML
 //! page ([`super::html`]) embeds them with the table and each run's chip model and settings.
 
 mod figures;
+mod front;
 
 pub use figures::plot_all;
+pub use front::front_text;
 
 use super::hdf5::{read_root_attrs, read_runs, Attrs, RunRecord, RunStatus};
 use super::plots;
@@ -225,12 +229,16 @@ impl Row {
 /// the file: per training sample by phase, and per inference. None when the file predates
 /// `[timing]`, has no finished epoch, or its chip model does not parse.
 fn latency(r: &RunRecord, samples: u64) -> Option<([f64; 4], Option<f64>)> {
-    use crate::chip::latency::layer_latency;
+    use crate::chip::latency::layer_latency_with;
     let a = &r.attrs;
     let e = &r.epochs;
     let spec = crate::chip::ChipSpec::parse(attr_str(a, "chip_toml")?, "chip_toml", &[]).ok()?;
     let model = spec.check("chip_toml").ok()?;
     model.spec().timing.as_ref()?;
+    // Absent before decor_blocks existed: a full R.
+    let blocks = attr_str(a, "decor_blocks")
+        .map_or(Ok(Default::default()), str::parse)
+        .ok()?;
     // A layer's arrays hold its weight matrix: a conv layer's kernel (out_ch × patch).
     let shapes: Vec<(usize, usize)> = network(a)?
         .layers()
@@ -244,7 +252,7 @@ fn latency(r: &RunRecord, samples: u64) -> Option<([f64; 4], Option<f64>)> {
         let mut t = [0.0f64; 4];
         for epoch in series {
             for (lc, &(n, d)) in epoch.iter().zip(&shapes) {
-                let lat = layer_latency(&model, d, n, lc);
+                let lat = layer_latency_with(&model, d, n, blocks, lc);
                 for p in 0..4 {
                     t[p] += lat[p].total_ns();
                 }
@@ -525,6 +533,7 @@ pub fn run_to(
             table(&rows)
         }
     )?;
+    write!(table_out, "{}", front_text(&runs, &rows))?;
     let scratch = match (out, html) {
         (None, Some(_)) => Some(Scratch::new()?),
         _ => None,
@@ -590,7 +599,7 @@ impl Drop for Scratch {
 mod tests {
     use super::*;
 
-    fn row(name: &str, status: RunStatus) -> Row {
+    pub(super) fn row(name: &str, status: RunStatus) -> Row {
         Row {
             name: name.into(),
             rule: "bp".into(),

@@ -213,26 +213,8 @@ pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions),
     } else {
         1
     };
-    let decor_blocks = if has("decor_blocks") {
-        parse_attr(
-            path,
-            run,
-            "decor_blocks",
-            attr_text(path, run, "decor_blocks")?,
-        )?
-    } else {
-        Default::default()
-    };
-    let decor_layers = if has("decor_layers") {
-        parse_attr(
-            path,
-            run,
-            "decor_layers",
-            attr_text(path, run, "decor_layers")?,
-        )?
-    } else {
-        Default::default()
-    };
+    let decor_blocks = parse_attr_or_default(path, run, has("decor_blocks"), "decor_blocks")?;
+    let decor_layers = parse_attr_or_default(path, run, has("decor_layers"), "decor_layers")?;
     let inject: InjectedNoise = match attr_text(path, run, "inject")?.as_str() {
         "none" => InjectedNoise::None,
         other => parse_attr(
@@ -302,6 +284,21 @@ pub(crate) fn read(path: &Path, run: &Location) -> Result<(RunSpec, RunOptions),
 
 /// `text` (attribute `key`, or attributes joined into one choice's text) through the choice's
 /// one parser; a file whose text it refuses is named with what is allowed.
+/// A text attribute parsed by its type's `FromStr` when the file has it (`present`), else the
+/// type's default: what a file written before that option existed ran with.
+fn parse_attr_or_default<T: FromStr<Err = String> + Default>(
+    path: &Path,
+    run: &Location,
+    present: bool,
+    key: &str,
+) -> Result<T, OutputError> {
+    if present {
+        parse_attr(path, run, key, attr_text(path, run, key)?)
+    } else {
+        Ok(T::default())
+    }
+}
+
 fn parse_attr<T: FromStr<Err = String>>(
     path: &Path,
     run: &Location,

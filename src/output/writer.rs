@@ -386,7 +386,12 @@ fn latency_row(c: &[LayerCounters], chip: &Chip) -> Vec<f64> {
     let mut row = vec![0f64; layers * 12];
     for (l, lc) in c.iter().enumerate().take(layers) {
         let (outputs, inputs) = chip.weight_shape(l);
-        let lat = crate::chip::latency::layer_latency(chip.model(), inputs, outputs, lc);
+        let blocks = chip
+            .config()
+            .decorrelation
+            .map_or_else(Default::default, |d| d.blocks);
+        let lat =
+            crate::chip::latency::layer_latency_with(chip.model(), inputs, outputs, blocks, lc);
         for (p, t) in lat.iter().enumerate() {
             row[(l * 4 + p) * 3..(l * 4 + p + 1) * 3].copy_from_slice(&[
                 t.read_ns,

@@ -406,6 +406,7 @@ pub fn plot_all(runs: &[RunRecord], dir: &Path) -> anyhow::Result<Vec<(PathBuf, 
         )?;
         written.push((p, "chip time per training sample, by phase".into()));
     }
+    written.extend(super::front::plot_fronts(runs, &rows, &what, dir)?);
     Ok(written)
 }
 

@@ -1,0 +1,374 @@
+//! The accuracy–energy and accuracy–time fronts of a report's runs: which runs are points,
+//! how each is labelled, the two figures and the text table of each front.
+//!
+//! A run is a point when it completed with a final test accuracy and a positive cost per
+//! training sample; any other run is named in a note, never silently dropped. Its label is its
+//! rule and the settings that differ between the plotted runs (`decor_sample` → `sample=0.1`,
+//! chip overrides → `read.out_noise=0.1`), so a front of cheap configurations reads as what
+//! was changed; settings shared by all go into the title instead.
+
+use super::super::hdf5::{AttrValue, Attrs, RunRecord, RunStatus};
+use super::super::plots::{self, ParetoPoint};
+use super::Row;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Run attributes that name a configuration when they differ, with their short label names.
+const LABEL_KEYS: &[(&str, &str)] = &[
+    ("chip_name", "chip"),
+    ("decor_precision", "decor"),
+    ("decor_bits", "bits"),
+    ("decor_bound", "bound"),
+    ("decor_sample", "sample"),
+    ("decor_every", "every"),
+    ("decor_blocks", "blocks"),
+    ("decor_layers", "layers"),
+    ("decor_rule", "decor_rule"),
+    ("decor_kappa", "κ"),
+    ("decor_lr", "decor_lr"),
+    ("resamples", "K"),
+    ("inject", "inject"),
+    ("inject_sigma", "σ_inj"),
+    ("lr", "lr"),
+    ("optimizer", "opt"),
+    ("loss", "loss"),
+    ("batch", "batch"),
+    ("epochs", "epochs"),
+    ("arch", "arch"),
+    ("sizes", "sizes"),
+    ("data_name", "data"),
+];
+
+/// A value as a label shows it: an f32 stored as f64 in its shortest f32 form (0.1, not
+/// 0.10000000149011612).
+fn short(v: &AttrValue) -> String {
+    match v {
+        AttrValue::Float(x) if f64::from(*x as f32) == *x => format!("{}", *x as f32),
+        other => other.to_string(),
+    }
+}
+
+/// Per run, `rule[*] key=value…` over the keys (and `chip.*` parameters) whose values differ
+/// among `runs` (the `decor_*` ones only for rules that decorrelate).
+pub(super) fn labels(runs: &[&RunRecord], rows: &[&Row]) -> Vec<String> {
+    let mut keys: Vec<(String, String)> = LABEL_KEYS
+        .iter()
+        .map(|(k, s)| (k.to_string(), s.to_string()))
+        .collect();
+    let mut chip_keys: Vec<String> = runs
+        .iter()
+        .flat_map(|r| r.attrs.keys())
+        .filter(|k| k.starts_with("chip.") && *k != "chip.name")
+        .cloned()
+        .collect();
+    chip_keys.sort();
+    chip_keys.dedup();
+    keys.extend(
+        chip_keys
+            .into_iter()
+            .map(|k| (k.clone(), k[5..].to_string())),
+    );
+    let value = |a: &Attrs, k: &str| a.get(k).map(short);
+    let differing: Vec<&(String, String)> = keys
+        .iter()
+        .filter(|(k, _)| {
+            let first = value(&runs[0].attrs, k);
+            runs.iter().any(|r| value(&r.attrs, k) != first)
+        })
+        .collect();
+    runs.iter()
+        .zip(rows)
+        .map(|(r, row)| {
+            let mut s = format!("{}{}", row.rule, if row.oracle { "*" } else { "" });
+            // A rule without decorrelation has no decorrelator settings worth naming.
+            let decorrelated = row
+                .rule
+                .parse::<crate::learn::RuleSpec>()
+                .map_or(true, |r| r.decorrelated);
+            for (k, name) in &differing {
+                if !decorrelated && k.starts_with("decor_") {
+                    continue;
+                }
+                let _ = write!(s, " {name}={}", value(&r.attrs, k).unwrap_or("-".into()));
+            }
+            s
+        })
+        .collect()
+}
+
+/// One front's runs: indices into the report's rows, their costs, and notes on runs left out.
+pub(super) struct Candidates {
+    pub idx: Vec<usize>,
+    pub cost: Vec<f64>,
+    pub notes: Vec<String>,
+}
+
+/// The completed runs with a final test accuracy and a positive `cost`; the others in notes.
+pub(super) fn candidates(
+    rows: &[Row],
+    what: &str,
+    cost: impl Fn(&Row) -> Option<f64>,
+) -> Candidates {
+    let mut c = Candidates {
+        idx: Vec::new(),
+        cost: Vec::new(),
+        notes: Vec::new(),
+    };
+    for (i, r) in rows.iter().enumerate() {
+        let why = match (r.status == RunStatus::Completed, r.test_acc, cost(r)) {
+            (false, ..) => Some(r.status.name().to_string()),
+            (_, None, _) => Some("no test accuracy".into()),
+            (_, _, None) => Some(format!("no {what}")),
+            (_, _, Some(x)) if x.is_nan() || x <= 0.0 => Some(format!("{what} {x}")),
+            _ => None,
+        };
+        match why {
+            Some(w) => c.notes.push(format!("left out: {} ({w})", r.name)),
+            None => {
+                c.idx.push(i);
+                c.cost.push(cost(r).expect("checked"));
+            }
+        }
+    }
+    c
+}
+
+fn energy(r: &Row) -> Option<f64> {
+    r.energy_pj.map(|e| e.iter().sum())
+}
+
+fn time(r: &Row) -> Option<f64> {
+    r.time_ns.map(|t| t.iter().sum())
+}
+
+/// One front: its file, the cost's name, the cost of a row, and whether it is an energy.
+struct Kind {
+    file: &'static str,
+    word: &'static str,
+    cost: fn(&Row) -> Option<f64>,
+    is_energy: bool,
+}
+
+/// The two fronts.
+const KINDS: [Kind; 2] = [
+    Kind {
+        file: "accuracy_energy.png",
+        word: "energy",
+        cost: energy,
+        is_energy: true,
+    },
+    Kind {
+        file: "accuracy_time.png",
+        word: "time",
+        cost: time,
+        is_energy: false,
+    },
+];
+
+fn unit(energy: bool, max: f64) -> (f64, &'static str) {
+    if energy {
+        plots::energy_unit(max)
+    } else {
+        plots::time_unit(max)
+    }
+}
+
+/// Writes `accuracy_energy.png` and `accuracy_time.png` into `dir` when at least two runs
+/// have that cost; returns the files written with a description each.
+pub(super) fn plot_fronts(
+    runs: &[RunRecord],
+    rows: &[Row],
+    what: &str,
+    dir: &Path,
+) -> Result<Vec<(PathBuf, String)>, plots::PlotError> {
+    let mut written = Vec::new();
+    for &Kind {
+        file,
+        word,
+        cost,
+        is_energy,
+    } in &KINDS
+    {
+        let c = candidates(rows, &format!("{word} per sample"), cost);
+        if c.idx.len() < 2 {
+            continue;
+        }
+        let max = c.cost.iter().copied().fold(0.0, f64::max);
+        let (div, u) = unit(is_energy, max);
+        let label = labels(
+            &c.idx.iter().map(|&i| &runs[i]).collect::<Vec<_>>(),
+            &c.idx.iter().map(|&i| &rows[i]).collect::<Vec<_>>(),
+        );
+        let points: Vec<ParetoPoint> = c
+            .idx
+            .iter()
+            .zip(&c.cost)
+            .zip(label)
+            .map(|((&i, &x), label)| ParetoPoint {
+                label,
+                cost: x / div,
+                acc: rows[i].test_acc.unwrap_or(f64::NAN),
+                oracle: rows[i].oracle,
+            })
+            .collect();
+        let p = dir.join(file);
+        let x_desc = if is_energy {
+            format!("training energy per training sample ({u}, log scale)")
+        } else {
+            format!("chip time per training sample ({u}, log scale; [timing] of the chip model)")
+        };
+        plots::pareto(
+            &p,
+            &format!("Final test accuracy vs {word} per training sample, Pareto front\n{what}"),
+            &x_desc,
+            &points,
+            &c.notes,
+        )?;
+        written.push((
+            p,
+            format!(
+                "final test accuracy against {word} per training sample, with the Pareto front"
+            ),
+        ));
+    }
+    Ok(written)
+}
+
+/// The fronts as text: per cost, the front's runs by ascending cost (cost, accuracy, run,
+/// configuration), then the runs left out; empty when fewer than two runs have either cost.
+pub fn front_text(runs: &[RunRecord], rows: &[Row]) -> String {
+    let mut s = String::new();
+    for &Kind {
+        word,
+        cost,
+        is_energy,
+        ..
+    } in &KINDS
+    {
+        let c = candidates(rows, &format!("{word} per sample"), cost);
+        if c.idx.len() < 2 {
+            continue;
+        }
+        let label = labels(
+            &c.idx.iter().map(|&i| &runs[i]).collect::<Vec<_>>(),
+            &c.idx.iter().map(|&i| &rows[i]).collect::<Vec<_>>(),
+        );
+        let pairs: Vec<(f64, f64)> = c
+            .idx
+            .iter()
+            .zip(&c.cost)
+            .map(|(&i, &x)| (x, rows[i].test_acc.unwrap_or(f64::NAN)))
+            .collect();
+        let on = plots::front(&pairs);
+        let max = c.cost.iter().copied().fold(0.0, f64::max);
+        let (div, u) = unit(is_energy, max);
+        let _ = writeln!(
+            s,
+            "\nAccuracy–{word} front: the best final test accuracy for at most this {word} per training sample ({} of {} runs):",
+            on.len(),
+            c.idx.len()
+        );
+        let name_w = on
+            .iter()
+            .map(|&k| rows[c.idx[k]].name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for &k in &on {
+            let r = &rows[c.idx[k]];
+            let _ = writeln!(
+                s,
+                "  {:>10.3} {u}  {:>6.2}%  {:<name_w$}  {}",
+                c.cost[k] / div,
+                100.0 * pairs[k].1,
+                r.name,
+                label[k]
+            );
+        }
+        for n in &c.notes {
+            let _ = writeln!(s, "  {n}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, acc: Option<f64>, e: Option<f64>) -> Row {
+        let mut r = super::super::tests::row(name, RunStatus::Completed);
+        r.test_acc = acc;
+        r.energy_pj = e.map(|e| [e, 0.0, 0.0, 0.0]);
+        r
+    }
+
+    #[test]
+    fn runs_without_energy_are_left_out_with_a_note() {
+        let rows = [
+            row("a", Some(0.9), Some(10.0)),
+            row("b", Some(0.8), None),
+            row("c", None, Some(5.0)),
+            row("d", Some(0.7), Some(0.0)),
+        ];
+        let c = candidates(&rows, "energy per sample", energy);
+        assert_eq!(c.idx, vec![0]);
+        assert_eq!(c.cost, vec![10.0]);
+        assert_eq!(
+            c.notes,
+            [
+                "left out: b (no energy per sample)",
+                "left out: c (no test accuracy)",
+                "left out: d (energy per sample 0)"
+            ]
+        );
+    }
+
+    #[test]
+    fn labels_name_what_differs_between_runs() {
+        let mk = |sample: f64, blocks: &str, noise: f64| {
+            let mut a = Attrs::new();
+            a.insert(
+                "decor_sample".into(),
+                AttrValue::Float(f64::from(sample as f32)),
+            );
+            a.insert("decor_blocks".into(), AttrValue::Text(blocks.into()));
+            a.insert("lr".into(), AttrValue::Float(1e-3));
+            a.insert("chip.read.out_noise".into(), AttrValue::Float(noise));
+            RunRecord {
+                name: String::new(),
+                status: RunStatus::Completed,
+                attrs: a,
+                epochs: Default::default(),
+                steps: Default::default(),
+                traces: Vec::new(),
+            }
+        };
+        let runs = [
+            mk(1.0, "full", 0.1),
+            mk(0.1, "array", 0.1),
+            mk(0.1, "full", 0.2),
+        ];
+        let mut rows = [
+            row("a", Some(0.9), Some(1.0)),
+            row("b", Some(0.9), Some(1.0)),
+            row("c", Some(0.9), Some(1.0)),
+        ];
+        for r in &mut rows[..2] {
+            r.rule = "danp".into();
+            r.oracle = false;
+        }
+        let l = labels(
+            &runs.iter().collect::<Vec<_>>(),
+            &rows.iter().collect::<Vec<_>>(),
+        );
+        // lr is shared, so unnamed; BP has no decorrelator, so no decor_* settings.
+        assert_eq!(
+            l,
+            [
+                "danp sample=1 blocks=full read.out_noise=0.1",
+                "danp sample=0.1 blocks=array read.out_noise=0.1",
+                "bp* read.out_noise=0.2"
+            ]
+        );
+    }
+}
