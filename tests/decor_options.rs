@@ -558,3 +558,26 @@ fn runs_with_each_option_resume_bit_identically() {
         }
     }
 }
+
+#[test]
+fn the_sample_count_is_the_ceiling_of_the_fraction_as_typed() {
+    let m = |f: f32, b| {
+        DecorThinning {
+            sample: f,
+            every: 1,
+        }
+        .samples_of(b)
+    };
+    // Decimal fractions that are not binary ones gain no sample from the f32 error
+    // (0.1 is stored as 0.100000001490116: 1000 of it would round up to 101).
+    assert_eq!(m(0.1, 1000), 100);
+    assert_eq!(m(0.2, 200), 40);
+    assert_eq!(m(0.3, 20), 6);
+    assert_eq!(m(0.1, 30), 3);
+    assert_eq!(m(0.15, 100), 15);
+    // The ceiling, the floor of one sample, and the whole batch.
+    assert_eq!(m(0.1, 1001), 101);
+    assert_eq!(m(0.1, 7), 1);
+    assert_eq!(m(1e-6, 1000), 1);
+    assert_eq!(m(1.0, 1000), 1000);
+}

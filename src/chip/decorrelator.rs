@@ -129,12 +129,18 @@ impl Default for DecorThinning {
 }
 
 impl DecorThinning {
-    /// How many of `b` samples an update learns from: ⌈f·b⌉ (at least 1, at most b). The
-    /// product is rounded to 6 decimals before the ceiling: f is an f32, and a decimal
-    /// fraction such as 0.3 is stored as 0.30000001, whose product with 20 would otherwise
-    /// round up to 7 instead of 6.
+    /// How many of `b` samples an update learns from: ⌈f·b⌉ (at least 1, at most b), for the
+    /// fraction as typed. f is an f32, and a decimal fraction such as 0.1 is stored as
+    /// 0.100000001490116, whose product with 1000 would round up to 101: the product is taken
+    /// with f's shortest decimal form (0.1) in f64, and rounded to 6 decimals before the
+    /// ceiling (0.1 × 30 is 3.0000000000000004 in f64).
     pub fn samples_of(&self, b: usize) -> usize {
-        let p = (f64::from(self.sample) * b as f64 * 1e6).round() / 1e6;
+        let f: f64 = self
+            .sample
+            .to_string()
+            .parse()
+            .unwrap_or(f64::from(self.sample));
+        let p = (f * b as f64 * 1e6).round() / 1e6;
         (p.ceil() as usize).clamp(1, b.max(1))
     }
 }

@@ -758,8 +758,7 @@ mod tests {
         let u1 = full.decor_update_total();
         let other = full.total - u1;
         assert!(u1 > 0.0);
-        // Fractions exact in binary: an f32 0.2 is 0.2000000030, whose product with 200 the
-        // chip's `samples_of` rounds up to 41 (see its 6-decimal rounding).
+        // Fractions exact in binary, so that F·U is exact in f64 too.
         for (f, m) in [(0.5f32, 100.0), (0.25, 50.0), (0.125, 25.0)] {
             let c = at(f);
             let u = c.decor_update_total();

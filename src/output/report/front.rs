@@ -49,10 +49,15 @@ fn short(v: &AttrValue) -> String {
 }
 
 /// Per run, `rule[*] key=value…` over the keys (and `chip.*` parameters) whose values differ
-/// among `runs` (the `decor_*` ones only for rules that decorrelate).
+/// among `runs`, each named only where the run departs from the value most of the runs share
+/// (the full decorrelator of a grid of thinned ones is just `danp-nn`); with no such majority
+/// every run names it. A fixed-point precision reads `decor=fixed:BITS:BOUND`; settings a run
+/// does not have (an analog section's keys on a digital run, `decor_*` on a rule without
+/// decorrelation) are left out of its label.
 pub(super) fn labels(runs: &[&RunRecord], rows: &[&Row]) -> Vec<String> {
     let mut keys: Vec<(String, String)> = LABEL_KEYS
         .iter()
+        .filter(|(k, _)| !matches!(*k, "decor_bits" | "decor_bound"))
         .map(|(k, s)| (k.to_string(), s.to_string()))
         .collect();
     let mut chip_keys: Vec<String> = runs
@@ -68,32 +73,72 @@ pub(super) fn labels(runs: &[&RunRecord], rows: &[&Row]) -> Vec<String> {
             .into_iter()
             .map(|k| (k.clone(), k[5..].to_string())),
     );
-    let value = |a: &Attrs, k: &str| a.get(k).map(short);
-    let differing: Vec<&(String, String)> = keys
+    let decorrelated: Vec<bool> = rows
         .iter()
-        .filter(|(k, _)| {
-            let first = value(&runs[0].attrs, k);
-            runs.iter().any(|r| value(&r.attrs, k) != first)
+        .map(|row| {
+            row.rule
+                .parse::<crate::learn::RuleSpec>()
+                .map_or(true, |r| r.decorrelated)
         })
         .collect();
-    runs.iter()
-        .zip(rows)
-        .map(|(r, row)| {
+    // What run `i` shows for key `k`, if it has that setting at all.
+    let value = |i: usize, k: &str| -> Option<String> {
+        if k.starts_with("decor_") && !decorrelated[i] {
+            return None;
+        }
+        let a = &runs[i].attrs;
+        let v = a.get(k).map(short)?;
+        if k == "decor_precision" && v == "fixed" {
+            let part = |n: &str| a.get(n).map(short).unwrap_or_else(|| "?".into());
+            return Some(format!(
+                "fixed:{}:{}",
+                part("decor_bits"),
+                part("decor_bound")
+            ));
+        }
+        Some(v)
+    };
+    let mut shown: Vec<Vec<String>> = vec![Vec::new(); runs.len()];
+    for (k, name) in &keys {
+        let values: Vec<Option<String>> = (0..runs.len()).map(|i| value(i, k)).collect();
+        let present: Vec<&String> = values.iter().flatten().collect();
+        if present.windows(2).all(|w| w[0] == w[1]) {
+            continue;
+        }
+        let majority = majority(&present);
+        for (i, v) in values.iter().enumerate() {
+            if let Some(v) = v.as_ref().filter(|v| Some(*v) != majority) {
+                shown[i].push(format!("{name}={v}"));
+            }
+        }
+    }
+    rows.iter()
+        .zip(shown)
+        .map(|(row, parts)| {
             let mut s = format!("{}{}", row.rule, if row.oracle { "*" } else { "" });
-            // A rule without decorrelation has no decorrelator settings worth naming.
-            let decorrelated = row
-                .rule
-                .parse::<crate::learn::RuleSpec>()
-                .map_or(true, |r| r.decorrelated);
-            for (k, name) in &differing {
-                if !decorrelated && k.starts_with("decor_") {
-                    continue;
-                }
-                let _ = write!(s, " {name}={}", value(&r.attrs, k).unwrap_or("-".into()));
+            for p in parts {
+                let _ = write!(s, " {p}");
             }
             s
         })
         .collect()
+}
+
+/// The value more runs share than any other, if one does.
+fn majority<'a>(values: &[&'a String]) -> Option<&'a String> {
+    let mut counts: Vec<(&String, usize)> = Vec::new();
+    for v in values {
+        match counts.iter_mut().find(|(w, _)| w == v) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    match counts.as_slice() {
+        [(v, n), (_, m), ..] if n > m => Some(v),
+        [(v, _)] => Some(v),
+        _ => None,
+    }
 }
 
 /// One front's runs: indices into the report's rows, their costs, and notes on runs left out.
@@ -361,13 +406,65 @@ mod tests {
             &runs.iter().collect::<Vec<_>>(),
             &rows.iter().collect::<Vec<_>>(),
         );
-        // lr is shared, so unnamed; BP has no decorrelator, so no decor_* settings.
+        // lr is shared, so unnamed; BP has no decorrelator, so no decor_* settings; the two
+        // DANP runs tie on sample and blocks (both named), read noise 0.1 is the majority's.
         assert_eq!(
             l,
             [
-                "danp sample=1 blocks=full read.out_noise=0.1",
-                "danp sample=0.1 blocks=array read.out_noise=0.1",
+                "danp sample=1 blocks=full",
+                "danp sample=0.1 blocks=array",
                 "bp* read.out_noise=0.2"
+            ]
+        );
+    }
+
+    #[test]
+    fn labels_leave_out_what_most_runs_share_and_fold_fixed_point() {
+        let mk = |precision: &str, bits: i64, sample: f64| {
+            let mut a = Attrs::new();
+            a.insert("decor_precision".into(), AttrValue::Text(precision.into()));
+            a.insert("decor_bits".into(), AttrValue::Int(bits));
+            a.insert("decor_bound".into(), AttrValue::Float(4.0));
+            a.insert(
+                "decor_sample".into(),
+                AttrValue::Float(f64::from(sample as f32)),
+            );
+            RunRecord {
+                name: String::new(),
+                status: RunStatus::Completed,
+                attrs: a,
+                epochs: Default::default(),
+                steps: Default::default(),
+                traces: Vec::new(),
+            }
+        };
+        let runs = [
+            mk("f32", 0, 1.0),
+            mk("f32", 0, 0.1),
+            mk("fixed", 8, 0.1),
+            mk("f32", 0, 1.0),
+            mk("f32", 0, 1.0),
+        ];
+        let mut rows: Vec<Row> = (0..5)
+            .map(|i| row(&i.to_string(), Some(0.9), Some(1.0)))
+            .collect();
+        for r in &mut rows {
+            r.rule = "danp-nn".into();
+            r.oracle = false;
+        }
+        let l = labels(
+            &runs.iter().collect::<Vec<_>>(),
+            &rows.iter().collect::<Vec<_>>(),
+        );
+        // f32 and sample = 1 are the majority's: unnamed; bits and bound only inside `fixed:`.
+        assert_eq!(
+            l,
+            [
+                "danp-nn",
+                "danp-nn sample=0.1",
+                "danp-nn decor=fixed:8:4 sample=0.1",
+                "danp-nn",
+                "danp-nn"
             ]
         );
     }
