@@ -4,7 +4,7 @@
 use npchip::cli::{Cli, Command};
 use npchip::output::hdf5::{read_root_attrs, read_runs, RunStatus};
 use npchip::output::{merge::merge, report};
-use npchip::sweep::{self, SweepArgs};
+use npchip::sweep::{self, SweepPlan};
 use std::path::{Path, PathBuf};
 
 /// Tiny, fast runs: 160 digits, one hidden layer of 8, one epoch, no hardware traces.
@@ -26,7 +26,7 @@ const SMALL: &[&str] = &[
 ];
 
 /// Parses through the real command line, as `npchip sweep ...` would.
-fn sweep_args(extra: &[&str], out: &Path) -> SweepArgs {
+fn sweep_args(extra: &[&str], out: &Path) -> SweepPlan {
     use clap::Parser;
     let mut argv: Vec<String> = ["npchip", "sweep"].iter().map(|s| s.to_string()).collect();
     // SMALL's flag/value pairs, except those the test sets itself.
@@ -41,7 +41,7 @@ fn sweep_args(extra: &[&str], out: &Path) -> SweepArgs {
         .unwrap_or_else(|e| panic!("{argv:?}: {e}"))
         .command
     {
-        Command::Sweep(a) => *a,
+        Command::Sweep(a) => a.plan().unwrap_or_else(|e| panic!("{argv:?}: {e}")),
         _ => unreachable!(),
     }
 }
@@ -92,7 +92,7 @@ fn a_diverging_run_is_recorded_and_the_others_finish() {
         .contains("lr=1e30"));
     // The command fails (exit status 1) and says how many runs did not complete.
     let out2 = dir.path().join("again.h5");
-    let e = sweep::run(sweep_args(
+    let e = sweep::run(&sweep_args(
         &[
             "--chip",
             "ideal",
@@ -114,14 +114,14 @@ fn a_diverging_run_is_recorded_and_the_others_finish() {
 fn an_invalid_grid_point_stops_the_sweep_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("never.h5");
-    let e = sweep::run(sweep_args(
+    let e = sweep::run(&sweep_args(
         &["--chips", "ideal,rram", "--bits", "2,4"],
         &out,
     ))
     .unwrap_err()
     .to_string();
     assert!(e.contains("ideal") && e.contains("levels"), "{e}");
-    let e = sweep::run(sweep_args(&["--rules", "danp,np"], &out))
+    let e = sweep::run(&sweep_args(&["--rules", "danp,np"], &out))
         .unwrap_err()
         .to_string();
     assert!(e.contains("rule=np") && e.contains("inject"), "{e}");
