@@ -321,3 +321,121 @@ fn sweep_toml_defines_the_grid_and_flags_override_it() {
         "{grid}"
     );
 }
+
+#[test]
+fn a_sweep_over_a_conv_arch_stores_the_arch_in_each_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("conv.h5");
+    let s = sweep::execute(&sweep_args(
+        &["--arch", "conv4k3p1,maxpool2,fc10", "--seeds", "1,2"],
+        &out,
+    ))
+    .unwrap();
+    assert_eq!(s.unsuccessful(), 0, "{}", s.line());
+    let runs = read_runs(&out).unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert_eq!(
+            r.attrs["arch"].as_str(),
+            Some("conv4k3p1s1,maxpool2,fc10"),
+            "{}",
+            r.name
+        );
+    }
+    assert_eq!(runs[1].attrs["seed"].as_i64(), Some(2));
+}
+
+#[test]
+fn a_vary_axis_stores_its_value_in_each_run_and_the_table_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("vary.h5");
+    let s = sweep::execute(&sweep_args(
+        &["--vary", "decor_sample=1.0,0.25", "--seeds", "1,2"],
+        &out,
+    ))
+    .unwrap();
+    assert_eq!(s.unsuccessful(), 0, "{}", s.line());
+    let runs = read_runs(&out).unwrap();
+    let samples: Vec<f64> = runs
+        .iter()
+        .map(|r| r.attrs["decor_sample"].as_f64().unwrap())
+        .collect();
+    assert_eq!(samples, [1.0, 1.0, 0.25, 0.25]);
+    assert!(runs[2].attrs["sweep_point"]
+        .as_str()
+        .unwrap()
+        .contains("decor_sample=0.25"));
+    let rows: Vec<report::Row> = runs.iter().map(report::Row::of).collect();
+    let table = report::table(&rows);
+    let header = table.lines().next().unwrap();
+    assert!(header.contains("decor_sample"), "{table}");
+    assert!(
+        table.lines().any(|l| l.contains(" 0.25 ")),
+        "the varied value is in its column: {table}"
+    );
+    // The same axis from a sweep TOML, and a typed --vary of the same key replaces it.
+    let toml = dir.path().join("grid.toml");
+    std::fs::write(&toml, "[grid.vary]\ndecor_sample = [1.0, 0.5, 0.1]\n").unwrap();
+    let p = toml.to_str().unwrap();
+    let g = npchip::sweep::grid::Grid::build(&sweep_args(&["--config", p], &out)).unwrap();
+    assert_eq!(g.total, 3);
+    let g = npchip::sweep::grid::Grid::build(&sweep_args(
+        &["--config", p, "--vary", "decor_sample=0.2"],
+        &out,
+    ))
+    .unwrap();
+    assert_eq!(g.total, 1);
+    assert_eq!(g.runs[0].1.decor_sample, 0.2);
+}
+
+#[test]
+fn bad_vary_keys_and_values_are_named_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never.h5");
+    let err = |a: &[&str]| sweep::run(&sweep_args(a, &out)).unwrap_err().to_string();
+    let e = err(&["--vary", "decor_smaple=1"]);
+    assert!(
+        e.contains("`decor_smaple`") && e.contains("allowed") && e.contains("decor_sample"),
+        "{e}"
+    );
+    let e = err(&["--vary", "decor_sample=0.5,7"]);
+    assert!(
+        e.contains("decor-sample 7") && e.contains("(0, 1]") && e.contains("decor_sample=7"),
+        "{e}"
+    );
+    let e = err(&["--vary", "lr=0.1,0.2"]);
+    assert!(e.contains("`lr`") && e.contains("--lrs"), "{e}");
+    let e = err(&["--vary", "out=a.h5,b.h5"]);
+    assert!(e.contains("`out`") && e.contains("per invocation"), "{e}");
+    let e = err(&["--vary", "epochs=1,1"]);
+    assert!(e.contains("`1` twice"), "{e}");
+    assert!(!out.exists(), "nothing is written for a bad axis");
+    // In a sweep TOML: the unknown key and its table are named.
+    let toml = dir.path().join("grid.toml");
+    std::fs::write(&toml, "[grid.vary]\ncolour = [\"red\"]\n").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_npchip"))
+        .args(["sweep", "--config", toml.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`colour`")
+            && stderr.contains("[grid.vary]")
+            && stderr.contains("decor_sample"),
+        "{stderr}"
+    );
+    // A --vary without `=` is refused by the command line, naming the value.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_npchip"))
+        .args(["sweep", "--vary", "decor_sample", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("`decor_sample`") && stderr.contains("KEY=V1,V2"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

@@ -65,6 +65,8 @@ pub struct Row {
     pub status: RunStatus,
     /// Sweep coordinates, if the run is part of a sweep.
     pub point: Option<String>,
+    /// The values of the sweep's `vary` axes at this run: (run key, value as given).
+    pub vary: Vec<(String, String)>,
     /// The data it trained on: name and sizes, e.g. `mnist (10000 train / 2000 test)`.
     pub data: String,
     /// The network: `--arch` (`conv32k3p1s1,maxpool2,fc10`) or the dense widths (`784-1000-10`).
@@ -214,6 +216,14 @@ impl Row {
             adc_saturation,
             status: r.status.clone(),
             point: attr_str(a, super::sweep_layout::POINT).map(str::to_string),
+            vary: attr_str(a, super::sweep_layout::VARY)
+                .map(|t| {
+                    t.lines()
+                        .filter_map(|l| l.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             data: data_label(a),
             net: net_label(a),
             rounding: attr_str(a, "chip.update.rounding").map(str::to_string),
@@ -279,38 +289,41 @@ pub fn table_cells(rows: &[Row]) -> Vec<Vec<String>> {
         .flat_map(|e| e.into_iter())
         .fold(0.0f64, f64::max);
     let (div, unit) = plots::energy_unit(max_e);
-    let header: Vec<String> = [
-        "run",
-        "rule",
-        "chip",
-        "net",
-        "levels",
-        "read σ",
-        "epochs",
-        "train acc",
-        "test acc",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(
-        ["inference", "perturb.", "update", "decorr."]
-            .iter()
-            .map(|p| format!("E {p} ({unit})")),
-    )
-    .chain(
-        [
-            "t/sample",
-            "t/inference",
-            "EDP (J·s)",
-            "pulses/weight",
-            "ADC sat.",
-            "s/epoch",
-            "status",
-        ]
+    // A sweep's `vary` keys, each a column after the named axes, in the order first seen.
+    let mut varied: Vec<&str> = Vec::new();
+    for (k, _) in rows.iter().flat_map(|r| &r.vary) {
+        if !varied.contains(&k.as_str()) {
+            varied.push(k);
+        }
+    }
+    let header: Vec<String> = ["run", "rule", "chip", "net", "levels", "read σ"]
         .iter()
-        .map(|s| s.to_string()),
-    )
-    .collect();
+        .map(|s| s.to_string())
+        .chain(varied.iter().map(|k| k.to_string()))
+        .chain(
+            ["epochs", "train acc", "test acc"]
+                .iter()
+                .map(|s| s.to_string()),
+        )
+        .chain(
+            ["inference", "perturb.", "update", "decorr."]
+                .iter()
+                .map(|p| format!("E {p} ({unit})")),
+        )
+        .chain(
+            [
+                "t/sample",
+                "t/inference",
+                "EDP (J·s)",
+                "pulses/weight",
+                "ADC sat.",
+                "s/epoch",
+                "status",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        )
+        .collect();
     let mut cells: Vec<Vec<String>> = vec![header];
     for r in rows {
         let mut c = vec![
@@ -320,13 +333,21 @@ pub fn table_cells(rows: &[Row]) -> Vec<Vec<String>> {
             r.net.clone(),
             r.levels.map_or("-".into(), |l| l.to_string()),
             r.read_noise.map_or("-".into(), |x| format!("{x}")),
+        ];
+        c.extend(varied.iter().map(|k| {
+            r.vary
+                .iter()
+                .find(|(n, _)| n == k)
+                .map_or("-".into(), |(_, v)| v.clone())
+        }));
+        c.extend([
             match r.epochs {
                 Some(n) => format!("{}/{n}", r.epochs_done),
                 None => r.epochs_done.to_string(),
             },
             pct(r.train_acc),
             pct(r.test_acc),
-        ];
+        ]);
         for p in 0..4 {
             c.push(
                 r.energy_pj
@@ -610,6 +631,7 @@ mod tests {
             adc_saturation: Some(0.001),
             status,
             point: None,
+            vary: Vec::new(),
             data: "digits (1437 train / 360 test)".into(),
             net: "conv4k3p1s1,maxpool2,fc10".into(),
             rounding: Some("stochastic".into()),

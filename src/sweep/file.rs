@@ -156,9 +156,11 @@ pub fn merge_under(typed: SweepPlan, path: &Path) -> Result<SweepPlan, SweepErro
                     }
                 }
             }
-            other => return Err(ferr(format!(
+            other => {
+                return Err(ferr(format!(
                 "unknown table [{other}]; a sweep file has [grid] (with [grid.vary]) and [train]"
-            ))),
+            )))
+            }
         }
     }
     Ok(combine(typed, file_axes, file_train, path))

@@ -40,6 +40,10 @@ pub fn write_point(file: &ResultFile, group_path: &str, p: &GridPoint) -> Result
     if let Some(x) = p.prog_noise {
         write_float(&g, PROG_NOISE, x).map_err(ctx)?;
     }
+    if !p.vary.is_empty() {
+        let lines: Vec<String> = p.vary.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write_text(&g, VARY, &lines.join("\n")).map_err(ctx)?;
+    }
     Ok(())
 }
 
