@@ -166,13 +166,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report(a) => {
             a.files.iter().try_for_each(|f| probe::check(f))?;
-            crate::output::report::run_to(
+            Ok(crate::output::report::run_to(
                 &a.files,
                 a.out.as_deref(),
                 a.html.as_deref(),
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr(),
-            )
+            )?)
         }
         Command::Chip(c) => chip_cmd::run(c),
         Command::Data(DataCommand::Info { data }) => data_cmd::info(&data),

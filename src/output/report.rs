@@ -21,6 +21,7 @@ pub use figures::plot_all;
 
 use super::hdf5::{read_root_attrs, read_runs, Attrs, RunRecord, RunStatus};
 use super::plots;
+use super::report_error::ReportError;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -483,7 +484,7 @@ fn header(path: &Path, root: &Attrs, n: usize) -> String {
 pub fn collect(
     files: &[PathBuf],
     mut header_line: impl FnMut(&str),
-) -> anyhow::Result<Vec<RunRecord>> {
+) -> Result<Vec<RunRecord>, ReportError> {
     let mut runs = Vec::new();
     for file in files {
         let root = read_root_attrs(file)?;
@@ -512,7 +513,7 @@ pub fn collect(
 /// there. With more than one file each run is named `<file stem>/<run>` (or just the stem when
 /// the file holds a single run), so runs of separate `npchip train` calls can be compared in
 /// one table. Returns the table, then where the plots went.
-pub fn run(files: &[PathBuf], out: Option<&Path>) -> anyhow::Result<String> {
+pub fn run(files: &[PathBuf], out: Option<&Path>) -> Result<String, ReportError> {
     let mut text = Vec::new();
     let mut notes = Vec::new();
     run_to(files, out, None, &mut text, &mut notes)?;
@@ -529,7 +530,7 @@ pub fn run_to(
     html: Option<&Path>,
     table_out: &mut dyn Write,
     notes: &mut dyn Write,
-) -> anyhow::Result<()> {
+) -> Result<(), ReportError> {
     let mut headers = Vec::new();
     let mut header_lines = String::new();
     let runs = collect(files, |h| {
@@ -585,17 +586,16 @@ pub fn run_to(
 struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> anyhow::Result<Scratch> {
+    fn new() -> Result<Scratch, ReportError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let dir =
             std::env::temp_dir().join(format!("npchip-report-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: cannot create a scratch directory for the figures: {e}",
-                dir.display()
-            )
+        std::fs::create_dir(&dir).map_err(|source| ReportError::Io {
+            path: dir.clone(),
+            what: "cannot create a scratch directory for the figures",
+            source,
         })?;
         Ok(Scratch(dir))
     }
