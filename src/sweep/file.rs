@@ -240,3 +240,74 @@ fn combine(
         ..typed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grid.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn typed_values_beat_the_file_and_set_lists_add_up() {
+        let (_d, path) = file(
+            "[grid]\nbits = [2, 3]\nrule = [\"danp\", \"bp\"]\nlr = 1e-2\n\n[grid.vary]\ndecor_every = [1, 2]\n\n[train]\nepochs = 7\nhidden = [8, 4]\nset = [\"update.max_pulses=5\"]\ndiagnostics = true\n",
+        );
+        let mut typed = SweepPlan::default();
+        typed.train.set("epochs", "1");
+        typed.train.set("set", "read.out_bits=6");
+        typed.axes.levels = vec![9];
+        let p = merge_under(typed, &path).unwrap();
+        assert_eq!(p.train.given("epochs"), Some("1"));
+        assert_eq!(p.train.given("hidden"), Some("8,4"));
+        assert_eq!(p.train.given("diagnostics"), Some("true"));
+        assert_eq!(
+            p.train.given_all("set"),
+            ["update.max_pulses=5", "read.out_bits=6"]
+        );
+        assert_eq!(p.axes.levels, [9]);
+        assert!(
+            p.axes.bits.is_empty(),
+            "a typed --levels replaces the file's bits"
+        );
+        assert_eq!(p.axes.lrs, [1e-2]);
+        assert_eq!(p.axes.rules.len(), 2);
+        assert_eq!(
+            p.axes.vary,
+            [(
+                "decor_every".to_string(),
+                vec!["1".to_string(), "2".to_string()]
+            )]
+        );
+        assert!(p.origin.ends_with("grid.toml"), "{}", p.origin);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_named_with_the_file() {
+        let err = |text: &str| {
+            let (_d, path) = file(text);
+            merge_under(SweepPlan::default(), &path)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("[grid]\nlevel = [2]\n");
+        assert!(
+            e.contains("grid.toml") && e.contains("`level`") && e.contains("levels"),
+            "{e}"
+        );
+        let e = err("[train]\nout = \"x.h5\"\n");
+        assert!(e.contains("`out`") && e.contains("[train]"), "{e}");
+        let e = err("[grid.vary]\ncolour = [1]\n");
+        assert!(e.contains("`colour`") && e.contains("[grid.vary]"), "{e}");
+        let e = err("[grid]\nbits = [\"four\"]\n");
+        assert!(e.contains("bits") && e.contains("`four`"), "{e}");
+        let e = err("[train]\nepochs = [1, 2]\n");
+        assert!(e.contains("epochs") && e.contains("one value"), "{e}");
+        let e = err("[nope]\nx = 1\n");
+        assert!(e.contains("[nope]"), "{e}");
+    }
+}
