@@ -5,19 +5,22 @@ use crate::slurm::GRID;
 use npchip::cli::{Cli, Command as Cmd};
 use npchip::output::hdf5::read_runs;
 use npchip::output::merge::merge_with_hint;
-use npchip::sweep::{self, slurm::write_scripts, SweepArgs};
+use npchip::sweep::{self, slurm::write_scripts, SweepPlan};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `npchip sweep ARGS` parsed as the command line would parse it.
-fn sweep_args(args: &[&str]) -> SweepArgs {
+/// `npchip sweep ARGS` parsed as the command line would parse it, as the library's plan.
+fn sweep_args<S: AsRef<str>>(args: &[S]) -> SweepPlan {
     use clap::Parser;
-    let argv = ["npchip", "sweep"].iter().chain(args);
+    let argv = ["npchip", "sweep"]
+        .into_iter()
+        .chain(args.iter().map(AsRef::as_ref));
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     match Cli::try_parse_from(argv)
         .unwrap_or_else(|e| panic!("{args:?}: {e}"))
         .command
     {
-        Cmd::Sweep(a) => *a,
+        Cmd::Sweep(a) => a.plan().unwrap_or_else(|e| panic!("{args:?}: {e}")),
         _ => unreachable!(),
     }
 }
@@ -221,7 +224,6 @@ fn merge_names_the_shards_of_absent_files_and_unfinished_runs() {
 
 #[test]
 fn the_script_carries_a_sweep_toml_as_flags_that_define_the_same_grid() {
-    use npchip::sweep::flags::resolve;
     let tmp = tempfile::tempdir().unwrap();
     let toml = tmp.path().join("grid.toml");
     std::fs::write(
@@ -233,33 +235,30 @@ fn the_script_carries_a_sweep_toml_as_flags_that_define_the_same_grid() {
     let typed = [
         "--config", p, "--epochs", "1", "--shard", "0/2", "--out", "x.h5",
     ];
-    let r = resolve(&SweepArgs::parse_from(typed).unwrap()).unwrap();
-    let args: Vec<String> = r
-        .grid_args
-        .iter()
-        .map(|a| a.to_str().unwrap().to_string())
-        .collect();
+    let r = sweep_args(&typed);
+    let args: Vec<String> = r.grid_args();
     for per_invocation in ["--config", "--shard", "--out", "x.h5"] {
         assert!(!args.iter().any(|a| a == per_invocation), "{args:?}");
     }
     // The typed --epochs replaced the file's.
     assert!(args.windows(2).any(|w| w == ["--epochs", "1"]), "{args:?}");
     assert!(!args.iter().any(|a| a == "7"), "{args:?}");
-    let again = resolve(&SweepArgs::parse_from(&args).unwrap()).unwrap();
-    assert_eq!(again.settings, r.settings);
+    let again = sweep_args(&args);
+    assert_eq!(again.shared_settings(), r.shared_settings());
+    assert_eq!(
+        sweep::grid::Grid::build(&again).unwrap().definition,
+        sweep::grid::Grid::build(&r).unwrap().definition
+    );
     // In the script, the quotes of the `set` value survive the shell.
     let out = tmp.path().join("t.h5");
-    let s = write_scripts(
-        &SweepArgs::parse_from([
-            "--config",
-            p,
-            "--out",
-            out.to_str().unwrap(),
-            "--slurm",
-            "2",
-        ])
-        .unwrap(),
-    )
+    let s = write_scripts(&sweep_args(&[
+        "--config",
+        p,
+        "--out",
+        out.to_str().unwrap(),
+        "--slurm",
+        "2",
+    ]))
     .unwrap();
     let text = std::fs::read_to_string(&s.sweep).unwrap();
     assert!(

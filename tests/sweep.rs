@@ -4,7 +4,7 @@
 use npchip::cli::{Cli, Command};
 use npchip::output::hdf5::{read_root_attrs, read_runs, RunStatus};
 use npchip::output::{merge::merge, report};
-use npchip::sweep::{self, SweepArgs};
+use npchip::sweep::{self, SweepPlan};
 use std::path::{Path, PathBuf};
 
 /// Tiny, fast runs: 160 digits, one hidden layer of 8, one epoch, no hardware traces.
@@ -26,7 +26,7 @@ const SMALL: &[&str] = &[
 ];
 
 /// Parses through the real command line, as `npchip sweep ...` would.
-fn sweep_args(extra: &[&str], out: &Path) -> SweepArgs {
+fn sweep_args(extra: &[&str], out: &Path) -> SweepPlan {
     use clap::Parser;
     let mut argv: Vec<String> = ["npchip", "sweep"].iter().map(|s| s.to_string()).collect();
     // SMALL's flag/value pairs, except those the test sets itself.
@@ -41,7 +41,7 @@ fn sweep_args(extra: &[&str], out: &Path) -> SweepArgs {
         .unwrap_or_else(|e| panic!("{argv:?}: {e}"))
         .command
     {
-        Command::Sweep(a) => *a,
+        Command::Sweep(a) => a.plan().unwrap_or_else(|e| panic!("{argv:?}: {e}")),
         _ => unreachable!(),
     }
 }
@@ -92,7 +92,7 @@ fn a_diverging_run_is_recorded_and_the_others_finish() {
         .contains("lr=1e30"));
     // The command fails (exit status 1) and says how many runs did not complete.
     let out2 = dir.path().join("again.h5");
-    let e = sweep::run(sweep_args(
+    let e = sweep::run(&sweep_args(
         &[
             "--chip",
             "ideal",
@@ -114,14 +114,14 @@ fn a_diverging_run_is_recorded_and_the_others_finish() {
 fn an_invalid_grid_point_stops_the_sweep_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("never.h5");
-    let e = sweep::run(sweep_args(
+    let e = sweep::run(&sweep_args(
         &["--chips", "ideal,rram", "--bits", "2,4"],
         &out,
     ))
     .unwrap_err()
     .to_string();
     assert!(e.contains("ideal") && e.contains("levels"), "{e}");
-    let e = sweep::run(sweep_args(&["--rules", "danp,np"], &out))
+    let e = sweep::run(&sweep_args(&["--rules", "danp,np"], &out))
         .unwrap_err()
         .to_string();
     assert!(e.contains("rule=np") && e.contains("inject"), "{e}");
@@ -320,4 +320,122 @@ fn sweep_toml_defines_the_grid_and_flags_override_it() {
         grid.contains("levels = [4, 16]") && grid.contains("epochs = 1"),
         "{grid}"
     );
+}
+
+#[test]
+fn a_sweep_over_a_conv_arch_stores_the_arch_in_each_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("conv.h5");
+    let s = sweep::execute(&sweep_args(
+        &["--arch", "conv4k3p1,maxpool2,fc10", "--seeds", "1,2"],
+        &out,
+    ))
+    .unwrap();
+    assert_eq!(s.unsuccessful(), 0, "{}", s.line());
+    let runs = read_runs(&out).unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert_eq!(
+            r.attrs["arch"].as_str(),
+            Some("conv4k3p1s1,maxpool2,fc10"),
+            "{}",
+            r.name
+        );
+    }
+    assert_eq!(runs[1].attrs["seed"].as_i64(), Some(2));
+}
+
+#[test]
+fn a_vary_axis_stores_its_value_in_each_run_and_the_table_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("vary.h5");
+    let s = sweep::execute(&sweep_args(
+        &["--vary", "decor_sample=1.0,0.25", "--seeds", "1,2"],
+        &out,
+    ))
+    .unwrap();
+    assert_eq!(s.unsuccessful(), 0, "{}", s.line());
+    let runs = read_runs(&out).unwrap();
+    let samples: Vec<f64> = runs
+        .iter()
+        .map(|r| r.attrs["decor_sample"].as_f64().unwrap())
+        .collect();
+    assert_eq!(samples, [1.0, 1.0, 0.25, 0.25]);
+    assert!(runs[2].attrs["sweep_point"]
+        .as_str()
+        .unwrap()
+        .contains("decor_sample=0.25"));
+    let rows: Vec<report::Row> = runs.iter().map(report::Row::of).collect();
+    let table = report::table(&rows);
+    let header = table.lines().next().unwrap();
+    assert!(header.contains("decor_sample"), "{table}");
+    assert!(
+        table.lines().any(|l| l.contains(" 0.25 ")),
+        "the varied value is in its column: {table}"
+    );
+    // The same axis from a sweep TOML, and a typed --vary of the same key replaces it.
+    let toml = dir.path().join("grid.toml");
+    std::fs::write(&toml, "[grid.vary]\ndecor_sample = [1.0, 0.5, 0.1]\n").unwrap();
+    let p = toml.to_str().unwrap();
+    let g = npchip::sweep::grid::Grid::build(&sweep_args(&["--config", p], &out)).unwrap();
+    assert_eq!(g.total, 3);
+    let g = npchip::sweep::grid::Grid::build(&sweep_args(
+        &["--config", p, "--vary", "decor_sample=0.2"],
+        &out,
+    ))
+    .unwrap();
+    assert_eq!(g.total, 1);
+    assert_eq!(g.runs[0].1.decor_sample, 0.2);
+}
+
+#[test]
+fn bad_vary_keys_and_values_are_named_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never.h5");
+    let err = |a: &[&str]| sweep::run(&sweep_args(a, &out)).unwrap_err().to_string();
+    let e = err(&["--vary", "decor_smaple=1"]);
+    assert!(
+        e.contains("`decor_smaple`") && e.contains("allowed") && e.contains("decor_sample"),
+        "{e}"
+    );
+    let e = err(&["--vary", "decor_sample=0.5,7"]);
+    assert!(
+        e.contains("decor-sample 7") && e.contains("(0, 1]") && e.contains("decor_sample=7"),
+        "{e}"
+    );
+    let e = err(&["--vary", "lr=0.1,0.2"]);
+    assert!(e.contains("`lr`") && e.contains("--lrs"), "{e}");
+    let e = err(&["--vary", "out=a.h5,b.h5"]);
+    assert!(e.contains("`out`") && e.contains("per invocation"), "{e}");
+    let e = err(&["--vary", "epochs=1,1"]);
+    assert!(e.contains("`1` twice"), "{e}");
+    assert!(!out.exists(), "nothing is written for a bad axis");
+    // In a sweep TOML: the unknown key and its table are named.
+    let toml = dir.path().join("grid.toml");
+    std::fs::write(&toml, "[grid.vary]\ncolour = [\"red\"]\n").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_npchip"))
+        .args(["sweep", "--config", toml.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`colour`")
+            && stderr.contains("[grid.vary]")
+            && stderr.contains("decor_sample"),
+        "{stderr}"
+    );
+    // A --vary without `=` is refused by the command line, naming the value.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_npchip"))
+        .args(["sweep", "--vary", "decor_sample", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("`decor_sample`") && stderr.contains("KEY=V1,V2"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }

@@ -10,6 +10,8 @@ mod data_cmd;
 mod errors;
 mod interrupt;
 mod progress;
+mod slurm_cmd;
+mod sweep_cmd;
 mod train_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -21,6 +23,8 @@ pub use bench_cmd::BenchArgs;
 pub use errors::error_text;
 pub use interrupt::cancel_on_ctrl_c;
 pub use progress::{show_bar, Terminal};
+pub use slurm_cmd::SlurmArgs;
+pub use sweep_cmd::SweepArgs;
 pub use train_cmd::TrainArgs;
 
 /// npchip: simulate analog neuromorphic chips that learn on-chip.
@@ -44,7 +48,7 @@ pub enum Command {
     /// Train a network on a simulated chip and write an HDF5 trace.
     Train(Box<TrainArgs>),
     /// Run a grid of trainings (precision × noise × rule × lr × seed) in parallel.
-    Sweep(Box<crate::sweep::SweepArgs>),
+    Sweep(Box<SweepArgs>),
     /// Join sweep shard files into one.
     Merge(MergeArgs),
     /// Summarise an HDF5 result file: a table of runs and PNG plots.
@@ -149,7 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::ProbeFile { file } => Ok(probe::read_everything(&file)?),
         Command::Train(a) => train_cmd::run(*a, cli.quiet > 0),
-        Command::Sweep(a) => sweep(*a),
+        Command::Sweep(a) => sweep_cmd::run(&a),
         Command::Merge(a) => {
             let done = crate::output::merge::merge_with_hint(
                 &a.out,
@@ -162,13 +166,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report(a) => {
             a.files.iter().try_for_each(|f| probe::check(f))?;
-            crate::output::report::run_to(
+            Ok(crate::output::report::run_to(
                 &a.files,
                 a.out.as_deref(),
                 a.html.as_deref(),
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr(),
-            )
+            )?)
         }
         Command::Chip(c) => chip_cmd::run(c),
         Command::Data(DataCommand::Info { data }) => data_cmd::info(&data),
@@ -176,24 +180,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             a.plan(),
             &mut std::io::stdout().lock(),
         )?),
-    }
-}
-
-/// Runs `npchip sweep`: the Slurm scripts, or the grid with Ctrl-C wired to its runs; an error
-/// when any run did not complete (see `crate::sweep`).
-fn sweep(a: crate::sweep::SweepArgs) -> anyhow::Result<()> {
-    if a.flags.slurm.slurm.is_some() {
-        let scripts = crate::sweep::slurm::write_scripts(&a)?;
-        eprintln!("{}", scripts.summary());
-        return Ok(());
-    }
-    let cancel = crate::run::Cancel::new();
-    cancel_on_ctrl_c(&cancel);
-    let s = crate::sweep::execute_cancellable(&a, &cancel)?;
-    eprintln!("{}", s.line());
-    match s.failure() {
-        None => Ok(()),
-        Some(e) => Err(anyhow::Error::msg(e)),
     }
 }
 

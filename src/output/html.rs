@@ -8,6 +8,7 @@
 
 use super::hdf5::RunRecord;
 use super::report::{table_cells, table_notes, Row};
+use super::report_error::ReportError;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -72,14 +73,17 @@ details{margin:.6em 0}summary{cursor:pointer;font-weight:bold}.notes{color:#555;
 .kv td:first-child{font-family:monospace}";
 
 /// Writes the page to `path`.
-pub fn write_page(path: &Path, page: &Page) -> anyhow::Result<()> {
+pub fn write_page(path: &Path, page: &Page) -> Result<(), ReportError> {
     let html = render(page)?;
-    std::fs::write(path, html)
-        .map_err(|e| anyhow::anyhow!("{}: cannot write the HTML report: {e}", path.display()))
+    std::fs::write(path, html).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        what: "cannot write the HTML report",
+        source,
+    })
 }
 
 /// The page as text; reads each figure file to embed it.
-pub fn render(page: &Page) -> anyhow::Result<String> {
+pub fn render(page: &Page) -> Result<String, ReportError> {
     let mut h = String::new();
     let n = page.rows.len();
     let _ = write!(
@@ -95,11 +99,10 @@ pub fn render(page: &Page) -> anyhow::Result<String> {
     table(&mut h, page.rows);
     let _ = writeln!(h, "<h2>Figures</h2>");
     for (file, what) in page.figures {
-        let png = std::fs::read(file).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: cannot read the figure to embed it: {e}",
-                file.display()
-            )
+        let png = std::fs::read(file).map_err(|source| ReportError::Io {
+            path: file.clone(),
+            what: "cannot read the figure to embed it",
+            source,
         })?;
         let name = file
             .file_name()

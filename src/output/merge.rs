@@ -18,11 +18,42 @@
 
 use super::sweep_layout as record;
 use crate::output::hdf5::{ResultFile, RunStatus};
-use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+/// Why a merge was refused or failed; nothing usable is written then.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// The inputs are not the shards of one grid, or do not cover it: the message names the
+    /// files, the differing setting or the missing points and their shards.
+    #[error("{0}")]
+    Refused(String),
+    /// An HDF5 call failed; `what` names the file and the object.
+    #[error("{what}: {source}")]
+    Hdf5 {
+        /// The file and what was being done.
+        what: String,
+        /// libhdf5's error.
+        source: hdf5::Error,
+    },
+    /// A result file cannot be probed, created or closed.
+    #[error(transparent)]
+    Output(#[from] super::hdf5::OutputError),
+}
+
+/// Returns a [`MergeError::Refused`] with the formatted message.
+macro_rules! refuse {
+    ($($t:tt)*) => {
+        return Err(MergeError::Refused(format!($($t)*)))
+    };
+}
+
+/// An HDF5 error in context.
+fn h5(what: String) -> impl FnOnce(hdf5::Error) -> MergeError {
+    move |source| MergeError::Hdf5 { what, source }
+}
 
 /// What one input holds.
 struct Input {
@@ -58,19 +89,19 @@ fn int_attr(loc: &hdf5::Location, name: &str) -> Option<i64> {
         .or_else(|| a.read_scalar::<u32>().ok().map(i64::from))
 }
 
-fn read_input(path: &Path) -> anyhow::Result<Input> {
+fn read_input(path: &Path) -> Result<Input, MergeError> {
     // Said plainly before libhdf5 says it in its own words (twice, with flags and errno).
     match std::fs::metadata(path) {
-        Err(e) => bail!("IN {}: cannot read: {e}", path.display()),
-        Ok(m) if !m.is_file() => bail!("IN {}: not a regular file", path.display()),
+        Err(e) => refuse!("IN {}: cannot read: {e}", path.display()),
+        Ok(m) if !m.is_file() => refuse!("IN {}: not a regular file", path.display()),
         Ok(_) => {}
     }
     // In a child first: a corrupted shard must be an error, not a crash (probe.rs).
     super::probe::check(path)?;
-    let f = hdf5::File::open(path)
-        .with_context(|| format!("{}: cannot open as HDF5", path.display()))?;
+    let f =
+        hdf5::File::open(path).map_err(h5(format!("{}: cannot open as HDF5", path.display())))?;
     let not_sweep = || {
-        anyhow::anyhow!("{}: not a sweep file (no `{}` attribute): merge joins the shard files of one `npchip sweep`", path.display(), record::GRID)
+        MergeError::Refused(format!("{}: not a sweep file (no `{}` attribute): merge joins the shard files of one `npchip sweep`", path.display(), record::GRID))
     };
     let grid = text_attr(&f, record::GRID).ok_or_else(not_sweep)?;
     let points = int_attr(&f, record::POINTS).ok_or_else(not_sweep)? as usize;
@@ -82,18 +113,18 @@ fn read_input(path: &Path) -> anyhow::Result<Input> {
     if let Ok(g) = f.group("runs") {
         let mut names = g
             .member_names()
-            .with_context(|| format!("{}: listing /runs", path.display()))?;
+            .map_err(h5(format!("{}: listing /runs", path.display())))?;
         names.sort();
         for name in names {
             let run = g
                 .group(&name)
-                .with_context(|| format!("{}: opening /runs/{name}", path.display()))?;
+                .map_err(h5(format!("{}: opening /runs/{name}", path.display())))?;
             let index = int_attr(&run, record::INDEX).ok_or_else(|| {
-                anyhow::anyhow!(
+                MergeError::Refused(format!(
                     "{}: /runs/{name} has no `{}` attribute: not written by `npchip sweep`",
                     path.display(),
                     record::INDEX
-                )
+                ))
             })?;
             let status = text_attr(&run, "status").unwrap_or_default();
             if status == RunStatus::Running.name() || status == RunStatus::Interrupted.name() {
@@ -162,11 +193,11 @@ fn check(
     inputs: &[Input],
     absent: &[PathBuf],
     rerun_hint: Option<&str>,
-) -> anyhow::Result<BTreeMap<usize, (usize, String)>> {
+) -> Result<BTreeMap<usize, (usize, String)>, MergeError> {
     let first = &inputs[0];
     for other in &inputs[1..] {
         if other.grid != first.grid {
-            bail!(
+            refuse!(
                 "{} and {} are shards of different grids ({}); merge only files from the same sweep definition",
                 first.path.display(),
                 other.path.display(),
@@ -174,7 +205,7 @@ fn check(
             );
         }
         if other.points != first.points {
-            bail!(
+            refuse!(
                 "{} has {} grid points but {} has {}",
                 first.path.display(),
                 first.points,
@@ -183,7 +214,7 @@ fn check(
             );
         }
         if other.schema != first.schema {
-            bail!(
+            refuse!(
                 "{} has schema version {} but {} has {}: write both with the same npchip",
                 first.path.display(),
                 first.schema,
@@ -199,7 +230,7 @@ fn check(
         let unfinished = input.unfinished.iter().map(|(name, i, _)| (name, i, false));
         for (name, index, done) in finished.chain(unfinished) {
             if *index >= first.points {
-                bail!(
+                refuse!(
                     "{}: /runs/{name} has sweep index {index}, outside the {}-point grid",
                     input.path.display(),
                     first.points
@@ -207,7 +238,7 @@ fn check(
             }
             if let Some((j, other_name)) = seen.get(index) {
                 let same = *j == k;
-                bail!(
+                refuse!(
                     "grid point {index} is in {} ({other_name}) and {} ({name}){}",
                     inputs[*j].path.display(),
                     input.path.display(),
@@ -228,7 +259,7 @@ fn check(
         .filter(|i| !owner.contains_key(i))
         .collect();
     if missing.is_empty() && !absent.is_empty() {
-        bail!(
+        refuse!(
             "{}: no such file (every grid point is in the other inputs; leave it out)",
             absent[0].display()
         );
@@ -286,7 +317,7 @@ fn check(
             }
             None => "; run the missing shard(s) first".to_string(),
         };
-        bail!(
+        refuse!(
             "{} of {} grid points are in no input or did not finish: {}{why}{hint}",
             missing.len(),
             first.points,
@@ -297,8 +328,10 @@ fn check(
 }
 
 /// Copies `/runs/<name>` of `src` into `dst` (same path) with H5Ocopy.
-fn copy_group(src: &hdf5::File, dst: &hdf5::File, name: &str) -> anyhow::Result<()> {
-    let path = CString::new(format!("runs/{name}")).context("run name with a NUL byte")?;
+fn copy_group(src: &hdf5::File, dst: &hdf5::File, name: &str) -> Result<(), MergeError> {
+    let Ok(path) = CString::new(format!("runs/{name}")) else {
+        refuse!("run name {name:?} holds a NUL byte");
+    };
     let status = {
         let _lock = hdf5_sys::LOCK.lock();
         // SAFETY: both ids are open files owned by `src`/`dst` for the duration of the call,
@@ -315,13 +348,13 @@ fn copy_group(src: &hdf5::File, dst: &hdf5::File, name: &str) -> anyhow::Result<
         }
     };
     if status < 0 {
-        bail!("H5Ocopy of /runs/{name} failed");
+        refuse!("H5Ocopy of /runs/{name} failed");
     }
     Ok(())
 }
 
 /// Joins shard files: checks them (see the module doc), then writes `out`.
-pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> anyhow::Result<String> {
+pub fn merge(out: &Path, inputs: &[PathBuf], force: bool) -> Result<String, MergeError> {
     merge_with_hint(out, inputs, force, None)
 }
 
@@ -332,24 +365,24 @@ pub fn merge_with_hint(
     inputs: &[PathBuf],
     force: bool,
     rerun_hint: Option<&str>,
-) -> anyhow::Result<String> {
+) -> Result<String, MergeError> {
     if inputs.is_empty() {
-        bail!("merge needs at least one input file");
+        refuse!("merge needs at least one input file");
     }
     for i in inputs {
         if i == out
             || (out.exists() && std::fs::canonicalize(i).ok() == std::fs::canonicalize(out).ok())
         {
-            bail!(
+            refuse!(
                 "{} is both an input and the output; write the merged file elsewhere",
                 out.display()
             );
         }
     }
     // Said here, in merge's own terms: the writer's message names train's `--out` flag.
-    super::out_path::check_out_path(out, "OUT").map_err(anyhow::Error::msg)?;
+    super::out_path::check_out_path(out, "OUT").map_err(MergeError::Refused)?;
     if out.exists() && !force {
-        bail!(
+        refuse!(
             "OUT {} exists: use --force to overwrite it, or give another OUT path",
             out.display()
         );
@@ -360,7 +393,7 @@ pub fn merge_with_hint(
         .cloned()
         .partition(|p| std::fs::symlink_metadata(p).is_ok());
     if present.is_empty() {
-        bail!(
+        refuse!(
             "IN: No such file or directory (nothing to merge): {}",
             absent
                 .iter()
@@ -372,15 +405,17 @@ pub fn merge_with_hint(
     let read: Vec<Input> = present
         .iter()
         .map(|p| read_input(p))
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_, MergeError>>()?;
     let owner = check(&read, &absent, rerun_hint)?;
     let first = &read[0];
     let cmdline = std::env::args().collect::<Vec<_>>().join(" ");
     let file = ResultFile::create(out, force, &cmdline)?;
     {
         let root: &hdf5::Location = &file.file;
-        let ctx =
-            |e: hdf5::Error| anyhow::anyhow!("{}: writing root attributes: {e}", out.display());
+        let ctx = |source: hdf5::Error| MergeError::Hdf5 {
+            what: format!("{}: writing root attributes", out.display()),
+            source,
+        };
         record::write_text(root, record::GRID, &first.grid).map_err(ctx)?;
         record::write_int(root, record::POINTS, first.points as i64).map_err(ctx)?;
         record::write_text(root, record::SHARD, "0/1").map_err(ctx)?;
@@ -402,17 +437,15 @@ pub fn merge_with_hint(
     }
     let sources: Vec<hdf5::File> = read
         .iter()
-        .map(|i| {
-            hdf5::File::open(&i.path).with_context(|| format!("{}: reopening", i.path.display()))
-        })
-        .collect::<anyhow::Result<_>>()?;
+        .map(|i| hdf5::File::open(&i.path).map_err(h5(format!("{}: reopening", i.path.display()))))
+        .collect::<Result<_, MergeError>>()?;
     for (k, name) in owner.values() {
-        copy_group(&sources[*k], &file.file, name).with_context(|| {
-            format!(
-                "copying /runs/{name} from {} into {}",
+        copy_group(&sources[*k], &file.file, name).map_err(|e| {
+            MergeError::Refused(format!(
+                "copying /runs/{name} from {} into {}: {e}",
                 read[*k].path.display(),
                 out.display()
-            )
+            ))
         })?;
     }
     drop(sources);

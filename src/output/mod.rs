@@ -13,6 +13,7 @@ pub mod probe;
 mod publish;
 mod reader;
 pub mod report;
+pub mod report_error;
 mod resume;
 mod runattrs;
 mod schema;

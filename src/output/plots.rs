@@ -25,6 +25,7 @@ pub use pareto::{front, pareto, ParetoPoint};
 /// (`tests/flow.rs`), so they follow when this module gets its typed error.
 pub type PlotError = anyhow::Error;
 
+use super::report_error::ReportError;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -42,8 +43,11 @@ fn register_font() {
     });
 }
 
-fn perr<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
-    move |e| anyhow::anyhow!("{}: drawing the plot: {e}", path.display())
+fn perr<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> ReportError + '_ {
+    move |e| ReportError::Plot {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// Draws `title` at the top of `root` and returns the area below it. The first line is the
@@ -242,7 +246,7 @@ pub fn energy_unit(max_pj: f64) -> (f64, &'static str) {
 pub const PHASES: [&str; 4] = ["inference", "perturbation", "update", "decorrelation"];
 
 /// Stacked bars under `title`: training energy per training sample, by phase, one bar per run.
-pub fn energy_bars(path: &Path, title: &str, bars: &[EnergyBar]) -> anyhow::Result<()> {
+pub fn energy_bars(path: &Path, title: &str, bars: &[EnergyBar]) -> Result<(), ReportError> {
     phase_bars(path, title, PhaseQuantity::Energy, bars)
 }
 

@@ -25,6 +25,7 @@ pub use front::front_text;
 
 use super::hdf5::{read_root_attrs, read_runs, Attrs, RunRecord, RunStatus};
 use super::plots;
+use super::report_error::ReportError;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,8 @@ pub struct Row {
     pub status: RunStatus,
     /// Sweep coordinates, if the run is part of a sweep.
     pub point: Option<String>,
+    /// The values of the sweep's `vary` axes at this run: (run key, value as given).
+    pub vary: Vec<(String, String)>,
     /// The data it trained on: name and sizes, e.g. `mnist (10000 train / 2000 test)`.
     pub data: String,
     /// The network: `--arch` (`conv32k3p1s1,maxpool2,fc10`) or the dense widths (`784-1000-10`).
@@ -218,6 +221,14 @@ impl Row {
             adc_saturation,
             status: r.status.clone(),
             point: attr_str(a, super::sweep_layout::POINT).map(str::to_string),
+            vary: attr_str(a, super::sweep_layout::VARY)
+                .map(|t| {
+                    t.lines()
+                        .filter_map(|l| l.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             data: data_label(a),
             net: net_label(a),
             rounding: attr_str(a, "chip.update.rounding").map(str::to_string),
@@ -287,38 +298,41 @@ pub fn table_cells(rows: &[Row]) -> Vec<Vec<String>> {
         .flat_map(|e| e.into_iter())
         .fold(0.0f64, f64::max);
     let (div, unit) = plots::energy_unit(max_e);
-    let header: Vec<String> = [
-        "run",
-        "rule",
-        "chip",
-        "net",
-        "levels",
-        "read σ",
-        "epochs",
-        "train acc",
-        "test acc",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(
-        ["inference", "perturb.", "update", "decorr."]
-            .iter()
-            .map(|p| format!("E {p} ({unit})")),
-    )
-    .chain(
-        [
-            "t/sample",
-            "t/inference",
-            "EDP (J·s)",
-            "pulses/weight",
-            "ADC sat.",
-            "s/epoch",
-            "status",
-        ]
+    // A sweep's `vary` keys, each a column after the named axes, in the order first seen.
+    let mut varied: Vec<&str> = Vec::new();
+    for (k, _) in rows.iter().flat_map(|r| &r.vary) {
+        if !varied.contains(&k.as_str()) {
+            varied.push(k);
+        }
+    }
+    let header: Vec<String> = ["run", "rule", "chip", "net", "levels", "read σ"]
         .iter()
-        .map(|s| s.to_string()),
-    )
-    .collect();
+        .map(|s| s.to_string())
+        .chain(varied.iter().map(|k| k.to_string()))
+        .chain(
+            ["epochs", "train acc", "test acc"]
+                .iter()
+                .map(|s| s.to_string()),
+        )
+        .chain(
+            ["inference", "perturb.", "update", "decorr."]
+                .iter()
+                .map(|p| format!("E {p} ({unit})")),
+        )
+        .chain(
+            [
+                "t/sample",
+                "t/inference",
+                "EDP (J·s)",
+                "pulses/weight",
+                "ADC sat.",
+                "s/epoch",
+                "status",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        )
+        .collect();
     let mut cells: Vec<Vec<String>> = vec![header];
     for r in rows {
         let mut c = vec![
@@ -328,13 +342,21 @@ pub fn table_cells(rows: &[Row]) -> Vec<Vec<String>> {
             r.net.clone(),
             r.levels.map_or("-".into(), |l| l.to_string()),
             r.read_noise.map_or("-".into(), |x| format!("{x}")),
+        ];
+        c.extend(varied.iter().map(|k| {
+            r.vary
+                .iter()
+                .find(|(n, _)| n == k)
+                .map_or("-".into(), |(_, v)| v.clone())
+        }));
+        c.extend([
             match r.epochs {
                 Some(n) => format!("{}/{n}", r.epochs_done),
                 None => r.epochs_done.to_string(),
             },
             pct(r.train_acc),
             pct(r.test_acc),
-        ];
+        ]);
         for p in 0..4 {
             c.push(
                 r.energy_pj
@@ -470,7 +492,7 @@ fn header(path: &Path, root: &Attrs, n: usize) -> String {
 pub fn collect(
     files: &[PathBuf],
     mut header_line: impl FnMut(&str),
-) -> anyhow::Result<Vec<RunRecord>> {
+) -> Result<Vec<RunRecord>, ReportError> {
     let mut runs = Vec::new();
     for file in files {
         let root = read_root_attrs(file)?;
@@ -499,7 +521,7 @@ pub fn collect(
 /// there. With more than one file each run is named `<file stem>/<run>` (or just the stem when
 /// the file holds a single run), so runs of separate `npchip train` calls can be compared in
 /// one table. Returns the table, then where the plots went.
-pub fn run(files: &[PathBuf], out: Option<&Path>) -> anyhow::Result<String> {
+pub fn run(files: &[PathBuf], out: Option<&Path>) -> Result<String, ReportError> {
     let mut text = Vec::new();
     let mut notes = Vec::new();
     run_to(files, out, None, &mut text, &mut notes)?;
@@ -516,7 +538,7 @@ pub fn run_to(
     html: Option<&Path>,
     table_out: &mut dyn Write,
     notes: &mut dyn Write,
-) -> anyhow::Result<()> {
+) -> Result<(), ReportError> {
     let mut headers = Vec::new();
     let mut header_lines = String::new();
     let runs = collect(files, |h| {
@@ -573,17 +595,16 @@ pub fn run_to(
 struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> anyhow::Result<Scratch> {
+    fn new() -> Result<Scratch, ReportError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let dir =
             std::env::temp_dir().join(format!("npchip-report-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: cannot create a scratch directory for the figures: {e}",
-                dir.display()
-            )
+        std::fs::create_dir(&dir).map_err(|source| ReportError::Io {
+            path: dir.clone(),
+            what: "cannot create a scratch directory for the figures",
+            source,
         })?;
         Ok(Scratch(dir))
     }
@@ -619,6 +640,7 @@ mod tests {
             adc_saturation: Some(0.001),
             status,
             point: None,
+            vary: Vec::new(),
             data: "digits (1437 train / 360 test)".into(),
             net: "conv4k3p1s1,maxpool2,fc10".into(),
             rounding: Some("stochastic".into()),

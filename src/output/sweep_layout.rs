@@ -4,7 +4,8 @@
 //! `sweep_points` (points in the full grid), `sweep_shard` (`K/N`; `0/1` without `--shard`).
 //! Each run: `sweep_index` (its index in the full grid), `sweep_point` (its coordinates as
 //! text) and, for the swept precision/noise axes, `sweep_levels`, `sweep_read_noise`,
-//! `sweep_prog_noise`. `npchip merge` compares `sweep_grid` and checks the indices;
+//! `sweep_prog_noise`, and for `vary` axes `sweep_vary` (one `key=value` line per varied run
+//! key, so the report can give each its column). `npchip merge` compares `sweep_grid` and checks the indices;
 //! `npchip report` groups plots by them. Part of the output schema (docs/sweeps.md), so it
 //! lives in `output`: `sweep` writes it, `merge` and `report` read it, neither imports the other.
 
@@ -26,6 +27,8 @@ pub const LEVELS: &str = "sweep_levels";
 pub const READ_NOISE: &str = "sweep_read_noise";
 /// Run attribute: swept `device.prog_noise_std`.
 pub const PROG_NOISE: &str = "sweep_prog_noise";
+/// Run attribute: the values of the `vary` axes, one `key=value` line each.
+pub const VARY: &str = "sweep_vary";
 
 /// Writes a text attribute, replacing an existing one.
 pub fn write_text(loc: &hdf5::Location, name: &str, value: &str) -> hdf5::Result<()> {

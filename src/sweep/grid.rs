@@ -1,13 +1,14 @@
 //! The grid: axes → points → one validated [`RunSpec`] per point.
 //!
-//! Every point is a `npchip train` invocation: the shared [`TrainArgs`] with the point's chip,
-//! rule, learning rate and seed, plus `--set` overrides for the precision and noise axes
-//! (`device.levels`, `read.out_noise`, `device.prog_noise_std`). The whole grid is resolved
+//! Every point is a run's [`Settings`]: the shared ones with the point's chip, rule, learning
+//! rate, seed and `vary` values, plus `set` overrides for the precision and noise axes
+//! (`device.levels`, `read.out_noise`, `device.prog_noise_std`), checked by the one run check. The whole grid is resolved
 //! before anything runs, so a typo costs a message, not a cluster allocation: an axis that a
 //! chip does not have (levels on the ideal chip) and every point that fails validation are
 //! reported together.
 
-use super::flags::{Shard, SweepFlags};
+use super::error::SweepError;
+use super::plan::{AxisLists, Shard, SweepPlan};
 use crate::chip::model::DeviceSpec;
 use crate::chip::presets;
 use crate::learn::RuleSpec;
@@ -31,11 +32,13 @@ pub struct Axes {
     pub lrs: Vec<f32>,
     /// Seeds.
     pub seeds: Vec<u64>,
+    /// Generic axes: (run key, values as text).
+    pub vary: Vec<(String, Vec<String>)>,
 }
 
 impl Axes {
-    /// The axes from the flags: plural flags, else the single train flag.
-    pub fn from_flags(f: &SweepFlags, base: &RunDef) -> Result<Axes, String> {
+    /// The axes from the plan: the listed values, else the shared setting's.
+    pub fn from_lists(f: &AxisLists, base: &RunDef) -> Result<Axes, String> {
         let or = |v: &Vec<String>, d: &String| {
             if v.is_empty() {
                 vec![d.clone()]
@@ -79,6 +82,7 @@ impl Axes {
             } else {
                 f.seeds.clone()
             },
+            vary: f.vary.clone(),
         };
         axes.check_distinct()?;
         Ok(axes)
@@ -112,6 +116,7 @@ impl Axes {
             * self.rules.len()
             * self.lrs.len()
             * self.seeds.len()
+            * self.vary.iter().map(|(_, v)| v.len()).product::<usize>()
     }
 
     /// True for an empty grid (never: every axis has at least one value).
@@ -128,6 +133,20 @@ impl Axes {
                 v.iter().copied().map(Some).collect()
             }
         }
+        // Every combination of the vary axes, the first key outermost.
+        let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+        for (k, values) in &self.vary {
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    values.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.push((k.clone(), v.clone()));
+                        c
+                    })
+                })
+                .collect();
+        }
         let mut out = Vec::with_capacity(self.len());
         for chip in &self.chips {
             for levels in opt(&self.levels) {
@@ -135,18 +154,21 @@ impl Axes {
                     for prog_noise in opt(&self.prog_noise) {
                         for &rule in &self.rules {
                             for &lr in &self.lrs {
-                                for &seed in &self.seeds {
-                                    let index = out.len();
-                                    out.push(GridPoint {
-                                        index,
-                                        chip: chip.clone(),
-                                        levels,
-                                        read_noise,
-                                        prog_noise,
-                                        rule,
-                                        lr,
-                                        seed,
-                                    });
+                                for vary in &combos {
+                                    for &seed in &self.seeds {
+                                        let index = out.len();
+                                        out.push(GridPoint {
+                                            index,
+                                            chip: chip.clone(),
+                                            levels,
+                                            read_noise,
+                                            prog_noise,
+                                            rule,
+                                            lr,
+                                            seed,
+                                            vary: vary.clone(),
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -173,6 +195,9 @@ impl Axes {
         let _ = writeln!(s, "rule = [{}]", list(&self.rules));
         let _ = writeln!(s, "lr = [{}]", list(&self.lrs));
         let _ = writeln!(s, "seed = [{}]", list(&self.seeds));
+        for (k, v) in &self.vary {
+            let _ = writeln!(s, "vary.{k} = [{}]", v.join(", "));
+        }
         s
     }
 }
@@ -196,6 +221,8 @@ pub struct GridPoint {
     pub lr: f32,
     /// Seed.
     pub seed: u64,
+    /// The values of the `vary` axes at this point: (run key, value as given).
+    pub vary: Vec<(String, String)>,
 }
 
 impl GridPoint {
@@ -225,10 +252,14 @@ impl GridPoint {
         s.set("rule", &self.rule.to_string());
         s.set("lr", &self.lr.to_string());
         s.set("seed", &self.seed.to_string());
+        for (k, v) in &self.vary {
+            s.set(k, v);
+        }
         s
     }
 
-    /// `chip=rram levels=16 rule=danp lr=0.001 seed=1` (swept precision/noise axes only).
+    /// `chip=rram levels=16 rule=danp lr=0.001 decor_sample=0.1 seed=1` (swept precision, noise
+    /// and vary axes only).
     pub fn label(&self) -> String {
         let mut s = format!("chip={}", self.chip);
         if let Some(l) = self.levels {
@@ -242,11 +273,14 @@ impl GridPoint {
         }
         let _ = write!(
             s,
-            " rule={} lr={} seed={}",
+            " rule={} lr={}",
             self.rule,
-            short(self.lr, self.lr as f64),
-            self.seed
+            short(self.lr, self.lr as f64)
         );
+        for (k, v) in &self.vary {
+            let _ = write!(s, " {k}={v}");
+        }
+        let _ = write!(s, " seed={}", self.seed);
         s
     }
 
@@ -295,9 +329,16 @@ impl Grid {
     ///
     /// Fails, listing every problem, when an axis does not apply to a chip or a point does not
     /// validate; nothing has run then.
-    pub fn build(flags: &SweepFlags, settings: &str) -> anyhow::Result<Grid> {
-        let base = flags.train.def()?;
-        let axes = Axes::from_flags(flags, &base).map_err(|e| anyhow::anyhow!(e))?;
+    pub fn build(plan: &SweepPlan) -> Result<Grid, SweepError> {
+        plan.check_keys()?;
+        let base = plan
+            .train
+            .check()
+            .map_err(|violations| SweepError::Settings {
+                origin: plan.origin.clone(),
+                violations,
+            })?;
+        let axes = Axes::from_lists(&plan.axes, &base).map_err(SweepError::Grid)?;
         check_axes_apply(&axes, &base)?;
         let points = axes.points();
         let total = points.len();
@@ -305,9 +346,9 @@ impl Grid {
         let mut runs = Vec::new();
         for p in points
             .into_iter()
-            .filter(|p| flags.shard.is_none_or(|s: Shard| p.index % s.n == s.k))
+            .filter(|p| plan.shard.is_none_or(|s: Shard| p.index % s.n == s.k))
         {
-            match p.settings(&flags.train.settings).check() {
+            match p.settings(&plan.train).check() {
                 Ok(def) => runs.push((p, def.spec)),
                 Err(e) => problems.push(format!(
                     "point {} ({}): {}",
@@ -320,7 +361,7 @@ impl Grid {
         if !problems.is_empty() {
             let n = problems.len();
             let shown: Vec<_> = problems.into_iter().take(10).collect();
-            anyhow::bail!(
+            return Err(SweepError::Grid(format!(
                 "{n} grid point{} do{} not validate, so nothing ran:\n  {}{}",
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "es" } else { "" },
@@ -330,12 +371,12 @@ impl Grid {
                 } else {
                     String::new()
                 }
-            );
+            )));
         }
         let definition = format!(
             "[grid]\n{}\n[train]\n{}",
             axes.describe(),
-            shared_settings(settings)
+            plan.shared_settings()
         );
         Ok(Grid {
             axes,
@@ -346,34 +387,12 @@ impl Grid {
     }
 }
 
-/// The resolved settings without the lines the axes replace.
-fn shared_settings(settings: &str) -> String {
-    let axis_ids = [
-        "chips",
-        "levels",
-        "bits",
-        "read_noise",
-        "prog_noise",
-        "rules",
-        "lrs",
-        "seeds",
-        "chip",
-        "rule",
-        "lr",
-    ];
-    settings
-        .lines()
-        .filter(|l| !axis_ids.contains(&l.split(" = ").next().unwrap_or("")))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
 /// An axis that a chip of the grid does not have is an error, not a silently skipped override.
-fn check_axes_apply(axes: &Axes, base: &RunDef) -> anyhow::Result<()> {
+fn check_axes_apply(axes: &Axes, base: &RunDef) -> Result<(), SweepError> {
     let mut problems = Vec::new();
     for chip in &axes.chips {
-        let model =
-            presets::resolve(chip, &base.set).map_err(|e| anyhow::anyhow!("chip `{chip}`: {e}"))?;
+        let model = presets::resolve(chip, &base.set)
+            .map_err(|e| SweepError::Grid(format!("chip `{chip}`: {e}")))?;
         let spec = model.spec();
         let ideal = matches!(spec.device, DeviceSpec::Ideal);
         if ideal && !axes.levels.is_empty() {
@@ -387,10 +406,10 @@ fn check_axes_apply(axes: &Axes, base: &RunDef) -> anyhow::Result<()> {
         }
     }
     if !problems.is_empty() {
-        anyhow::bail!(
+        return Err(SweepError::Grid(format!(
             "{}; sweep that chip in a separate `npchip sweep` without those axes",
             problems.join("; ")
-        );
+        )));
     }
     Ok(())
 }
@@ -398,25 +417,26 @@ fn check_axes_apply(axes: &Axes, base: &RunDef) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::flags::{resolve, SweepArgs};
 
-    fn grid(args: &[&str]) -> anyhow::Result<Grid> {
-        let r = resolve(&SweepArgs::parse_from(args.iter().copied()).unwrap())?;
-        Grid::build(&r.flags, &r.settings)
+    /// The grid of a plan made by `edit` from the defaults.
+    fn grid(edit: impl FnOnce(&mut SweepPlan)) -> Result<Grid, SweepError> {
+        let mut plan = SweepPlan::default();
+        edit(&mut plan);
+        Grid::build(&plan)
+    }
+
+    fn rules(s: &str) -> Vec<RuleSpec> {
+        s.split(',').map(|r| r.parse().unwrap()).collect()
     }
 
     #[test]
     fn points_are_the_product_with_seed_innermost() {
-        let g = grid(&[
-            "--bits",
-            "2,4",
-            "--read-noise",
-            "0,0.1",
-            "--rules",
-            "danp,anp",
-            "--seeds",
-            "1,2,3",
-        ])
+        let g = grid(|p| {
+            p.axes.bits = vec![2, 4];
+            p.axes.read_noise = vec![0.0, 0.1];
+            p.axes.rules = rules("danp,anp");
+            p.axes.seeds = vec![1, 2, 3];
+        })
         .unwrap();
         assert_eq!(g.total, 2 * 2 * 2 * 3);
         assert_eq!(g.runs.len(), g.total);
@@ -439,17 +459,17 @@ mod tests {
 
     #[test]
     fn shards_partition_the_grid() {
-        let all = grid(&["--seeds", "1,2,3,4,5", "--lrs", "0.1,0.01"]).unwrap();
+        let axes = |p: &mut SweepPlan| {
+            p.axes.seeds = vec![1, 2, 3, 4, 5];
+            p.axes.lrs = vec![0.1, 0.01];
+        };
+        let all = grid(axes).unwrap();
         let mut seen = Vec::new();
         for k in 0..3 {
-            let g = grid(&[
-                "--seeds",
-                "1,2,3,4,5",
-                "--lrs",
-                "0.1,0.01",
-                "--shard",
-                &format!("{k}/3"),
-            ])
+            let g = grid(|p| {
+                axes(p);
+                p.shard = Some(Shard { k, n: 3 });
+            })
             .unwrap();
             assert_eq!(g.total, all.total);
             assert_eq!(g.definition, all.definition);
@@ -461,28 +481,79 @@ mod tests {
 
     #[test]
     fn an_axis_the_chip_lacks_is_an_error_before_anything_runs() {
-        let e = grid(&["--chips", "ideal,rram", "--levels", "16"])
-            .unwrap_err()
-            .to_string();
+        let chips = |s: &str| s.split(',').map(String::from).collect::<Vec<_>>();
+        let e = grid(|p| {
+            p.axes.chips = chips("ideal,rram");
+            p.axes.levels = vec![16];
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("levels") && e.contains("ideal"), "{e}");
-        let e = grid(&["--chip", "ideal", "--read-noise", "0.1"])
-            .unwrap_err()
-            .to_string();
+        let e = grid(|p| {
+            p.train.set("chip", "ideal");
+            p.axes.read_noise = vec![0.1];
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("read_noise"), "{e}");
-        assert!(grid(&["--chips", "ideal,rram", "--rules", "bp,danp"]).is_ok());
+        assert!(grid(|p| {
+            p.axes.chips = chips("ideal,rram");
+            p.axes.rules = rules("bp,danp");
+        })
+        .is_ok());
     }
 
     #[test]
     fn invalid_points_are_all_listed() {
-        let e = grid(&["--levels", "1,16", "--rules", "danp,np"])
-            .unwrap_err()
-            .to_string();
+        let e = grid(|p| {
+            p.axes.levels = vec![1, 16];
+            p.axes.rules = rules("danp,np");
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("3 grid points"), "{e}");
         assert!(e.contains("levels=1") && e.contains("rule=np"), "{e}");
-        let e = grid(&["--bits", "0"]).unwrap_err().to_string();
+        let e = grid(|p| p.axes.bits = vec![0]).unwrap_err().to_string();
         assert!(e.contains("1..=19"), "{e}");
-        let e = grid(&["--seeds", "1,1"]).unwrap_err().to_string();
+        let e = grid(|p| p.axes.seeds = vec![1, 1]).unwrap_err().to_string();
         assert!(e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn vary_axes_multiply_the_grid_and_reach_each_point_checked() {
+        let g = grid(|p| {
+            p.axes.vary = vec![("decor_sample".into(), vec!["1.0".into(), "0.1".into()])];
+            p.axes.seeds = vec![1, 2];
+        })
+        .unwrap();
+        assert_eq!(g.total, 4);
+        let samples: Vec<String> = g.runs.iter().map(|(p, _)| p.vary[0].1.clone()).collect();
+        assert_eq!(samples, ["1.0", "1.0", "0.1", "0.1"]);
+        assert!(g.runs[2].0.label().contains("decor_sample=0.1"));
+        assert!(
+            g.definition.contains("vary.decor_sample = [1.0, 0.1]"),
+            "{}",
+            g.definition
+        );
+        // A bad value is named with its key and what is allowed, at its point.
+        let e = grid(|p| {
+            p.axes.vary = vec![("decor_sample".into(), vec!["0.5".into(), "7".into()])];
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("point 1") && e.contains("decor-sample 7"), "{e}");
+        // An unknown key names the allowed ones; a named axis points to its flag.
+        let e = grid(|p| p.axes.vary = vec![("decor_smaple".into(), vec!["1".into()])])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("decor_smaple") && e.contains("decor_sample"),
+            "{e}"
+        );
+        let e = grid(|p| p.axes.vary = vec![("lr".into(), vec!["1".into()])])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--lrs"), "{e}");
     }
 
     #[test]
@@ -496,6 +567,7 @@ mod tests {
             rule: "danp".parse().unwrap(),
             lr: 1e30,
             seed: 1,
+            vary: Vec::new(),
         };
         assert_eq!(
             p.label(),
@@ -521,6 +593,7 @@ mod tests {
             rule: "danp".parse().unwrap(),
             lr: 0.1,
             seed: 1,
+            vary: Vec::new(),
         };
         assert_eq!(p(7).run_name(12), "run0007");
         assert_eq!(p(7).run_name(123_456), "run000007");

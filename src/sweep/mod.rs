@@ -1,9 +1,10 @@
 //! `npchip sweep`: a grid of training runs over weight precision, read and programming noise,
 //! rule, learning rate and seed, run in parallel into one HDF5 file (a group per run).
 //!
-//! Stages, in order: [`flags`] (typed flags + sweep TOML → one set of flags) → [`grid`] (axes →
-//! points → a validated [`crate::run::RunSpec`] each; everything is checked before anything
-//! runs) → [`worker`] (runs in parallel, one per worker, a failing run recorded and the others
+//! Stages, in order: [`plan`] (a typed [`SweepPlan`]: axes, raw shared settings, shard, jobs;
+//! the CLI makes it from its flags, [`file`] adds a sweep TOML under them) → [`grid`] (axes →
+//! points → each point's settings through [`crate::run::Settings::check`] into a
+//! [`crate::run::RunSpec`]; everything is checked before anything runs) → [`worker`] (runs in parallel, one per worker, a failing run recorded and the others
 //! going on) → [`record`] (the grid's definition and each run's coordinates as attributes, so
 //! `npchip merge` can join shards and refuse mismatched ones). With `--slurm N`, [`slurm`]
 //! writes a Slurm job array for the checked grid instead of running it.
@@ -12,13 +13,16 @@
 //! (all are recorded in the file with their message) or the sweep could not start; 130 on a
 //! second Ctrl-C.
 
-pub mod flags;
+pub mod error;
+pub mod file;
 pub mod grid;
+pub mod plan;
 pub mod record;
 pub mod slurm;
 pub mod worker;
 
-pub use flags::{Shard, SweepArgs};
+pub use error::SweepError;
+pub use plan::{AxisLists, Shard, SlurmPlan, SweepPlan};
 
 use crate::output::hdf5::{ResultFile, RunOptions, RunStatus};
 use grid::Grid;
@@ -69,61 +73,65 @@ impl Summary {
     }
 
     /// The error for a sweep in which some run did not complete (None: all did).
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<SweepError> {
         match self.unsuccessful() {
             0 => None,
-            n => Some(format!(
+            n => Some(SweepError::Refused(format!(
                 "{n} of {} run{} did not complete; each is recorded in {} with its status and message (`npchip report {}`)",
                 self.runs.len() + self.not_started,
                 if self.runs.len() + self.not_started == 1 { "" } else { "s" },
                 self.path.display(),
                 self.path.display()
-            )),
+            ))),
         }
     }
 }
 
 /// Resolves, validates and runs the sweep; `Err` only when it could not start or the file
 /// could not be written. Per-run outcomes are in the [`Summary`].
-pub fn execute(a: &SweepArgs) -> anyhow::Result<Summary> {
-    execute_cancellable(a, &crate::run::Cancel::new())
+pub fn execute(plan: &SweepPlan) -> Result<Summary, SweepError> {
+    execute_cancellable(plan, &crate::run::Cancel::new())
 }
 
 /// Runs the sweep and fails, as `npchip sweep` does, when any run did not complete.
-pub fn run(a: SweepArgs) -> anyhow::Result<Summary> {
-    let s = execute(&a)?;
+pub fn run(plan: &SweepPlan) -> Result<Summary, SweepError> {
+    let s = execute(plan)?;
     match s.failure() {
         None => Ok(s),
-        Some(e) => Err(anyhow::Error::msg(e)),
+        Some(e) => Err(e),
     }
 }
 
 /// [`execute`], stopping every run after its batch (and starting no more) once `cancel` is
 /// cancelled.
-pub fn execute_cancellable(a: &SweepArgs, cancel: &crate::run::Cancel) -> anyhow::Result<Summary> {
-    let r = flags::resolve(a)?;
-    let f = &r.flags;
-    let grid = Grid::build(f, &r.settings)?;
-    let train = f.train.def()?;
+pub fn execute_cancellable(
+    f: &SweepPlan,
+    cancel: &crate::run::Cancel,
+) -> Result<Summary, SweepError> {
+    let grid = Grid::build(f)?;
+    let train = f.train.check().map_err(|violations| SweepError::Settings {
+        origin: f.origin.clone(),
+        violations,
+    })?;
     if grid.runs.is_empty() {
-        anyhow::bail!(
+        return Err(SweepError::Grid(format!(
             "shard {} of a {}-point grid has no points; use at most {} shards",
             f.shard.map(|s| s.to_string()).unwrap_or_default(),
             grid.total,
             grid.total
-        );
+        )));
     }
     // One dataset for all runs, drawn with --seed: seeds vary the chip and the training only.
     let data = crate::run::dataset(&train)?;
     let path = train.out.clone().unwrap_or_else(|| default_out(f.shard));
-    crate::output::out_path::check_out_path(&path, "--out").map_err(anyhow::Error::msg)?;
+    crate::output::out_path::check_out_path(&path, "--out").map_err(SweepError::Refused)?;
     // Refused before the file exists: the largest run, as many times as runs are held at once.
     let at_once = f
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, grid.runs.len());
     crate::run::preflight::check_sweep_memory(grid.runs.iter().map(|(_, s)| s), &data, at_once)
-        .map_err(anyhow::Error::msg)?;
+        .map_err(SweepError::Refused)?;
     let file = ResultFile::create(&path, train.force, &command_line())?;
     // One file for many runs: rewriting it after every epoch of every run would be quadratic.
     file.throttle_publishing();
@@ -195,10 +203,10 @@ pub fn execute_cancellable(a: &SweepArgs, cancel: &crate::run::Cancel) -> anyhow
     let runs = worker::run_all(&jobs, workers, &pool);
     file.close()?;
     if let Some(e) = runs.iter().find_map(|f| f.write_error.as_ref()) {
-        anyhow::bail!(
+        return Err(SweepError::Refused(format!(
             "{}: the result file could not be written: {e}",
             path.display()
-        );
+        )));
     }
     Ok(Summary {
         path,

@@ -1,19 +1,19 @@
 //! Writes a sweep's grid and points in the layout of [`crate::output::sweep_layout`].
 
-use super::flags::Shard;
+use super::error::SweepError;
 use super::grid::{Grid, GridPoint};
+use super::plan::Shard;
 use crate::output::hdf5::{Attrs, ResultFile};
 pub use crate::output::sweep_layout::*;
 
 /// Writes the root attributes of a sweep file.
-pub fn write_grid(file: &ResultFile, grid: &Grid, shard: Option<Shard>) -> anyhow::Result<()> {
+pub fn write_grid(file: &ResultFile, grid: &Grid, shard: Option<Shard>) -> Result<(), SweepError> {
     let shard = shard.unwrap_or(Shard { k: 0, n: 1 });
     let root = &file.file;
-    let ctx = |e: hdf5::Error| {
-        anyhow::anyhow!(
-            "{}: writing the sweep attributes: {e}",
-            file.path().display()
-        )
+    let ctx = |source: hdf5::Error| SweepError::Hdf5 {
+        path: file.path().to_path_buf(),
+        what: "writing the sweep attributes".into(),
+        source,
     };
     write_text(root, GRID, &grid.definition).map_err(ctx)?;
     write_int(root, POINTS, grid.total as i64).map_err(ctx)?;
@@ -22,12 +22,11 @@ pub fn write_grid(file: &ResultFile, grid: &Grid, shard: Option<Shard>) -> anyho
 }
 
 /// Writes a run's grid coordinates on its group.
-pub fn write_point(file: &ResultFile, group_path: &str, p: &GridPoint) -> anyhow::Result<()> {
-    let ctx = |e: hdf5::Error| {
-        anyhow::anyhow!(
-            "{}: writing the sweep attributes of {group_path}: {e}",
-            file.path().display()
-        )
+pub fn write_point(file: &ResultFile, group_path: &str, p: &GridPoint) -> Result<(), SweepError> {
+    let ctx = |source: hdf5::Error| SweepError::Hdf5 {
+        path: file.path().to_path_buf(),
+        what: format!("writing the sweep attributes of {group_path}"),
+        source,
     };
     let g = file.file.group(group_path).map_err(ctx)?;
     write_int(&g, INDEX, p.index as i64).map_err(ctx)?;
@@ -40,6 +39,10 @@ pub fn write_point(file: &ResultFile, group_path: &str, p: &GridPoint) -> anyhow
     }
     if let Some(x) = p.prog_noise {
         write_float(&g, PROG_NOISE, x).map_err(ctx)?;
+    }
+    if !p.vary.is_empty() {
+        let lines: Vec<String> = p.vary.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write_text(&g, VARY, &lines.join("\n")).map_err(ctx)?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@
 //! - The grid is resolved and checked here, once, exactly as `npchip sweep` checks it (every
 //!   point's settings, the data), so a bad grid fails at the login node rather than in N job
 //!   logs; the scripts themselves check nothing. The grid travels as the resolved flag list
-//!   ([`super::flags::Resolved::grid_args`]), so the script does not depend on a sweep TOML
+//!   ([`SweepPlan::grid_args`]), so the script does not depend on a sweep TOML
 //!   that may change after submission.
 //! - Absolute paths (binary, scripts, shard files, logs) and a `cd` to the directory the
 //!   command was typed in (for relative `--data`/`--chip` paths), so the scripts work from any
@@ -21,24 +21,11 @@
 //!   there; when one is not, its log names the missing shards and the `submit.sh` command that
 //!   reruns exactly those.
 
-use super::flags::{resolve, SweepArgs};
+use super::error::SweepError;
 use super::grid::Grid;
-use anyhow::{bail, Context};
-use clap::Args;
-use std::ffi::OsString;
+use super::plan::SweepPlan;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// Clap ids of the `--slurm*` flags: per invocation, so neither part of the grid's identity nor
-/// allowed in a sweep TOML.
-pub const FLAG_IDS: [&str; 6] = [
-    "slurm",
-    "slurm_dir",
-    "slurm_partition",
-    "slurm_time",
-    "slurm_cpus",
-    "slurm_mem",
-];
 
 /// Time limit of a shard task when `--slurm-time` is not given.
 pub const DEFAULT_TIME: &str = "04:00:00";
@@ -49,65 +36,6 @@ pub const DEFAULT_MEM_PER_RUN_GB: usize = 2;
 /// The merge job's time limit, minutes (less when the shards' limit is shorter): it copies
 /// HDF5 groups, which takes seconds.
 const MERGE_MINUTES: u64 = 60;
-
-/// The `--slurm` flags of `npchip sweep`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct SlurmFlags {
-    /// Write a Slurm job array of N shards plus a merge job instead of running the sweep
-    /// (docs/sweeps.md).
-    #[arg(long, value_name = "N", value_parser = parse_positive, conflicts_with_all = ["shard", "jobs"], help_heading = "Slurm")]
-    pub slurm: Option<usize>,
-    /// Directory for the scripts, shard files and logs (default: `<out stem>-slurm/` beside
-    /// --out).
-    #[arg(long, value_name = "DIR", requires = "slurm", help_heading = "Slurm")]
-    pub slurm_dir: Option<PathBuf>,
-    /// Partition(s) for the jobs (`sbatch --partition`; default: the cluster's default).
-    #[arg(long, value_name = "NAME", value_parser = parse_partition, requires = "slurm", help_heading = "Slurm")]
-    pub slurm_partition: Option<String>,
-    /// Time limit per shard task, in Slurm's format: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM,
-    /// D-HH:MM:SS (default 04:00:00).
-    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "slurm", help_heading = "Slurm")]
-    pub slurm_time: Option<SlurmTime>,
-    /// CPUs per shard task; the task runs CPUs / --threads runs at a time (default: the
-    /// shard's runs, at most 8, × --threads).
-    #[arg(long, value_name = "N", value_parser = parse_positive, requires = "slurm", help_heading = "Slurm")]
-    pub slurm_cpus: Option<usize>,
-    /// Memory per shard task (`sbatch --mem`): a number with an optional K, M, G or T suffix
-    /// (default: 2G per parallel run).
-    #[arg(long, value_name = "SIZE", value_parser = parse_mem, requires = "slurm", help_heading = "Slurm")]
-    pub slurm_mem: Option<String>,
-}
-
-fn parse_positive(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("expected a whole number ≥ 1, got `{s}`")),
-    }
-}
-
-fn parse_partition(s: &str) -> Result<String, String> {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.,".contains(c))
-    {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "expected a partition name (letters, digits, `_-.`; several separated by commas), got `{s}`"
-        ))
-    }
-}
-
-fn parse_mem(s: &str) -> Result<String, String> {
-    let digits = s.trim_end_matches(['K', 'M', 'G', 'T']);
-    let suffix_ok = s.len() - digits.len() <= 1;
-    match digits.parse::<u64>() {
-        Ok(n) if n > 0 && suffix_ok => Ok(s.to_string()),
-        _ => Err(format!(
-            "expected a memory size as Slurm's --mem takes it: a whole number ≥ 1 with an optional K, M, G or T suffix (e.g. 4G, 500M), got `{s}`"
-        )),
-    }
-}
 
 /// A Slurm time limit: the text as given, and its length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,13 +214,21 @@ fn sh(s: &str) -> String {
     }
 }
 
-fn utf8(p: &Path, what: &str) -> anyhow::Result<String> {
+fn utf8(p: &Path, what: &str) -> Result<String, SweepError> {
     p.to_str().map(str::to_string).ok_or_else(|| {
-        anyhow::anyhow!(
+        SweepError::Refused(format!(
             "{what} {} is not valid UTF-8; a job script needs a path it can spell",
             p.display()
-        )
+        ))
     })
+}
+
+fn io<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(std::io::Error) -> SweepError + 'a {
+    move |source| SweepError::Io {
+        path: path.to_path_buf(),
+        what,
+        source,
+    }
 }
 
 fn absolute(p: &Path, cwd: &Path) -> PathBuf {
@@ -305,28 +241,23 @@ fn absolute(p: &Path, cwd: &Path) -> PathBuf {
 
 /// `#SBATCH` lines are split by Slurm, not by a shell, and `%` is Slurm's filename pattern:
 /// the script directory must be spelled without spaces, quotes or `%`.
-fn check_sbatch_path(p: &Path) -> anyhow::Result<String> {
+fn check_sbatch_path(p: &Path) -> Result<String, SweepError> {
     let s = utf8(p, "--slurm-dir")?;
     if let Some(c) = s
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "_-./+,@=:".contains(*c)))
     {
-        bail!(
+        return Err(SweepError::Refused(format!(
             "--slurm-dir {s}: the character `{c}` cannot go into an #SBATCH --output line; use a directory path of letters, digits and `_-./+,@=:`"
-        );
+        )));
     }
     Ok(s)
 }
 
 /// The grid flags as script lines: one flag and its values per line.
-fn flag_lines(args: &[OsString]) -> anyhow::Result<Vec<String>> {
+fn flag_lines(args: &[String]) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for a in args {
-        let a = a.to_str().ok_or_else(|| {
-            anyhow::anyhow!(
-                "the sweep argument {a:?} is not valid UTF-8; a job script needs text it can spell"
-            )
-        })?;
         match lines.last_mut() {
             Some(l) if !a.starts_with("--") => {
                 l.push(' ');
@@ -335,49 +266,49 @@ fn flag_lines(args: &[OsString]) -> anyhow::Result<Vec<String>> {
             _ => lines.push(sh(a)),
         }
     }
-    Ok(lines)
+    lines
 }
 
 /// Resolves and checks the grid, then writes the scripts (see the module doc).
-pub fn write_scripts(a: &SweepArgs) -> anyhow::Result<Scripts> {
-    let r = resolve(a)?;
-    let f = &r.flags;
-    let s = &f.slurm;
-    let n = s
-        .slurm
-        .context("write_scripts needs --slurm N (a bug: called without it)")?;
-    let grid = Grid::build(f, &r.settings)?;
+pub fn write_scripts(f: &SweepPlan) -> Result<Scripts, SweepError> {
+    let s = f.slurm.as_ref().ok_or_else(|| {
+        SweepError::Refused("write_scripts needs --slurm N (a bug: called without it)".into())
+    })?;
+    let n = s.n;
+    let grid = Grid::build(f)?;
     if n > grid.total {
-        bail!(
+        return Err(SweepError::Refused(format!(
             "--slurm {n}: the grid has only {} point{}, so at most {} shards have work; use --slurm {}",
             grid.total,
             if grid.total == 1 { "" } else { "s" },
             grid.total,
             grid.total
-        );
+        )));
     }
-    let train = f.train.def()?;
+    let train = f.train.check().map_err(|violations| SweepError::Settings {
+        origin: f.origin.clone(),
+        violations,
+    })?;
     // The data is checked here too, so that no task fails on a path typo.
     crate::run::dataset(&train)?;
     let threads = train.threads.max(1);
     let per_shard = grid.total.div_ceil(n);
-    let cpus = s
-        .slurm_cpus
-        .unwrap_or(per_shard.min(DEFAULT_MAX_JOBS) * threads);
+    let cpus = s.cpus.unwrap_or(per_shard.min(DEFAULT_MAX_JOBS) * threads);
     if cpus < threads {
-        bail!("--slurm-cpus {cpus} is fewer than --threads {threads}: a task must fit one run; use --slurm-cpus {threads} or more");
+        return Err(SweepError::Refused(format!("--slurm-cpus {cpus} is fewer than --threads {threads}: a task must fit one run; use --slurm-cpus {threads} or more")));
     }
     let jobs = cpus / threads;
     let mem = s
-        .slurm_mem
+        .mem
         .clone()
         .unwrap_or_else(|| format!("{}G", DEFAULT_MEM_PER_RUN_GB * jobs.min(per_shard)));
-    let time = s.slurm_time.clone().unwrap_or_else(|| {
+    let time = s.time.clone().unwrap_or_else(|| {
         parse_time(DEFAULT_TIME).expect("the default time limit is a valid Slurm time")
     });
     let merge_minutes = time.minutes.unwrap_or(MERGE_MINUTES).min(MERGE_MINUTES);
 
-    let cwd = std::env::current_dir().context("reading the working directory")?;
+    let cwd =
+        std::env::current_dir().map_err(io(Path::new("."), "reading the working directory"))?;
     let out = absolute(
         &train
             .out
@@ -386,13 +317,13 @@ pub fn write_scripts(a: &SweepArgs) -> anyhow::Result<Scripts> {
         &cwd,
     );
     if out.exists() && !train.force {
-        bail!(
+        return Err(SweepError::Refused(format!(
             "{}: exists; the merge job would overwrite it: use --force, or another --out",
             out.display()
-        );
+        )));
     }
     let dir = absolute(
-        &s.slurm_dir.clone().unwrap_or_else(|| {
+        &s.dir.clone().unwrap_or_else(|| {
             let stem = out
                 .file_stem()
                 .map(|x| x.to_string_lossy().into_owned())
@@ -409,19 +340,19 @@ pub fn write_scripts(a: &SweepArgs) -> anyhow::Result<Scripts> {
         .map(|d| d.count() > 0)
         .unwrap_or(false);
     if (sweep_path.exists() || earlier) && !train.force {
-        bail!(
+        return Err(SweepError::Refused(format!(
             "{}: holds the scripts or shard files of an earlier --slurm; use --force to replace them, or another --slurm-dir",
             dir.display()
-        );
+        )));
     }
     for d in [&dir, &shards_dir, &logs] {
-        std::fs::create_dir_all(d).with_context(|| format!("{}: cannot create", d.display()))?;
+        std::fs::create_dir_all(d).map_err(io(d, "cannot create"))?;
     }
     if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("{}: cannot create", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(io(parent, "cannot create"))?;
     }
-    let exe = std::env::current_exe().context("finding the npchip binary's path")?;
+    let exe =
+        std::env::current_exe().map_err(io(Path::new("npchip"), "finding the binary's path"))?;
     let exe = sh(&utf8(&exe, "the npchip binary")?);
     let out_s = sh(&utf8(&out, "--out")?);
     let cwd_s = sh(&utf8(&cwd, "the working directory")?);
@@ -439,13 +370,13 @@ pub fn write_scripts(a: &SweepArgs) -> anyhow::Result<Scripts> {
         })
         .collect();
     let partition = s
-        .slurm_partition
+        .partition
         .as_ref()
         .map(|p| format!("#SBATCH --partition={p}\n"))
         .unwrap_or_default();
     let shard_word = |k: usize| if k == 1 { "" } else { "s" };
     let mut grid_flags = String::new();
-    for l in flag_lines(&r.grid_args)? {
+    for l in flag_lines(&f.grid_args()) {
         let _ = writeln!(grid_flags, "    {l} \\");
     }
     let vars: [(&str, String); 17] = [
@@ -493,11 +424,11 @@ pub fn write_scripts(a: &SweepArgs) -> anyhow::Result<Scripts> {
     Ok(scripts)
 }
 
-fn write_executable(path: &Path, text: &str) -> anyhow::Result<()> {
+fn write_executable(path: &Path, text: &str) -> Result<(), SweepError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))?;
+    std::fs::write(path, text).map_err(io(path, "cannot write"))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("{}: cannot make executable", path.display()))?;
+        .map_err(io(path, "cannot make executable"))?;
     Ok(())
 }
 
@@ -522,18 +453,6 @@ mod tests {
     }
 
     #[test]
-    fn memory_and_partition_values_are_checked() {
-        assert_eq!(parse_mem("4G").unwrap(), "4G");
-        assert_eq!(parse_mem("500").unwrap(), "500");
-        for bad in ["", "0G", "4GB", "4 G", "G", "-1"] {
-            assert!(parse_mem(bad).is_err(), "{bad}");
-        }
-        assert!(parse_partition("gpu,cpu-long").is_ok());
-        assert!(parse_partition("a b").is_err());
-        assert!(parse_partition("x;rm").is_err());
-    }
-
-    #[test]
     fn shell_words_are_quoted_only_when_needed() {
         assert_eq!(sh("--set"), "--set");
         assert_eq!(sh("device.levels=16"), "device.levels=16");
@@ -544,7 +463,7 @@ mod tests {
         assert_eq!(sh("it's"), "'it'\\''s'");
         assert_eq!(sh(""), "''");
         assert_eq!(
-            flag_lines(&["--hidden".into(), "8".into(), "--diagnostics".into()]).unwrap(),
+            flag_lines(&["--hidden".into(), "8".into(), "--diagnostics".into()]),
             ["--hidden 8", "--diagnostics"]
         );
     }

@@ -156,7 +156,7 @@ fn run_one(job: &Job, pool: &Pool, io: &Mutex<()>) -> Finished {
         let _g = lock(io);
         pool.file
             .add_run(&job.name, &job.spec, pool.data, pool.opts)
-            .map_err(anyhow::Error::from)
+            .map_err(super::SweepError::from)
             .and_then(|w| {
                 record::write_point(pool.file, &w.group_path(), &job.point)?;
                 Ok(w)
@@ -165,8 +165,8 @@ fn run_one(job: &Job, pool: &Pool, io: &Mutex<()>) -> Finished {
     let mut writer = match added {
         Ok(w) => w,
         Err(e) => {
-            fin.status = RunStatus::Failed(format!("could not add the run to the file: {e:#}"));
-            fin.write_error = Some(format!("{e:#}"));
+            fin.status = RunStatus::Failed(format!("could not add the run to the file: {e}"));
+            fin.write_error = Some(e.to_string());
             fin.seconds = started.elapsed().as_secs_f64();
             return fin;
         }

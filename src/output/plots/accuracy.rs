@@ -7,6 +7,7 @@
 //! worth showing).
 
 use super::{color, draw_legend, perr, register_font, tick, titled, Ticked, FONT, MAX_LEGEND};
+use crate::output::report_error::ReportError;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -130,7 +131,7 @@ pub fn accuracy_vs(
     x_desc: &str,
     axis: XAxis,
     points: &[Point],
-) -> anyhow::Result<()> {
+) -> Result<(), ReportError> {
     register_font();
     let e = perr(path);
     let root = BitMapBackend::new(path, (1100, 640)).into_drawing_area();

@@ -10,6 +10,7 @@ use super::{
     color, draw_legend, energy_unit, perr, register_font, tick, time_unit, titled, EnergyBar,
     PhaseQuantity, FONT, PHASES,
 };
+use crate::output::report_error::ReportError;
 use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 use std::path::Path;
@@ -52,7 +53,7 @@ pub fn phase_bars(
     title: &str,
     quantity: PhaseQuantity,
     bars: &[EnergyBar],
-) -> anyhow::Result<()> {
+) -> Result<(), ReportError> {
     register_font();
     let e = perr(path);
     let n = bars.len();

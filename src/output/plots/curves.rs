@@ -6,6 +6,7 @@
 //! deviation is itself a guess).
 
 use super::{color, draw_legend, legend_height, perr, register_font, titled, FONT, MAX_LEGEND};
+use crate::output::report_error::ReportError;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -74,7 +75,7 @@ fn groups(curves: &[Curve]) -> Vec<(&str, Vec<&Curve>)> {
 /// Train (left) and test (right) accuracy against epoch under `title`: one line per label
 /// (mean and min–max band when several runs share it). With no curves the axes are drawn with
 /// a note, so the file always exists.
-pub fn learning_curves(path: &Path, title: &str, curves: &[Curve]) -> anyhow::Result<()> {
+pub fn learning_curves(path: &Path, title: &str, curves: &[Curve]) -> Result<(), ReportError> {
     register_font();
     let e = perr(path);
     let groups = groups(curves);

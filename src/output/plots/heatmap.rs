@@ -7,6 +7,7 @@
 //! rules and rounding modes compare by colour.
 
 use super::{perr, register_font, tick, titled, Ticked, FONT};
+use crate::output::report_error::ReportError;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
@@ -100,7 +101,7 @@ fn levels_label(l: i64) -> String {
 }
 
 /// Draws the heatmap of `cells` under `title`.
-pub fn heatmap(path: &Path, title: &str, cells: &[Cell]) -> anyhow::Result<()> {
+pub fn heatmap(path: &Path, title: &str, cells: &[Cell]) -> Result<(), ReportError> {
     register_font();
     let e = perr(path);
     let (levels, sigmas, means) = grid(cells);
@@ -186,8 +187,8 @@ pub fn heatmap(path: &Path, title: &str, cells: &[Cell]) -> anyhow::Result<()> {
 /// The 0–100 % colour scale beside the grid.
 fn colour_bar<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    e: &impl Fn(DrawingAreaErrorKind<DB::ErrorType>) -> anyhow::Error,
-) -> anyhow::Result<()> {
+    e: &impl Fn(DrawingAreaErrorKind<DB::ErrorType>) -> ReportError,
+) -> Result<(), ReportError> {
     let mut bar = ChartBuilder::on(area)
         .margin_top(10)
         .margin_bottom(65)

@@ -291,9 +291,17 @@ fn slug(s: &str) -> String {
 
 /// Writes every figure for `runs` into `dir` (created if missing); returns the files written,
 /// each with a one-line description of what it shows.
-pub fn plot_all(runs: &[RunRecord], dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create the plot directory: {e}", dir.display()))?;
+pub fn plot_all(
+    runs: &[RunRecord],
+    dir: &Path,
+) -> Result<Vec<(PathBuf, String)>, crate::output::report_error::ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| {
+        crate::output::report_error::ReportError::Io {
+            path: dir.to_path_buf(),
+            what: "cannot create the plot directory",
+            source,
+        }
+    })?;
     let rows: Vec<Row> = runs.iter().map(Row::of).collect();
     let chips = chip_labels(runs);
     let what = what_ran(&rows, &chips);
