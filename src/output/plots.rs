@@ -21,9 +21,8 @@ pub use curves::{learning_curves, Curve};
 pub use heatmap::{heatmap, Cell};
 pub use pareto::{front, pareto, ParetoPoint};
 
-/// The error of drawing a figure: one name for the figures written after the anyhow freeze
-/// (`tests/flow.rs`), so they follow when this module gets its typed error.
-pub type PlotError = anyhow::Error;
+/// The error of drawing a figure (the report's typed error, which names the PNG).
+pub type PlotError = ReportError;
 
 use super::report_error::ReportError;
 use plotters::prelude::*;

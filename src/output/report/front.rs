@@ -7,7 +7,7 @@
 //! chip overrides → `read.out_noise=0.1`), so a front of cheap configurations reads as what
 //! was changed; settings shared by all go into the title instead.
 
-use super::super::hdf5::{AttrValue, Attrs, RunRecord, RunStatus};
+use super::super::hdf5::{AttrValue, RunRecord, RunStatus};
 use super::super::plots::{self, ParetoPoint};
 use super::Row;
 use std::fmt::Write as _;
@@ -133,7 +133,7 @@ fn majority<'a>(values: &[&'a String]) -> Option<&'a String> {
             None => counts.push((v, 1)),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     match counts.as_slice() {
         [(v, n), (_, m), ..] if n > m => Some(v),
         [(v, _)] => Some(v),
@@ -339,6 +339,7 @@ pub fn front_text(runs: &[RunRecord], rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::hdf5::Attrs;
 
     fn row(name: &str, acc: Option<f64>, e: Option<f64>) -> Row {
         let mut r = super::super::tests::row(name, RunStatus::Completed);
