@@ -6,9 +6,10 @@
 //! keywords become [`Settings`], checked by the library's one check, so a value means the same
 //! in both and every bad one is refused at once, as a `ValueError` naming each key.
 
-use npchip::chip::{Chip, ChipSpec};
+use npchip::chip::Chip;
 use npchip::learn::Learner;
 use npchip::output::hdf5::{read_run, EpochSeries};
+use npchip::output::report::RunTiming;
 use npchip::run::{
     find_key, train_to_file, Cancel, Progress, RunError, RunSpec, Settings, Shape, Violations, KEYS,
 };
@@ -88,21 +89,12 @@ impl Observer for SignalWatch {
     }
 }
 
-/// The chip model a file's run was defined with (its `chip_toml`), for pricing time.
-fn stored_chip(rec: &npchip::output::hdf5::RunRecord) -> Option<npchip::chip::ChipModel> {
-    let text = rec.attrs.get("chip_toml")?.as_str()?;
-    let origin = rec.attrs.get("chip_origin")?.as_str()?;
-    ChipSpec::parse(text, origin, &[])
-        .and_then(|s| s.check(origin))
-        .ok()
-}
-
 /// Per-epoch arrays of `s` into `out` (names as the HDF5 datasets).
 fn put_series(
     py: Python<'_>,
     out: &Bound<'_, PyDict>,
     s: &EpochSeries,
-    chip: Option<&npchip::chip::ChipModel>,
+    timing: Option<&RunTiming>,
     sizes: &[usize],
 ) -> PyResult<()> {
     let e = s.len();
@@ -136,25 +128,15 @@ fn put_series(
         });
         out.set_item(k, a.to_pyarray(py))?;
     }
-    if let Some(model) = chip.filter(|m| m.spec().timing.is_some()) {
+    // Priced as `npchip report` prices it: weight shapes (conv kernels) and R's layout.
+    if let Some(timing) = timing.filter(|t| t.layers() == layers) {
         for (k, c) in [
             ("latency_ns", &s.counters),
             ("eval_latency_ns", &s.eval_counters),
         ] {
             let lat: Vec<Vec<_>> = c
                 .iter()
-                .map(|row| {
-                    (0..layers)
-                        .map(|l| {
-                            npchip::chip::latency::layer_latency(
-                                model,
-                                sizes[l],
-                                sizes[l + 1],
-                                &row[l],
-                            )
-                        })
-                        .collect()
-                })
+                .map(|row| (0..layers).map(|l| timing.layer(l, &row[l])).collect())
                 .collect();
             let a = Array4::from_shape_fn((e, layers, 4, 3), |(i, l, p, j)| {
                 let t = &lat[i][l][p];
@@ -236,7 +218,7 @@ pub fn train<'py>(
         .unwrap_or("");
     out.set_item("oracle_uses", uses)?;
     out.set_item("sizes", sizes.clone())?;
-    put_series(py, &out, &rec.epochs, stored_chip(&rec).as_ref(), &sizes)?;
+    put_series(py, &out, &rec.epochs, RunTiming::of(&rec).as_ref(), &sizes)?;
     Ok(out)
 }
 

@@ -47,6 +47,21 @@ def test_train_is_bit_identical_to_the_cli(cli_binary, tmp_path):
     assert py.test_acc.dtype == np.float64 and py.epoch.tolist() == [1, 2, 3]
 
 
+def test_latency_of_a_blocked_decorrelator_is_the_files(tmp_path):
+    # The file's latency_ns is written by the run; the Python arrays are re-priced from its
+    # counters. A blocked R on small arrays prices differently from a full R, so a pricing
+    # that ignored the layout (or used node counts for shapes) would differ here.
+    py = npchip.train(out=str(tmp_path / "b.h5"), rule="danp-nn", hidden=[40], epochs=1,
+                      batch=16, seed=3, chip="rram", decor_blocks="array",
+                      set=["array.rows=16", "array.cols=16"], train_samples=64, test_samples=32)
+    with h5py.File(py.path, "r") as f:
+        ep = f["runs/run0/epochs"]
+        for name in ["latency_ns", "eval_latency_ns"]:
+            stored = ep[name][:]
+            assert stored[..., 2].sum() > 0, name
+            np.testing.assert_array_equal(py.arrays[name], stored, err_msg=name)
+
+
 def test_defaults_are_the_clis(cli_binary):
     d = npchip.train_defaults()
     help_text = subprocess.run([cli_binary, "train", "--help"], check=True,

@@ -236,34 +236,69 @@ impl Row {
     }
 }
 
-/// The run's counters re-priced in time (`src/chip/latency.rs`) with the chip model stored in
-/// the file: per training sample by phase, and per inference. None when the file predates
-/// `[timing]`, has no finished epoch, or its chip model does not parse.
+/// How a stored run's counters are priced in time: the chip model of its `chip_toml`, its
+/// decorrelator layout and each layer's weight shape (a conv layer's kernel, out_ch × patch).
+/// The one place that knows this, so `npchip report` and the Python package price a run alike.
+pub struct RunTiming {
+    model: crate::chip::ChipModel,
+    blocks: crate::chip::DecorBlocks,
+    shapes: Vec<(usize, usize)>,
+}
+
+impl RunTiming {
+    /// None when the file predates `[timing]` or its chip model, layout or net does not parse.
+    pub fn of(r: &RunRecord) -> Option<Self> {
+        let a = &r.attrs;
+        let spec =
+            crate::chip::ChipSpec::parse(attr_str(a, "chip_toml")?, "chip_toml", &[]).ok()?;
+        let model = spec.check("chip_toml").ok()?;
+        model.spec().timing.as_ref()?;
+        // Absent before decor_blocks existed: a full R.
+        let blocks = attr_str(a, "decor_blocks")
+            .map_or(Ok(Default::default()), str::parse)
+            .ok()?;
+        let shapes = network(a)?
+            .layers()
+            .iter()
+            .map(|l| l.weight_shape())
+            .collect();
+        Some(Self {
+            model,
+            blocks,
+            shapes,
+        })
+    }
+
+    /// Layers the run has.
+    pub fn layers(&self) -> usize {
+        self.shapes.len()
+    }
+
+    /// Chip time of layer `l`'s counters, per phase.
+    pub fn layer(
+        &self,
+        l: usize,
+        c: &crate::chip::energy::LayerCounters,
+    ) -> [crate::chip::latency::Latency; 4] {
+        let (n, d) = self.shapes[l];
+        crate::chip::latency::layer_latency_with(&self.model, d, n, self.blocks, c)
+    }
+}
+
+/// The run's counters re-priced in time ([`RunTiming`]): per training sample by phase, and per
+/// inference. None when the file predates `[timing]`, has no finished epoch, or its chip model
+/// does not parse.
 fn latency(r: &RunRecord, samples: u64) -> Option<([f64; 4], Option<f64>)> {
-    use crate::chip::latency::layer_latency_with;
-    let a = &r.attrs;
-    let e = &r.epochs;
-    let spec = crate::chip::ChipSpec::parse(attr_str(a, "chip_toml")?, "chip_toml", &[]).ok()?;
-    let model = spec.check("chip_toml").ok()?;
-    model.spec().timing.as_ref()?;
-    // Absent before decor_blocks existed: a full R.
-    let blocks = attr_str(a, "decor_blocks")
-        .map_or(Ok(Default::default()), str::parse)
-        .ok()?;
-    // A layer's arrays hold its weight matrix: a conv layer's kernel (out_ch × patch).
-    let shapes: Vec<(usize, usize)> = network(a)?
-        .layers()
-        .iter()
-        .map(|l| l.weight_shape())
-        .collect();
+    let timing = RunTiming::of(r)?;
+    let (a, e) = (&r.attrs, &r.epochs);
     if e.is_empty() || samples == 0 {
         return None;
     }
     let total = |series: &[Vec<crate::chip::energy::LayerCounters>]| {
         let mut t = [0.0f64; 4];
         for epoch in series {
-            for (lc, &(n, d)) in epoch.iter().zip(&shapes) {
-                let lat = layer_latency_with(&model, d, n, blocks, lc);
+            for (l, lc) in epoch.iter().enumerate().take(timing.layers()) {
+                let lat = timing.layer(l, lc);
                 for p in 0..4 {
                     t[p] += lat[p].total_ns();
                 }
