@@ -63,7 +63,9 @@ pub(super) fn labels(runs: &[&RunRecord], rows: &[&Row]) -> Vec<String> {
     let mut chip_keys: Vec<String> = runs
         .iter()
         .flat_map(|r| r.attrs.keys())
+        // Prose (descriptions, sources) labels nothing.
         .filter(|k| k.starts_with("chip.") && *k != "chip.name")
+        .filter(|k| !k.ends_with("source") && !k.ends_with("description"))
         .cloned()
         .collect();
     chip_keys.sort();
@@ -99,16 +101,33 @@ pub(super) fn labels(runs: &[&RunRecord], rows: &[&Row]) -> Vec<String> {
         Some(v)
     };
     let mut shown: Vec<Vec<String>> = vec![Vec::new(); runs.len()];
+    // A chip parameter is compared only among runs of the same chip: between presets the
+    // preset's name (`chip=`) says it, and every parameter of the preset would drown the label.
+    let chip_of: Vec<Option<String>> = (0..runs.len()).map(|i| value(i, "chip_name")).collect();
     for (k, name) in &keys {
-        let values: Vec<Option<String>> = (0..runs.len()).map(|i| value(i, k)).collect();
-        let present: Vec<&String> = values.iter().flatten().collect();
-        if present.windows(2).all(|w| w[0] == w[1]) {
-            continue;
-        }
-        let majority = majority(&present);
-        for (i, v) in values.iter().enumerate() {
-            if let Some(v) = v.as_ref().filter(|v| Some(*v) != majority) {
-                shown[i].push(format!("{name}={v}"));
+        let groups: Vec<Vec<usize>> = if k.starts_with("chip.") {
+            let mut names: Vec<&Option<String>> = chip_of.iter().collect();
+            names.sort();
+            names.dedup();
+            names
+                .into_iter()
+                .map(|c| (0..runs.len()).filter(|&i| &chip_of[i] == c).collect())
+                .collect()
+        } else {
+            vec![(0..runs.len()).collect()]
+        };
+        for group in groups {
+            let values: Vec<(usize, Option<String>)> =
+                group.iter().map(|&i| (i, value(i, k))).collect();
+            let present: Vec<&String> = values.iter().filter_map(|(_, v)| v.as_ref()).collect();
+            if present.windows(2).all(|w| w[0] == w[1]) {
+                continue;
+            }
+            let majority = majority(&present);
+            for (i, v) in &values {
+                if let Some(v) = v.as_ref().filter(|v| Some(*v) != majority) {
+                    shown[*i].push(format!("{name}={v}"));
+                }
             }
         }
     }
@@ -414,6 +433,51 @@ mod tests {
             [
                 "danp sample=1 blocks=full",
                 "danp sample=0.1 blocks=array",
+                "bp* read.out_noise=0.2"
+            ]
+        );
+    }
+
+    #[test]
+    fn labels_between_presets_name_the_preset_not_its_parameters() {
+        let mk = |chip: &str, levels: i64, noise: f64| {
+            let mut a = Attrs::new();
+            a.insert("chip_name".into(), AttrValue::Text(chip.into()));
+            a.insert("chip.device.levels".into(), AttrValue::Int(levels));
+            a.insert("chip.read.out_noise".into(), AttrValue::Float(noise));
+            a.insert(
+                "chip.description".into(),
+                AttrValue::Text(format!("{chip}-like")),
+            );
+            RunRecord {
+                name: String::new(),
+                status: RunStatus::Completed,
+                attrs: a,
+                epochs: Default::default(),
+                steps: Default::default(),
+                traces: Vec::new(),
+            }
+        };
+        // Two presets, and two rram runs that differ in read noise only.
+        let runs = [
+            mk("ecram", 1001, 0.06),
+            mk("rram", 501, 0.06),
+            mk("rram", 501, 0.2),
+        ];
+        let rows = [
+            row("a", Some(0.9), Some(1.0)),
+            row("b", Some(0.9), Some(1.0)),
+            row("c", Some(0.9), Some(1.0)),
+        ];
+        let l = labels(
+            &runs.iter().collect::<Vec<_>>(),
+            &rows.iter().collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            l,
+            [
+                "bp* chip=ecram",
+                "bp* read.out_noise=0.06",
                 "bp* read.out_noise=0.2"
             ]
         );
