@@ -222,8 +222,19 @@ fn tick(x: f64) -> String {
     if x != 0.0 && x.abs() < 1e-4 {
         return format!("{x:.1e}");
     }
-    let s = format!("{x:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
+    // Four significant digits, at most six decimals: a tick at a data value such as
+    // log2(26) = 4.70044 reads 4.7, not the value's full float.
+    let decimals = if x == 0.0 {
+        0
+    } else {
+        (3 - x.abs().log10().floor() as i32).clamp(0, 6) as usize
+    };
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
     if s == "-0" {
         "0".into()
     } else {
@@ -356,6 +367,11 @@ mod tests {
         assert_eq!(tick(0.0), "0");
         assert_eq!(tick(2.5e-6), "2.5e-6");
         assert_eq!(tick(12.0), "12");
+        assert_eq!(tick(1000.0), "1000");
+        assert_eq!(tick(0.0015), "0.0015");
+        assert_eq!(tick(26f64.log2()), "4.7");
+        assert_eq!(tick(501f64.log2()), "8.969");
+        assert_eq!(tick(-0.25), "-0.25");
     }
 
     #[test]
