@@ -1,7 +1,7 @@
 //! `npchip bench`'s flags: clap splits the line and parses each value with the one parser of
 //! its type; the benchmark itself (`crate::lab::bench`) takes the typed [`BenchPlan`].
 
-use crate::chip::InjectedNoise;
+use crate::chip::{DecorBlocks, DecorLayers, InjectedNoise};
 use crate::lab::bench::BenchPlan;
 use crate::lab::bench_net::BenchNet;
 use crate::learn::{OptimizerKind, RuleSpec};
@@ -62,6 +62,16 @@ pub struct BenchArgs {
     /// Fraction of the batch each R update learns from (as `train --decor-sample`).
     #[arg(long, default_value_t = 1.0, value_parser = parse_fraction)]
     pub decor_sample: f32,
+    /// Update R at every K-th step only (as `train --decor-every`), K ≥ 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub decor_every: u32,
+    /// Decorrelator layout (as `train --decor-blocks`): full or array.
+    #[arg(long, default_value = "full", value_parser = parse_blocks)]
+    pub decor_blocks: DecorBlocks,
+    /// Which layers have a decorrelator (as `train --decor-layers`): all, hidden or a list
+    /// such as `1,2`.
+    #[arg(long, default_value = "all", value_parser = parse_layers)]
+    pub decor_layers: DecorLayers,
     /// A network of layer kinds instead of `--sizes`, as `train --arch`, optionally with the
     /// synthetic input's shape: `conv32k3p1,pool2,fc10[@3x32x32]` (default input 3x32x32).
     #[arg(long)]
@@ -74,6 +84,16 @@ fn parse_fraction(s: &str) -> Result<f32, String> {
         .ok()
         .filter(|f| *f > 0.0 && *f <= 1.0)
         .ok_or_else(|| "allowed a number in (0, 1]".into())
+}
+
+/// As `train --decor-blocks`: the one parser of [`DecorBlocks`].
+fn parse_blocks(s: &str) -> Result<DecorBlocks, String> {
+    s.parse().map_err(|allowed| format!("allowed {allowed}"))
+}
+
+/// As `train --decor-layers`: the one parser of [`DecorLayers`].
+fn parse_layers(s: &str) -> Result<DecorLayers, String> {
+    s.parse().map_err(|allowed| format!("allowed {allowed}"))
 }
 
 fn parse_rule(s: &str) -> Result<RuleSpec, String> {
@@ -111,6 +131,9 @@ impl BenchArgs {
             seed: self.seed,
             arrays: self.arrays,
             decor_sample: self.decor_sample,
+            decor_every: self.decor_every,
+            decor_blocks: self.decor_blocks,
+            decor_layers: self.decor_layers,
             arch: self.arch,
         }
     }
@@ -148,6 +171,36 @@ mod tests {
         assert_eq!(p.threads, 1);
         assert_eq!(p.optimizer, OptimizerKind::Sgd);
         assert_eq!(p.chip, "rram");
+        assert_eq!(
+            (p.decor_every, p.decor_blocks, p.decor_layers),
+            (1, DecorBlocks::Full, DecorLayers::All)
+        );
+        let p = T::try_parse_from([
+            "x",
+            "--decor-every",
+            "4",
+            "--decor-blocks",
+            "array",
+            "--decor-layers",
+            "1,2",
+        ])
+        .unwrap()
+        .b
+        .plan();
+        assert_eq!(p.decor_every, 4);
+        assert_eq!(p.decor_blocks, DecorBlocks::Array);
+        assert_eq!(p.decor_layers, "1,2".parse::<DecorLayers>().unwrap());
+        for (flag, bad) in [
+            ("--decor-every", "0"),
+            ("--decor-blocks", "diagonal"),
+            ("--decor-layers", "input"),
+        ] {
+            let e = T::try_parse_from(["x", flag, bad])
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(flag) && e.contains(bad), "{e}");
+        }
         let e = T::try_parse_from(["x", "--optimizer", "rmsprop"])
             .err()
             .unwrap()

@@ -17,7 +17,8 @@
 use super::bench_net::{step_products, step_shapes, BenchNet};
 use crate::chip::conv::Network;
 use crate::chip::{
-    presets, Activation, Chip, ChipConfig, DecorConfig, DecorThinning, InjectedNoise,
+    presets, Activation, Chip, ChipConfig, ChipModel, DecorBlocks, DecorConfig, DecorLayers,
+    DecorThinning, InjectedNoise,
 };
 use crate::data::Split;
 use crate::learn::cost::{step_cost, DecorWork, StepCost};
@@ -66,6 +67,12 @@ pub struct BenchPlan {
     pub arrays: Vec<u32>,
     /// Fraction of the batch each R update learns from (as `train --decor-sample`), in (0, 1].
     pub decor_sample: f32,
+    /// Update R at every K-th step only (as `train --decor-every`), K ≥ 1.
+    pub decor_every: u32,
+    /// Full R or one block per physical array's input slice (as `train --decor-blocks`).
+    pub decor_blocks: DecorBlocks,
+    /// Which layers have a decorrelator (as `train --decor-layers`).
+    pub decor_layers: DecorLayers,
     /// A network of layer kinds instead of `sizes` (conv layers allowed), with the synthetic
     /// input's shape.
     pub arch: Option<BenchNet>,
@@ -83,16 +90,43 @@ impl BenchPlan {
         }
     }
 
-    /// The decorrelators' work-relevant settings (a full R on every layer, thinned by
-    /// `decor_sample` alone: the bench has no other decorrelator flag).
-    pub fn decor_work(&self) -> DecorWork {
-        DecorWork {
+    /// The decorrelators' settings of the bench's flags (rule, η_R and precision at the run
+    /// keys' defaults: they do not change the step's work).
+    pub fn decor_config(&self) -> DecorConfig {
+        DecorConfig {
             thin: DecorThinning {
                 sample: self.decor_sample,
-                every: 1,
+                every: self.decor_every,
             },
-            ..DecorWork::default()
+            blocks: self.decor_blocks,
+            layers: self.decor_layers,
+            ..DecorConfig::default()
         }
+    }
+
+    /// The decorrelators' work-relevant settings, with the array rows blocks split by.
+    pub fn decor_work(&self, model: &ChipModel) -> DecorWork {
+        DecorWork::of(&self.decor_config(), model)
+    }
+
+    /// Refuses decorrelator flags the network cannot take: a listed layer beyond the last, and
+    /// array blocks with `--arrays` (blocks follow the array size, so the compared
+    /// configurations would do different work).
+    fn check_decor(&self, net: &Network) -> Result<(), BenchError> {
+        let depth = net.layers().len();
+        if let Some(&bad) = self.decor_layers.indices().iter().find(|&&i| i >= depth) {
+            return Err(BenchError::Plan(format!(
+                "--decor-layers {}: layer {bad} does not exist; allowed layer indices in 0..={} (the network has {depth} layers)",
+                self.decor_layers,
+                depth - 1
+            )));
+        }
+        if self.decor_blocks == DecorBlocks::Array && !self.arrays.is_empty() {
+            return Err(BenchError::Plan(
+                "--decor-blocks array with --arrays: the blocks follow the array size, so the configurations would do different work; bench one size at a time (--set array.rows=N)".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -302,13 +336,7 @@ impl StepRunner {
         let config = ChipConfig {
             sizes: net.sizes(),
             activation: Activation::LeakyRelu { slope: 0.2 },
-            decorrelation: a.rule.decorrelated.then_some(DecorConfig {
-                thin: DecorThinning {
-                    sample: a.decor_sample,
-                    every: 1,
-                },
-                ..DecorConfig::default()
-            }),
+            decorrelation: a.rule.decorrelated.then(|| a.decor_config()),
             injected: a.inject,
             seed,
         };
@@ -470,14 +498,32 @@ fn run_arrays(
 }
 
 /// Runs the benchmark; the results go to `out` (the CLI passes stdout).
-pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
+pub fn run(mut a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
     let net = a.network()?;
     if a.batch == 0 || a.runs == 0 {
         return Err(BenchError::Plan("--batch and --runs must be ≥ 1".into()));
     }
+    a.check_decor(&net)?;
+    // R is updated at one step in K: a timed measurement spans whole periods, or its share
+    // of R updates (and its time) would depend on where the period falls.
+    let every = a.decor_every.max(1) as usize;
+    if a.rule.decorrelated && a.steps % every != 0 {
+        let steps = a.steps.div_ceil(every) * every;
+        writeln!(
+            out,
+            "--steps {} rounded up to {steps}: a measurement spans whole --decor-every {every} periods",
+            a.steps
+        )?;
+        a.steps = steps;
+    }
+    let model = presets::resolve(&a.chip, &a.set).map_err(|source| BenchError::Chip {
+        chip: a.chip.clone(),
+        source,
+    })?;
+    let decor = a.decor_work(&model);
     crate::linalg::set_threads(a.threads);
     let threads = crate::linalg::threads();
-    let cost = step_cost(&a.rule, &net, a.batch, &a.decor_work());
+    let cost = step_cost(&a.rule, &net, a.batch, &decor);
     let flops = cost.total;
     let sizes_s = match &a.arch {
         Some(arch) => format!("arch {arch}"),
@@ -503,7 +549,7 @@ pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
     )?;
     let mut products_s = None;
     let best = if a.gemm {
-        let rates = measure_gemm(&step_shapes(&a.rule, &net, a.batch, &a.decor_work()), 5);
+        let rates = measure_gemm(&step_shapes(&a.rule, &net, a.batch, &decor), 5);
         for r in &rates {
             let GemmShape { m, k, n, ta, tb } = r.shape;
             let t = |x: bool| if x { "ᵀ" } else { " " };
@@ -520,7 +566,7 @@ pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
             .iter()
             .max_by(|x, y| x.gflops.total_cmp(&y.gflops))
             .expect("a step has products");
-        if let Some(products) = step_products(&a.rule, &net, a.batch, &a.decor_work()) {
+        if let Some(products) = step_products(&a.rule, &net, a.batch, &decor) {
             // The step's own products at their standalone rates: what a step would take if
             // everything but the products were free and no product lost speed in context.
             let secs: f64 = products
@@ -580,8 +626,11 @@ pub fn run(a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
         if a.rule.decorrelated {
             writeln!(
                 out,
-                "run {i}: updating R (decor_sample {}): {:.1} % of the step time ({:.1} % of its counted FLOPs)",
+                "run {i}: updating R (decor_sample {}, decor_every {}, decor_blocks {}, decor_layers {}): {:.1} % of the step time ({:.1} % of its counted FLOPs)",
                 a.decor_sample,
+                a.decor_every,
+                a.decor_blocks,
+                a.decor_layers,
                 100.0 * t.decorrelate_share,
                 100.0 * counted_update_share(&cost)
             )?;
@@ -677,7 +726,8 @@ mod tests {
                 ("dnp", 1.0),
             ] {
                 let mut rule: RuleSpec = name.parse().unwrap();
-                let decor = test_plan(&[2, 2], 1, "ideal", sample).decor_work();
+                let decor = test_plan(&[2, 2], 1, "ideal", sample)
+                    .decor_work(&presets::resolve("ideal", &[]).unwrap());
                 for k in [1, 3] {
                     rule.resamples = k;
                     let net = Network::dense(&sizes);
@@ -732,6 +782,9 @@ mod tests {
             seed: 3,
             arrays: Vec::new(),
             decor_sample,
+            decor_every: 1,
+            decor_blocks: DecorBlocks::Full,
+            decor_layers: DecorLayers::All,
             arch: None,
         }
     }
@@ -753,7 +806,14 @@ mod tests {
         let (sizes, batch) = ([256, 240, 10], 200);
         let net = Network::dense(&sizes);
         let plan = |f| test_plan(&sizes, batch, "ideal", f);
-        let at = |f| step_cost(&plan(f).rule, &net, batch, &plan(f).decor_work());
+        let at = |f| {
+            step_cost(
+                &plan(f).rule,
+                &net,
+                batch,
+                &plan(f).decor_work(&presets::resolve("ideal", &[]).unwrap()),
+            )
+        };
         let full = at(1.0);
         let u1 = full.decor_update_total();
         let other = full.total - u1;
@@ -784,6 +844,68 @@ mod tests {
         assert!(
             s01 < 0.6 * s1,
             "timed share at F = 0.1: {s01}, at F = 1: {s1}"
+        );
+    }
+
+    /// `--decor-every`, `--decor-blocks` and `--decor-layers` reach both what the bench counts
+    /// and the chip it times: every K-th update is 1/K of the per-step update work; a listed
+    /// layer set leaves the others without R (none on the chip, none counted); array blocks
+    /// on 128-row arrays count two 128² blocks for a 256-input layer; a layer beyond the
+    /// network and blocks with `--arrays` are refused, naming the flag.
+    #[test]
+    fn the_bench_decorrelator_flags_reach_the_counted_work_and_the_chip() {
+        let (sizes, batch) = ([256, 240, 10], 200);
+        let net = Network::dense(&sizes);
+        let ideal = presets::resolve("ideal", &[]).unwrap();
+        let base = test_plan(&sizes, batch, "ideal", 1.0);
+        let full = step_cost(&base.rule, &net, batch, &base.decor_work(&ideal));
+        let every4 = BenchPlan {
+            decor_every: 4,
+            ..base.clone()
+        };
+        let c = step_cost(&base.rule, &net, batch, &every4.decor_work(&ideal));
+        assert_eq!(4.0 * c.decor_update_total(), full.decor_update_total());
+
+        let only1 = BenchPlan {
+            decor_layers: "1".parse().unwrap(),
+            ..base.clone()
+        };
+        let c = step_cost(&base.rule, &net, batch, &only1.decor_work(&ideal));
+        assert_eq!(c.decor_update[0], 0.0);
+        assert_eq!(c.decor_update[1], full.decor_update[1]);
+        let mut runner = StepRunner::new(&only1, 3).unwrap();
+        let oracle = runner.chip.oracle("test: which layers have R");
+        assert!(oracle.decorrelator(0).is_none());
+        assert!(oracle.decorrelator(1).is_some());
+
+        let rows128 = presets::resolve("ideal", &["array.rows=128".into()]).unwrap();
+        let blocks = BenchPlan {
+            decor_blocks: DecorBlocks::Array,
+            ..base.clone()
+        };
+        let c = step_cost(&base.rule, &net, batch, &blocks.decor_work(&rows128));
+        let f = step_cost(&base.rule, &net, batch, &base.decor_work(&rows128));
+        assert!(
+            c.decor_update[0] < f.decor_update[0],
+            "{} vs {}",
+            c.decor_update[0],
+            f.decor_update[0]
+        );
+
+        let beyond = BenchPlan {
+            decor_layers: "3".parse().unwrap(),
+            ..base.clone()
+        };
+        let e = beyond.check_decor(&net).unwrap_err().to_string();
+        assert!(e.contains("--decor-layers 3") && e.contains("0..=1"), "{e}");
+        let both = BenchPlan {
+            arrays: vec![0, 128],
+            ..blocks
+        };
+        let e = both.check_decor(&net).unwrap_err().to_string();
+        assert!(
+            e.contains("--decor-blocks array") && e.contains("--arrays"),
+            "{e}"
         );
     }
 
