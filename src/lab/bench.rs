@@ -507,7 +507,7 @@ pub fn run(mut a: BenchPlan, out: &mut dyn Write) -> Result<(), BenchError> {
     // R is updated at one step in K: a timed measurement spans whole periods, or its share
     // of R updates (and its time) would depend on where the period falls.
     let every = a.decor_every.max(1) as usize;
-    if a.rule.decorrelated && a.steps % every != 0 {
+    if a.rule.decorrelated && !a.steps.is_multiple_of(every) {
         let steps = a.steps.div_ceil(every) * every;
         writeln!(
             out,
