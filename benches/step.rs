@@ -31,6 +31,9 @@ fn args(sizes: &[usize], chip: &str) -> BenchPlan {
         seed: 1,
         arrays: Vec::new(),
         decor_sample: 1.0,
+        decor_every: 1,
+        decor_blocks: npchip::chip::DecorBlocks::Full,
+        decor_layers: npchip::chip::DecorLayers::All,
         arch: None,
     }
 }
