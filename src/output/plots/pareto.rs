@@ -38,8 +38,11 @@ pub struct ParetoPoint {
     pub label: String,
     /// Cost per training sample, in the unit of the axis description; > 0.
     pub cost: f64,
-    /// Final test accuracy, in [0, 1].
+    /// Final test accuracy, in [0, 1] (the mean over seeds when the point stands for several).
     pub acc: f64,
+    /// The lowest and highest accuracy of the seeds the point averages (drawn as a bar);
+    /// `None` for a single run.
+    pub acc_range: Option<(f64, f64)>,
     /// An oracle rule (reads chip internals a real controller cannot): drawn hollow.
     pub oracle: bool,
 }
@@ -122,7 +125,10 @@ pub fn pareto(
     } else {
         (1.0, 10.0)
     };
-    let accs = points.iter().map(|p| p.acc);
+    let accs = points.iter().flat_map(|p| {
+        let (lo, hi) = p.acc_range.unwrap_or((p.acc, p.acc));
+        [p.acc, lo, hi]
+    });
     let (amin, amax) = accs.fold((1.0f64, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
     let (ylo, yhi) = if amin <= amax {
         let pad = ((amax - amin) * 0.12).max(0.02);
@@ -169,6 +175,16 @@ pub fn pareto(
     let dot = RGBColor(31, 119, 180);
     for (i, p) in points.iter().enumerate() {
         let col = if on.contains(&i) { front_col } else { dot };
+        if let Some((lo, hi)) = p.acc_range {
+            // The seeds' spread: a bar from the worst to the best seed at the mean cost.
+            let u = p.cost.log10();
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(u, lo), (u, hi)],
+                    col.stroke_width(2),
+                )))
+                .map_err(&e)?;
+        }
         let at = at((p.cost, p.acc));
         if p.oracle {
             chart
@@ -204,6 +220,10 @@ pub fn pareto(
     let mut y = 8;
     let key = [
         ("●  a run   □  an oracle run (reads chip internals)", grey),
+        (
+            "|  seeds of one setting: mean, bar from worst to best",
+            grey,
+        ),
         (
             "red: on the front (best accuracy for ≤ this cost)",
             front_col,

@@ -26,6 +26,10 @@ const SETTING: &[&str] = &[
     "decor_precision",
     "decor_bits",
     "decor_bound",
+    "decor_sample",
+    "decor_every",
+    "decor_blocks",
+    "decor_layers",
     "inject",
     "inject_sigma",
     "leaky_slope",
@@ -36,7 +40,7 @@ const SETTING: &[&str] = &[
     "test_samples_requested",
 ];
 
-fn setting_key(a: &Attrs) -> String {
+pub(super) fn setting_key(a: &Attrs) -> String {
     SETTING
         .iter()
         .map(|k| a.get(*k).map_or(String::new(), |v| format!("{v:?}")))
@@ -435,5 +439,65 @@ mod tests {
             "a, b"
         );
         assert_eq!(distinct((0..6).map(|i| i.to_string()), "rules"), "6 rules");
+    }
+
+    /// Learning curves merge seeds only: runs that differ in a decorrelator option (here
+    /// `decor_sample`, `decor_every`, `decor_blocks` or `decor_layers`) are separate curves,
+    /// told apart by their first run's name; two seeds of one setting share a label.
+    #[test]
+    fn curves_keep_decorrelator_options_apart_and_merge_seeds() {
+        let mk = |name: &str, seed: i64, key: &str, v: AttrValue| {
+            let mut a = Attrs::new();
+            a.insert("rule".into(), AttrValue::Text("danp-nn".into()));
+            a.insert("seed".into(), AttrValue::Int(seed));
+            a.insert(key.into(), v);
+            RunRecord {
+                name: name.into(),
+                status: RunStatus::Completed,
+                attrs: a,
+                epochs: Default::default(),
+                steps: Default::default(),
+                traces: Vec::new(),
+            }
+        };
+        for (key, a, b) in [
+            ("decor_sample", AttrValue::Float(1.0), AttrValue::Float(0.1)),
+            ("decor_every", AttrValue::Int(1), AttrValue::Int(4)),
+            (
+                "decor_blocks",
+                AttrValue::Text("full".into()),
+                AttrValue::Text("array".into()),
+            ),
+            (
+                "decor_layers",
+                AttrValue::Text("all".into()),
+                AttrValue::Text("hidden".into()),
+            ),
+        ] {
+            let runs = [
+                mk("x-s1", 1, key, a.clone()),
+                mk("x-s2", 2, key, a),
+                mk("y-s1", 1, key, b),
+            ];
+            let rows: Vec<Row> = runs
+                .iter()
+                .map(|r| {
+                    let mut row = super::super::tests::row(&r.name, RunStatus::Completed);
+                    row.rule = "danp-nn".into();
+                    row.oracle = false;
+                    row
+                })
+                .collect();
+            let l: Vec<String> = curves(&runs, &rows).into_iter().map(|c| c.label).collect();
+            assert_eq!(
+                l,
+                [
+                    "danp-nn on rram (x-s1)",
+                    "danp-nn on rram (x-s1)",
+                    "danp-nn on rram (y-s1)"
+                ],
+                "{key}"
+            );
+        }
     }
 }

@@ -5,10 +5,13 @@
 //! training sample; any other run is named in a note, never silently dropped. Its label is its
 //! rule and the settings that differ between the plotted runs (`decor_sample` → `sample=0.1`,
 //! chip overrides → `read.out_noise=0.1`), so a front of cheap configurations reads as what
-//! was changed; settings shared by all go into the title instead.
+//! was changed; settings shared by all go into the title instead. Runs that differ only in
+//! their seed are one point: the mean of their costs and accuracies, with a bar from the worst
+//! to the best seed, so that a front of configurations is not a front of lucky seeds.
 
 use super::super::hdf5::{AttrValue, RunRecord, RunStatus};
 use super::super::plots::{self, ParetoPoint};
+use super::figures::setting_key;
 use super::Row;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -197,6 +200,98 @@ pub(super) fn candidates(
     c
 }
 
+/// One point of a front: the candidate runs of one setting (repeats that differ only in their
+/// seed, [`setting_key`]), as positions in [`Candidates::idx`], with their mean cost and mean
+/// accuracy, and the worst and best accuracy when there are several.
+pub(super) struct SettingPoint {
+    pub members: Vec<usize>,
+    pub cost: f64,
+    pub acc: f64,
+    pub range: Option<(f64, f64)>,
+}
+
+/// The candidates grouped by setting, in the order each setting first appears.
+pub(super) fn setting_points(
+    runs: &[RunRecord],
+    rows: &[Row],
+    c: &Candidates,
+) -> Vec<SettingPoint> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (k, &i) in c.idx.iter().enumerate() {
+        let key = setting_key(&runs[i].attrs);
+        match keys.iter().position(|x| *x == key) {
+            Some(g) => groups[g].push(k),
+            None => {
+                keys.push(key);
+                groups.push(vec![k]);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|members| {
+            let n = members.len() as f64;
+            let accs: Vec<f64> = members
+                .iter()
+                .map(|&k| rows[c.idx[k]].test_acc.unwrap_or(f64::NAN))
+                .collect();
+            let cost = members.iter().map(|&k| c.cost[k]).sum::<f64>() / n;
+            let acc = accs.iter().sum::<f64>() / n;
+            let range = (members.len() > 1).then(|| {
+                accs.iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &a| {
+                        (lo.min(a), hi.max(a))
+                    })
+            });
+            SettingPoint {
+                members,
+                cost,
+                acc,
+                range,
+            }
+        })
+        .collect()
+}
+
+/// Per point, its label ([`labels`] of each setting's first run) and, for several runs,
+/// how many seeds (or runs, when seeds repeat) it averages.
+fn point_labels(
+    runs: &[RunRecord],
+    rows: &[Row],
+    c: &Candidates,
+    pts: &[SettingPoint],
+) -> Vec<String> {
+    let first = |p: &SettingPoint| c.idx[p.members[0]];
+    let base = labels(
+        &pts.iter().map(|p| &runs[first(p)]).collect::<Vec<_>>(),
+        &pts.iter().map(|p| &rows[first(p)]).collect::<Vec<_>>(),
+    );
+    pts.iter()
+        .zip(base)
+        .map(|(p, l)| {
+            let n = p.members.len();
+            if n == 1 {
+                return l;
+            }
+            let mut seeds: Vec<String> = p
+                .members
+                .iter()
+                .map(|&k| {
+                    runs[c.idx[k]]
+                        .attrs
+                        .get("seed")
+                        .map_or(String::new(), |v| v.to_string())
+                })
+                .collect();
+            seeds.sort();
+            seeds.dedup();
+            let what = if seeds.len() == n { "seeds" } else { "runs" };
+            format!("{l} ({n} {what})")
+        })
+        .collect()
+}
+
 fn energy(r: &Row) -> Option<f64> {
     r.energy_pj.map(|e| e.iter().sum())
 }
@@ -257,22 +352,21 @@ pub(super) fn plot_fronts(
         if c.idx.len() < 2 {
             continue;
         }
+        let pts = setting_points(runs, rows, &c);
+        if pts.len() < 2 {
+            continue;
+        }
         let max = c.cost.iter().copied().fold(0.0, f64::max);
         let (div, u) = unit(is_energy, max);
-        let label = labels(
-            &c.idx.iter().map(|&i| &runs[i]).collect::<Vec<_>>(),
-            &c.idx.iter().map(|&i| &rows[i]).collect::<Vec<_>>(),
-        );
-        let points: Vec<ParetoPoint> = c
-            .idx
+        let points: Vec<ParetoPoint> = pts
             .iter()
-            .zip(&c.cost)
-            .zip(label)
-            .map(|((&i, &x), label)| ParetoPoint {
+            .zip(point_labels(runs, rows, &c, &pts))
+            .map(|(p, label)| ParetoPoint {
                 label,
-                cost: x / div,
-                acc: rows[i].test_acc.unwrap_or(f64::NAN),
-                oracle: rows[i].oracle,
+                cost: p.cost / div,
+                acc: p.acc,
+                acc_range: p.range,
+                oracle: rows[c.idx[p.members[0]]].oracle,
             })
             .collect();
         let p = dir.join(file);
@@ -313,38 +407,47 @@ pub fn front_text(runs: &[RunRecord], rows: &[Row]) -> String {
         if c.idx.len() < 2 {
             continue;
         }
-        let label = labels(
-            &c.idx.iter().map(|&i| &runs[i]).collect::<Vec<_>>(),
-            &c.idx.iter().map(|&i| &rows[i]).collect::<Vec<_>>(),
-        );
-        let pairs: Vec<(f64, f64)> = c
-            .idx
-            .iter()
-            .zip(&c.cost)
-            .map(|(&i, &x)| (x, rows[i].test_acc.unwrap_or(f64::NAN)))
-            .collect();
+        let pts = setting_points(runs, rows, &c);
+        if pts.len() < 2 {
+            continue;
+        }
+        let label = point_labels(runs, rows, &c, &pts);
+        let pairs: Vec<(f64, f64)> = pts.iter().map(|p| (p.cost, p.acc)).collect();
         let on = plots::front(&pairs);
         let max = c.cost.iter().copied().fold(0.0, f64::max);
         let (div, u) = unit(is_energy, max);
         let _ = writeln!(
             s,
-            "\nAccuracy–{word} front: the best final test accuracy for at most this {word} per training sample ({} of {} runs):",
+            "\nAccuracy–{word} front: the best final test accuracy for at most this {word} per training sample ({} of {} settings, {} runs; several seeds: their mean, worst–best):",
             on.len(),
+            pts.len(),
             c.idx.len()
         );
+        let names: Vec<String> = pts
+            .iter()
+            .map(|p| {
+                p.members
+                    .iter()
+                    .map(|&k| rows[c.idx[k]].name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
         let name_w = on
             .iter()
-            .map(|&k| rows[c.idx[k]].name.chars().count())
+            .map(|&k| names[k].chars().count())
             .max()
             .unwrap_or(0);
         for &k in &on {
-            let r = &rows[c.idx[k]];
+            let spread = pts[k].range.map_or(String::new(), |(lo, hi)| {
+                format!(" ({:.2}–{:.2}%)", 100.0 * lo, 100.0 * hi)
+            });
             let _ = writeln!(
                 s,
-                "  {:>10.3} {u}  {:>6.2}%  {:<name_w$}  {}",
-                c.cost[k] / div,
+                "  {:>10.3} {u}  {:>6.2}%{spread}  {:<name_w$}  {}",
+                pts[k].cost / div,
                 100.0 * pairs[k].1,
-                r.name,
+                names[k],
                 label[k]
             );
         }
@@ -386,6 +489,60 @@ mod tests {
                 "left out: d (energy per sample 0)"
             ]
         );
+    }
+
+    /// Runs equal but for the seed are one point (mean cost, mean accuracy, worst–best bar);
+    /// a run that differs in a decorrelator option (here only `decor_sample`) stays apart.
+    #[test]
+    fn seeds_of_one_setting_are_one_point_with_their_spread() {
+        let mk = |seed: i64, sample: f64| {
+            let mut a = Attrs::new();
+            a.insert("rule".into(), AttrValue::Text("danp-nn".into()));
+            a.insert("seed".into(), AttrValue::Int(seed));
+            a.insert("decor_sample".into(), AttrValue::Float(sample));
+            RunRecord {
+                name: String::new(),
+                status: RunStatus::Completed,
+                attrs: a,
+                epochs: Default::default(),
+                steps: Default::default(),
+                traces: Vec::new(),
+            }
+        };
+        let runs = [mk(1, 1.0), mk(1, 0.5), mk(2, 1.0), mk(3, 1.0)];
+        let mut rows = [
+            row("full-s1", Some(0.30), Some(10.0)),
+            row("half-s1", Some(0.20), Some(5.0)),
+            row("full-s2", Some(0.50), Some(20.0)),
+            row("full-s3", Some(0.40), Some(30.0)),
+        ];
+        for r in &mut rows {
+            r.rule = "danp-nn".into();
+            r.oracle = false;
+        }
+        let c = candidates(&rows, "energy per sample", energy);
+        let pts = setting_points(&runs, &rows, &c);
+        assert_eq!(pts.len(), 2);
+        assert_eq!(pts[0].members, vec![0, 2, 3]);
+        assert!((pts[0].cost - 20.0).abs() < 1e-12);
+        assert!((pts[0].acc - 0.40).abs() < 1e-12);
+        assert_eq!(pts[0].range, Some((0.30, 0.50)));
+        assert_eq!((pts[1].members.clone(), pts[1].range), (vec![1], None));
+        let l = point_labels(&runs, &rows, &c, &pts);
+        assert_eq!(l, ["danp-nn sample=1 (3 seeds)", "danp-nn sample=0.5"]);
+        let t = front_text(&runs, &rows);
+        assert!(t.contains("(2 of 2 settings, 4 runs"), "{t}");
+        assert!(
+            t.contains(
+                "40.00% (30.00–50.00%)  full-s1,full-s2,full-s3  danp-nn sample=1 (3 seeds)"
+            ),
+            "{t}"
+        );
+        // The same setting run twice with one seed: "runs", not "seeds".
+        let twice = [mk(1, 1.0), mk(1, 1.0), mk(1, 0.5)];
+        let c = candidates(&rows[..3], "energy per sample", energy);
+        let pts = setting_points(&twice, &rows[..3], &c);
+        assert!(point_labels(&twice, &rows[..3], &c, &pts)[0].ends_with("(2 runs)"));
     }
 
     #[test]
