@@ -166,18 +166,32 @@ fn curves(runs: &[RunRecord], rows: &[Row]) -> Vec<Curve> {
             None => format!("{} on {}", rule_tag(row), row.chip),
         })
         .collect();
-    // Two different settings with the same text get the first run's name to tell them apart.
+    // Two different settings with the same text are told apart by what differs between them
+    // (the fronts' labels: `danp-nn sample=0.1`), or, where even that is the same (a setting
+    // the labels do not name), by the first run's name.
+    let differs = super::front::labels(
+        &runs.iter().collect::<Vec<_>>(),
+        &rows.iter().collect::<Vec<_>>(),
+    );
     let labels: Vec<String> = (0..runs.len())
         .map(|i| {
-            let clash = (0..runs.len()).any(|j| base[j] == base[i] && keys[j] != keys[i]);
-            if clash {
-                let first = (0..runs.len())
-                    .find(|&j| keys[j] == keys[i])
-                    .expect("i itself");
-                format!("{} ({})", base[i], runs[first].name)
-            } else {
-                base[i].clone()
+            let clashing: Vec<usize> = (0..runs.len())
+                .filter(|&j| base[j] == base[i] && keys[j] != keys[i])
+                .collect();
+            if clashing.is_empty() {
+                return base[i].clone();
             }
+            if clashing.iter().all(|&j| differs[j] != differs[i]) {
+                let chip = &rows[i].chip;
+                return match &rows[i].point {
+                    Some(_) => format!("{} ({})", base[i], differs[i]),
+                    None => format!("{} on {chip}", differs[i]),
+                };
+            }
+            let first = (0..runs.len())
+                .find(|&j| keys[j] == keys[i])
+                .expect("i itself");
+            format!("{} ({})", base[i], runs[first].name)
         })
         .collect();
     runs.iter()
@@ -489,15 +503,30 @@ mod tests {
                 })
                 .collect();
             let l: Vec<String> = curves(&runs, &rows).into_iter().map(|c| c.label).collect();
-            assert_eq!(
-                l,
-                [
-                    "danp-nn on rram (x-s1)",
-                    "danp-nn on rram (x-s1)",
-                    "danp-nn on rram (y-s1)"
-                ],
-                "{key}"
-            );
+            let (x, y) = (&l[0], &l[2]);
+            assert_eq!(l[1], *x, "{key}: two seeds share a label");
+            assert_ne!(x, y, "{key}");
+            assert!(y.contains(short_name(key)), "{key}: {y}");
+        }
+        // A setting the labels do not name (`leaky_slope`): told apart by the first run's name.
+        let runs = [
+            mk("x-s1", 1, "leaky_slope", AttrValue::Float(0.2)),
+            mk("y-s1", 1, "leaky_slope", AttrValue::Float(0.1)),
+        ];
+        let rows: Vec<Row> = runs
+            .iter()
+            .map(|r| super::super::tests::row(&r.name, RunStatus::Completed))
+            .collect();
+        let l: Vec<String> = curves(&runs, &rows).into_iter().map(|c| c.label).collect();
+        assert_eq!(l, ["bp* on rram (x-s1)", "bp* on rram (y-s1)"]);
+    }
+
+    fn short_name(key: &str) -> &str {
+        match key {
+            "decor_sample" => "sample=",
+            "decor_every" => "every=",
+            "decor_blocks" => "blocks=",
+            _ => "layers=",
         }
     }
 }
