@@ -61,7 +61,8 @@ fn rule_tag(r: &Row) -> String {
     format!("{}{}", r.rule, if r.oracle { "*" } else { "" })
 }
 
-/// Up to four distinct values, joined; "N kinds" beyond.
+/// Up to eight distinct values, joined (a title names every rule of the paper's seven-rule
+/// comparison); "N kinds" beyond.
 fn distinct(values: impl Iterator<Item = String>, what: &str) -> String {
     let mut v: Vec<String> = Vec::new();
     for x in values {
@@ -71,7 +72,7 @@ fn distinct(values: impl Iterator<Item = String>, what: &str) -> String {
     }
     match v.len() {
         0 => "?".into(),
-        1..=4 => v.join(", "),
+        1..=8 => v.join(", "),
         n => format!("{n} {what}"),
     }
 }
@@ -141,18 +142,28 @@ fn chip_label<'a>(labels: &'a [(String, String)], chip: &'a str) -> &'a str {
 
 /// "mnist (10000 train / 2000 test), chip rram, rules danp-nn, bp*": what `rows` ran.
 pub(super) fn what_ran(rows: &[Row], chips: &[(String, String)]) -> String {
-    let rules: Vec<String> = rows.iter().map(rule_tag).collect();
-    let several = rules.iter().any(|r| Some(r) != rules.first());
+    // "net 784-100-10", "nets a, b", or (beyond eight) just "9 nets".
+    let named = |one: &str, many: &str, values: Vec<String>| {
+        let several = values.iter().any(|v| Some(v) != values.first());
+        let list = distinct(values.into_iter(), many);
+        if list.starts_with(|c: char| c.is_ascii_digit()) && list.ends_with(many) {
+            list
+        } else {
+            format!("{} {list}", if several { many } else { one })
+        }
+    };
     format!(
-        "{}, net {}, chip {}, {} {}",
+        "{}, {}, {}, {}",
         distinct(rows.iter().map(|r| r.data.clone()), "data sets"),
-        distinct(rows.iter().map(|r| r.net.clone()), "nets"),
-        distinct(
-            rows.iter().map(|r| chip_label(chips, &r.chip).to_string()),
-            "chips"
+        named("net", "nets", rows.iter().map(|r| r.net.clone()).collect()),
+        named(
+            "chip",
+            "chips",
+            rows.iter()
+                .map(|r| chip_label(chips, &r.chip).to_string())
+                .collect()
         ),
-        if several { "rules" } else { "rule" },
-        distinct(rows.iter().map(rule_tag), "rules"),
+        named("rule", "rules", rows.iter().map(rule_tag).collect()),
     )
 }
 
@@ -452,7 +463,30 @@ mod tests {
             distinct(["a", "b", "a"].iter().map(|s| s.to_string()), "x"),
             "a, b"
         );
-        assert_eq!(distinct((0..6).map(|i| i.to_string()), "rules"), "6 rules");
+        assert_eq!(
+            distinct((0..7).map(|i| i.to_string()), "rules"),
+            "0, 1, 2, 3, 4, 5, 6"
+        );
+        assert_eq!(distinct((0..9).map(|i| i.to_string()), "rules"), "9 rules");
+        // A title names up to eight rules after "rules", and beyond that only counts them.
+        let rows_of = |n: usize| -> Vec<Row> {
+            (0..n)
+                .map(|i| {
+                    let mut r = super::super::tests::row("r", RunStatus::Completed);
+                    r.rule = format!("rule{i}");
+                    r.oracle = false;
+                    r
+                })
+                .collect()
+        };
+        let t = what_ran(&rows_of(7), &[]);
+        assert!(
+            t.ends_with(", rules rule0, rule1, rule2, rule3, rule4, rule5, rule6"),
+            "{t}"
+        );
+        let t = what_ran(&rows_of(9), &[]);
+        assert!(t.ends_with(", chip rram, 9 rules"), "{t}");
+        assert!(what_ran(&rows_of(1), &[]).ends_with(", chip rram, rule rule0"));
     }
 
     /// Learning curves merge seeds only: runs that differ in a decorrelator option (here
