@@ -655,6 +655,19 @@ impl Drop for Scratch {
 mod tests {
     use super::*;
 
+    /// A completed run record named `name` with attributes `attrs` and no series: what the
+    /// label and grouping tests read.
+    pub(super) fn record(name: &str, attrs: crate::output::hdf5::Attrs) -> RunRecord {
+        RunRecord {
+            name: name.into(),
+            status: RunStatus::Completed,
+            attrs,
+            epochs: Default::default(),
+            steps: Default::default(),
+            traces: Vec::new(),
+        }
+    }
+
     pub(super) fn row(name: &str, status: RunStatus) -> Row {
         Row {
             name: name.into(),

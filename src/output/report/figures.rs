@@ -499,14 +499,7 @@ mod tests {
             a.insert("rule".into(), AttrValue::Text("danp-nn".into()));
             a.insert("seed".into(), AttrValue::Int(seed));
             a.insert(key.into(), v);
-            RunRecord {
-                name: name.into(),
-                status: RunStatus::Completed,
-                attrs: a,
-                epochs: Default::default(),
-                steps: Default::default(),
-                traces: Vec::new(),
-            }
+            super::super::tests::record(name, a)
         };
         for (key, a, b) in [
             ("decor_sample", AttrValue::Float(1.0), AttrValue::Float(0.1)),

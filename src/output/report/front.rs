@@ -500,14 +500,7 @@ mod tests {
             a.insert("rule".into(), AttrValue::Text("danp-nn".into()));
             a.insert("seed".into(), AttrValue::Int(seed));
             a.insert("decor_sample".into(), AttrValue::Float(sample));
-            RunRecord {
-                name: String::new(),
-                status: RunStatus::Completed,
-                attrs: a,
-                epochs: Default::default(),
-                steps: Default::default(),
-                traces: Vec::new(),
-            }
+            super::super::tests::record("", a)
         };
         let runs = [mk(1, 1.0), mk(1, 0.5), mk(2, 1.0), mk(3, 1.0)];
         let mut rows = [
@@ -556,14 +549,7 @@ mod tests {
             a.insert("decor_blocks".into(), AttrValue::Text(blocks.into()));
             a.insert("lr".into(), AttrValue::Float(1e-3));
             a.insert("chip.read.out_noise".into(), AttrValue::Float(noise));
-            RunRecord {
-                name: String::new(),
-                status: RunStatus::Completed,
-                attrs: a,
-                epochs: Default::default(),
-                steps: Default::default(),
-                traces: Vec::new(),
-            }
+            super::super::tests::record("", a)
         };
         let runs = [
             mk(1.0, "full", 0.1),
@@ -606,14 +592,7 @@ mod tests {
                 "chip.description".into(),
                 AttrValue::Text(format!("{chip}-like")),
             );
-            RunRecord {
-                name: String::new(),
-                status: RunStatus::Completed,
-                attrs: a,
-                epochs: Default::default(),
-                steps: Default::default(),
-                traces: Vec::new(),
-            }
+            super::super::tests::record("", a)
         };
         // Two presets, and two rram runs that differ in read noise only.
         let runs = [
@@ -651,14 +630,7 @@ mod tests {
                 "decor_sample".into(),
                 AttrValue::Float(f64::from(sample as f32)),
             );
-            RunRecord {
-                name: String::new(),
-                status: RunStatus::Completed,
-                attrs: a,
-                epochs: Default::default(),
-                steps: Default::default(),
-                traces: Vec::new(),
-            }
+            super::super::tests::record("", a)
         };
         let runs = [
             mk("f32", 0, 1.0),
